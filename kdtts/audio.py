@@ -1,0 +1,74 @@
+"""Audio utilities: log-mel spectrograms aligned with the teacher's latent frames, WAV I/O, resampling."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+import torchaudio
+
+
+@dataclass(frozen=True)
+class MelConfig:
+    """80-band log-mel at the teacher's rate; hop 256 so mel frame t lines up with z frame t."""
+
+    sample_rate: int = 22050
+    n_fft: int = 1024
+    hop_length: int = 256
+    n_mels: int = 80
+    f_min: float = 0.0
+    f_max: float = 8000.0
+    floor: float = 1e-5  # log floor: silence cannot dominate distances
+
+
+@lru_cache(maxsize=8)
+def _mel_transform(config: MelConfig) -> torchaudio.transforms.MelSpectrogram:
+    return torchaudio.transforms.MelSpectrogram(
+        sample_rate=config.sample_rate, n_fft=config.n_fft, hop_length=config.hop_length,
+        n_mels=config.n_mels, f_min=config.f_min, f_max=config.f_max, power=1.0,
+        center=False, norm="slaney", mel_scale="slaney")
+
+
+def log_mel(audio: torch.Tensor | np.ndarray, config: MelConfig = MelConfig()) -> torch.Tensor:
+    """Natural-log mel magnitudes [..., n_mels, frames]; frames = len(audio) // hop exactly."""
+    wav = torch.as_tensor(np.asarray(audio) if not torch.is_tensor(audio) else audio, dtype=torch.float32)
+    pad = (config.n_fft - config.hop_length) // 2
+    wav = torch.nn.functional.pad(wav.unsqueeze(0) if wav.dim() == 1 else wav,
+                                  (pad, pad), mode="reflect")
+    transform = _mel_transform(config).to(wav.device)
+    mel = transform(wav)
+    mel = torch.log(torch.clamp(mel, min=config.floor))
+    return mel.squeeze(0) if torch.as_tensor(audio).dim() == 1 else mel
+
+
+def write_wav(path: str | Path, audio: np.ndarray, sample_rate: int) -> Path:
+    """16-bit PCM WAV; float input in [-1, 1] is clipped, not wrapped."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0), sample_rate, subtype="PCM_16")
+    return path
+
+
+def read_wav(path: str | Path, sample_rate: int | None = None) -> tuple[np.ndarray, int]:
+    """Mono float32 audio, resampled to `sample_rate` when given."""
+    audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    audio = audio.mean(axis=1)
+    if sample_rate and rate != sample_rate:
+        audio, rate = resample(audio, rate, sample_rate), sample_rate
+    return audio, rate
+
+
+def resample(audio: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
+    """Band-limited resampling (torchaudio's windowed sinc)."""
+    if orig_rate == new_rate:
+        return np.asarray(audio, dtype=np.float32)
+    wav = torch.as_tensor(np.asarray(audio, dtype=np.float32))
+    return torchaudio.functional.resample(wav, orig_rate, new_rate).numpy()
+
+
+def to_int16(audio: np.ndarray) -> np.ndarray:
+    """Float [-1, 1] to int16 PCM, as Gradio and WAV files want it."""
+    return (np.clip(audio, -1.0, 1.0) * 32767.0).astype(np.int16)

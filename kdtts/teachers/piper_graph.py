@@ -1,0 +1,94 @@
+"""Module-wise access to a Piper (VITS) ONNX voice without touching its weights.
+
+A Piper graph maps phoneme ids to audio in one piece. We find two tensors by graph structure:
+
+* durations: the output of the graph's single ``Ceil`` node (VITS rounds predicted durations up);
+* ``z``: the earliest tensor that *every* path from the inputs to the audio passes through
+  (the output's first dominator). In VITS that is ``z * y_mask`` after the flow, i.e. the
+  decoder's input. Dominators are found in one topological pass.
+
+and cut the graph there into three sub-graphs (durations, latent given durations, decoder).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import onnx
+from onnx.utils import Extractor
+
+
+class TeacherGraphError(RuntimeError):
+    """The voice's ONNX graph lacks a tensor kdtts needs for module-wise access."""
+
+
+@dataclass(frozen=True)
+class GraphCut:
+    """Names of the tensors where the teacher graph is cut."""
+
+    inputs: tuple[str, ...]
+    audio: str
+    durations: str
+    z: str
+
+
+def find_cut(model: onnx.ModelProto) -> GraphCut:
+    """Locate the durations and latent tensors by structure; raise TeacherGraphError if absent."""
+    graph = model.graph
+    weights = {init.name for init in graph.initializer}
+    inputs = tuple(i.name for i in graph.input if i.name not in weights)
+    if len(graph.output) != 1:
+        raise TeacherGraphError(f"expected one audio output, found {[o.name for o in graph.output]}")
+    audio = graph.output[0].name
+
+    ceil = [o for node in graph.node if node.op_type == "Ceil" for o in node.output]
+    if len(ceil) != 1:
+        raise TeacherGraphError(
+            f"this voice's graph has {len(ceil)} Ceil nodes; kdtts needs exactly one (the per-phoneme "
+            "durations in frames) to read and replace the teacher's durations")
+
+    dominators: dict[str, frozenset[str]] = {name: frozenset([name]) for name in inputs}
+    position: dict[str, int] = {}
+    for k, node in enumerate(graph.node):  # ONNX requires topological order
+        doms = [dominators[i] for i in node.input if i in dominators]
+        if not doms:
+            continue
+        common = frozenset.intersection(*doms)
+        for out in node.output:
+            dominators[out] = common | {out}
+            position[out] = k
+    if audio not in dominators:
+        raise TeacherGraphError("the audio output does not depend on the graph inputs")
+    below_ceil = [t for t in dominators[audio] if t in position and position[t] > position[ceil[0]]]
+    if not below_ceil or min(below_ceil, key=position.__getitem__) == audio:
+        raise TeacherGraphError(
+            "no latent tensor z found: no single tensor after the durations feeds the whole decoder")
+    z = min(below_ceil, key=position.__getitem__)
+    return GraphCut(inputs=inputs, audio=audio, durations=ceil[0], z=z)
+
+
+@dataclass
+class TeacherGraphs:
+    """Serialized sub-graphs, ready for onnxruntime.InferenceSession."""
+
+    cut: GraphCut
+    full: bytes      # inputs -> audio, durations, z
+    durations: bytes  # inputs -> durations
+    latent: bytes    # inputs + durations -> z
+    decoder: bytes   # z -> audio
+
+
+def _extract(extractor: Extractor, inputs: list[str], outputs: list[str]) -> bytes:
+    return extractor.extract_model(inputs, outputs).SerializeToString()
+
+
+def split_graph(model: onnx.ModelProto) -> TeacherGraphs:
+    """Cut a Piper voice into module graphs (about a second for a medium voice, so not cached)."""
+    cut = find_cut(model)
+    extractor = Extractor(model)
+    return TeacherGraphs(
+        cut=cut,
+        full=_extract(extractor, list(cut.inputs), [cut.audio, cut.durations, cut.z]),
+        durations=_extract(extractor, list(cut.inputs), [cut.durations]),
+        latent=_extract(extractor, list(cut.inputs) + [cut.durations], [cut.z]),
+        decoder=_extract(extractor, [cut.z], [cut.audio]),
+    )

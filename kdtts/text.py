@@ -1,0 +1,256 @@
+"""Text front end: clean and normalise text into words, then phonemise exactly as Piper does.
+
+Normalisation happens *before* phonemisation so that every model (teacher or student) reads
+the same words; espeak-ng's own number reading is never relied on, because a student trained
+on our corpus must see the same spellings at inference.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+MAX_CHARS = 2000
+"""Longest input accepted, in characters, after cleaning (about two minutes of speech)."""
+
+
+class TextError(ValueError):
+    """Input text that cannot be spoken; the message is meant for the end user."""
+
+
+# ---------------------------------------------------------------------------------------------
+# numbers
+_ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen "
+         "fourteen fifteen sixteen seventeen eighteen nineteen").split()
+_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+_SCALES = ((10**12, "trillion"), (10**9, "billion"), (10**6, "million"), (1000, "thousand"))
+_ORDINAL_IRREGULAR = {"one": "first", "two": "second", "three": "third", "five": "fifth",
+                      "eight": "eighth", "nine": "ninth", "twelve": "twelfth"}
+_MONTHS = ("January February March April May June July August September October November "
+           "December").split()
+
+
+def number_to_words(n: int) -> str:
+    """Cardinal reading of an integer: 1234 -> 'one thousand two hundred thirty-four'."""
+    if n < 0:
+        return "minus " + number_to_words(-n)
+    if n < 20:
+        return _ONES[n]
+    if n < 100:
+        tens, ones = divmod(n, 10)
+        return _TENS[tens] + ("-" + _ONES[ones] if ones else "")
+    if n < 1000:
+        hundreds, rest = divmod(n, 100)
+        return _ONES[hundreds] + " hundred" + (" " + number_to_words(rest) if rest else "")
+    for value, name in _SCALES:
+        if n >= value:
+            head, rest = divmod(n, value)
+            return number_to_words(head) + " " + name + (" " + number_to_words(rest) if rest else "")
+    raise AssertionError("unreachable")
+
+
+def ordinal_words(n: int) -> str:
+    """Ordinal reading: 21 -> 'twenty-first'."""
+    words = number_to_words(n)
+    head, sep, last = words.rpartition("-" if "-" in words.split(" ")[-1] else " ")
+    if last in _ORDINAL_IRREGULAR:
+        last = _ORDINAL_IRREGULAR[last]
+    elif last.endswith("y"):
+        last = last[:-1] + "ieth"
+    else:
+        last += "th"
+    return head + sep + last
+
+
+def year_words(n: int) -> str:
+    """Year reading: 1999 -> 'nineteen ninety-nine', 2005 -> 'two thousand five'."""
+    century, rest = divmod(n, 100)
+    if 2000 <= n < 2010 or n % 1000 == 0:
+        return number_to_words(n)
+    if rest == 0:
+        return number_to_words(century) + " hundred"
+    if rest < 10:
+        return number_to_words(century) + " oh " + number_to_words(rest)
+    return number_to_words(century) + " " + number_to_words(rest)
+
+
+def _digits(s: str) -> str:
+    return " ".join("oh" if d == "0" else _ONES[int(d)] for d in s)
+
+
+def _decimal_words(whole: str, frac: str) -> str:
+    return number_to_words(int(whole.replace(",", "") or 0)) + " point " + " ".join(_ONES[int(d)] for d in frac)
+
+
+# ---------------------------------------------------------------------------------------------
+# patterns, applied in this order
+_ABBREVIATIONS = {
+    "mr": "mister", "mrs": "missus", "ms": "miss", "dr": "doctor", "prof": "professor",
+    "st": "saint", "jr": "junior", "sr": "senior", "mt": "mount", "ave": "avenue",
+    "gen": "general", "capt": "captain", "lt": "lieutenant", "sgt": "sergeant", "col": "colonel",
+    "gov": "governor", "rev": "reverend", "hon": "honorable", "inc": "incorporated",
+    "ltd": "limited", "co": "company", "corp": "corporation", "vs": "versus", "etc": "et cetera",
+    "approx": "approximately", "dept": "department", "est": "established", "no": "number",
+    "jan": "January", "feb": "February", "mar": "March", "apr": "April", "aug": "August",
+    "sep": "September", "sept": "September", "oct": "October", "nov": "November", "dec": "December",
+}
+_ABBREV_RE = re.compile(r"\b(" + "|".join(_ABBREVIATIONS) + r")\.(?=\s|$|,)", re.IGNORECASE)
+_LATIN_RE = [(re.compile(r"\be\.g\.", re.I), "for example"), (re.compile(r"\bi\.e\.", re.I), "that is"),
+             (re.compile(r"\ba\.m\.", re.I), "a m"), (re.compile(r"\bp\.m\.", re.I), "p m")]
+_CURRENCY = {"$": ("dollar", "dollars", "cent", "cents"), "£": ("pound", "pounds", "penny", "pence"),
+             "€": ("euro", "euros", "cent", "cents")}
+_CURRENCY_RE = re.compile(r"([$£€])\s?(\d[\d,]*)(?:\.(\d{1,2}))?(?:\s?(million|billion|trillion|thousand))?\b")
+_TIME_RE = re.compile(r"\b([01]?\d|2[0-3]):([0-5]\d)\s*([ap])\.?\s?m\b\.?|\b([01]?\d|2[0-3]):([0-5]\d)\b", re.I)
+_DATE_RE = re.compile(r"\b(1[0-2]|0?[1-9])/(3[01]|[12]\d|0?[1-9])(?:/(\d{4}|\d{2}))?\b")
+_ORDINAL_RE = re.compile(r"\b(\d+)(st|nd|rd|th)\b", re.I)
+_PERCENT_RE = re.compile(r"(-?\d[\d,]*(?:\.\d+)?)\s?%")
+_YEAR_RE = re.compile(r"(?<![\d,.$£€])\b(1[1-9]\d\d|20\d\d)(s?)\b(?![,.]\d)")
+_DECIMAL_RE = re.compile(r"(?<![\d.])(\d[\d,]*)?\.(\d+)\b")
+_NUMBER_RE = re.compile(r"(?<![\w.])-(?=\d)|\b\d{1,3}(?:,\d{3})+\b|\b\d+\b")
+_SYMBOLS = {"&": " and ", "@": " at ", "+": " plus ", "=": " equals ", "#": " number ",
+            "°": " degrees ", "×": " times ", "~": " about ", "<": " less than ", ">": " greater than ",
+            "½": " one half ", "¼": " one quarter ", "¾": " three quarters "}
+
+
+def _currency(m: re.Match[str]) -> str:
+    one, many, sub_one, sub_many = _CURRENCY[m.group(1)]
+    whole = int(m.group(2).replace(",", ""))
+    scale = m.group(4)
+    if scale:  # "$3.5 million" style is rare; "$3 million" -> "three million dollars"
+        return f"{number_to_words(whole)} {scale} {many}"
+    cents = int((m.group(3) or "0").ljust(2, "0"))
+    parts = []
+    if whole or not cents:
+        parts.append(f"{number_to_words(whole)} {one if whole == 1 else many}")
+    if cents:
+        parts.append(f"{number_to_words(cents)} {sub_one if cents == 1 else sub_many}")
+    return " and ".join(parts)
+
+
+def _time(m: re.Match[str]) -> str:
+    hour, minute, ampm = (m.group(1), m.group(2), m.group(3)) if m.group(1) else (m.group(4), m.group(5), None)
+    h, mi = int(hour), int(minute)
+    words = number_to_words(h)
+    if mi == 0:
+        words += "" if ampm else " o'clock"
+    elif mi < 10:
+        words += " oh " + number_to_words(mi)
+    else:
+        words += " " + number_to_words(mi)
+    if ampm:
+        words += " a m" if ampm.lower() == "a" else " p m"
+    return words
+
+
+def _date(m: re.Match[str]) -> str:
+    month, day, year = int(m.group(1)), int(m.group(2)), m.group(3)
+    words = f"{_MONTHS[month - 1]} {ordinal_words(day)}"
+    if year:
+        y = int(year) if len(year) == 4 else 2000 + int(year)
+        words += ", " + year_words(y)
+    return words
+
+
+def _year(m: re.Match[str]) -> str:
+    words = year_words(int(m.group(1)))
+    if m.group(2):  # the 1990s -> nineteen nineties
+        words = words[:-1] + "ies" if words.endswith("y") else words + "s"
+    return words
+
+
+def _number(m: re.Match[str]) -> str:
+    s = m.group(0)
+    if s == "-":
+        return "minus "
+    return number_to_words(int(s.replace(",", "")))
+
+
+def clean(text: str) -> str:
+    """Unicode-normalise and drop what cannot be spoken (control characters, emoji, symbols)."""
+    text = unicodedata.normalize("NFKC", text)
+    out = []
+    for ch in text:
+        cat = unicodedata.category(ch)
+        if ch in "\n\t\r":
+            out.append(" ")
+        elif ch in _SYMBOLS or ch in _CURRENCY:
+            out.append(ch)
+        elif cat[0] == "C" or cat in ("So", "Sk", "Mn", "Me") or ch in "\u200d\ufe0f":
+            continue  # control, format, private use, emoji, stray combining marks
+        else:
+            out.append(ch)
+    return re.sub(r"\s+", " ", "".join(out)).strip()
+
+
+def normalize(text: str) -> str:
+    """Spell out numbers, currency, times, dates, ordinals, years, abbreviations and symbols."""
+    text = clean(text)
+    for pattern, words in _LATIN_RE:
+        text = pattern.sub(words, text)
+    text = _ABBREV_RE.sub(lambda m: _ABBREVIATIONS[m.group(1).lower()], text)
+    text = _CURRENCY_RE.sub(_currency, text)
+    text = _TIME_RE.sub(_time, text)
+    text = _DATE_RE.sub(_date, text)
+    text = _PERCENT_RE.sub(lambda m: m.group(1) + " percent", text)
+    text = _ORDINAL_RE.sub(lambda m: ordinal_words(int(m.group(1))), text)
+    text = _YEAR_RE.sub(_year, text)
+    text = _DECIMAL_RE.sub(lambda m: _decimal_words(m.group(1) or "0", m.group(2)), text)
+    text = _NUMBER_RE.sub(_number, text)
+    for symbol, words in _SYMBOLS.items():
+        text = text.replace(symbol, words)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def validate(text: str | None, max_chars: int = MAX_CHARS) -> str:
+    """Return the normalised text, or raise TextError with a message a user can act on."""
+    if text is None or not text.strip():
+        raise TextError("Please enter some text to speak: the input is empty.")
+    cleaned = clean(text)
+    if len(cleaned) > max_chars:
+        raise TextError(f"The text is {len(cleaned):,} characters long; the limit is {max_chars:,}. "
+                        "Please shorten it or split it into several requests.")
+    words = normalize(cleaned)
+    if not any(ch.isalpha() for ch in words):
+        raise TextError("There is nothing speakable in this text (no letters or numbers after removing "
+                        "symbols, emoji and control characters).")
+    return words
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split normalised text at sentence ends, so long input is synthesised piece by piece."""
+    return [s for s in re.split(r"(?<=[.!?;])\s+", text) if any(ch.isalpha() for ch in s)]
+
+
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Utterance:
+    """One sentence as Piper phonemises it."""
+
+    text: str
+    phonemes: list[str]
+    ids: list[int]
+
+
+class Phonemizer:
+    """Piper's own espeak-ng phonemisation and id mapping for a given voice config."""
+
+    def __init__(self, voice_config: dict) -> None:
+        from piper.config import PiperConfig
+        from piper.voice import PiperVoice
+
+        # PiperVoice.phonemize only needs the config; the ONNX session is ours, not Piper's.
+        self._voice = PiperVoice(session=None, config=PiperConfig.from_dict(voice_config))  # type: ignore[arg-type]
+        self.id_map: dict[str, list[int]] = voice_config["phoneme_id_map"]
+
+    def __call__(self, text: str, max_chars: int = MAX_CHARS) -> list[Utterance]:
+        """Validate, normalise and split into sentences; raise TextError if nothing is left."""
+        utterances = [Utterance(sentence, p, self._voice.phonemes_to_ids(p))
+                      for sentence in split_sentences(validate(text, max_chars))
+                      for p in self._voice.phonemize(sentence) if any(ph.strip() for ph in p)]
+        if not utterances:
+            raise TextError("There is nothing speakable in this text.")
+        return utterances
+
+    def ids(self, text: str) -> list[int]:
+        """Ids of a single sentence (all sentences concatenated, for short inputs)."""
+        return [i for u in self(text) for i in u.ids]
