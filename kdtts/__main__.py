@@ -1,0 +1,3 @@
+from kdtts.cli import main
+
+main()

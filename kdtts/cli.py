@@ -1,0 +1,141 @@
+"""`python -m kdtts`: synth, info, distill, export, evaluate."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+
+def _fail(message: str) -> None:
+    print(f"kdtts: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def cmd_synth(args: argparse.Namespace) -> None:
+    from kdtts.audio import write_wav
+    from kdtts.engine import Engine, Mix
+    from kdtts.student.checkpoint import CheckpointError
+    from kdtts.text import TextError
+
+    if bool(args.text) == bool(args.text_file):
+        _fail("give exactly one of --text or --text-file")
+    if args.text and not args.out:
+        _fail("--text needs --out FILE.wav")
+    if args.text_file and not args.out_dir:
+        _fail("--text-file needs --out-dir DIR")
+    try:
+        engine = Engine.load(args.voice, args.student, args.threads, require_student=args.model == "student")
+    except (CheckpointError, FileNotFoundError, ValueError) as error:
+        _fail(str(error))
+    scales = engine.teacher.default_scales
+    if args.deterministic:
+        scales = scales.deterministic()
+    if args.text:
+        jobs = [(args.text, Path(args.out))]
+    else:
+        lines = [line.strip() for line in Path(args.text_file).read_text(encoding="utf-8").splitlines()]
+        lines = [line for line in lines if line]
+        jobs = [(line, Path(args.out_dir) / f"{i:03d}.wav") for i, line in enumerate(lines)]
+    audio_seconds = compute_seconds = 0.0
+    for text, path in tqdm(jobs, desc=f"synth ({args.model})", unit="utt", disable=len(jobs) < 2, file=sys.stderr):
+        start = time.perf_counter()
+        try:
+            result = engine.synthesize(text, Mix.of(args.model), scales)
+        except TextError as error:
+            _fail(f"{path.name}: {error}")
+        compute_seconds += time.perf_counter() - start
+        audio_seconds += result.seconds
+        write_wav(path, result.audio, result.sample_rate)
+    print(json.dumps({"model": args.model, "utterances": len(jobs), "audio_seconds": round(audio_seconds, 3),
+                      "compute_seconds": round(compute_seconds, 4),
+                      "rtf": round(compute_seconds / max(audio_seconds, 1e-9), 5)}))
+
+
+def cmd_info(args: argparse.Namespace) -> None:
+    import os
+
+    from kdtts.student.checkpoint import SHIPPED_STUDENT, CheckpointError, load_student
+    from kdtts.teachers.piper import PiperTeacher
+
+    teacher = PiperTeacher.load(args.voice)
+    report: dict[str, object] = {"teacher": {
+        "parameters": teacher.parameters, "decoder_parameters": teacher.decoder_parameters,
+        "bytes": teacher.bytes_on_disk, "sample_rate": teacher.sample_rate, "path": str(teacher.model_path)}}
+    path = Path(args.student) if args.student else SHIPPED_STUDENT
+    try:
+        student = load_student(path)
+        report["student"] = {"parameters": student.count_parameters()["total"],
+                             "modules": student.count_parameters(), "bytes": os.path.getsize(path),
+                             "sample_rate": student.sample_rate, "path": str(path),
+                             "steps": student.info.get("steps")}
+    except CheckpointError as error:
+        if args.student:
+            _fail(str(error))
+        report["student"] = {"error": str(error)}
+    print(json.dumps(report, indent=1))
+
+
+def cmd_distill(args: argparse.Namespace) -> None:
+    from kdtts.distill.train import DistillConfig, distill
+
+    try:
+        cfg = DistillConfig.from_file(args.config, threads=args.threads)
+    except (ValueError, FileNotFoundError, json.JSONDecodeError) as error:
+        _fail(f"bad config: {error}")
+    out = distill(cfg, args.out, resume=args.resume, max_steps=args.max_steps)
+    print(json.dumps({"student": str(out)}))
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    from kdtts.student.export import export_onnx
+
+    report = export_onnx(args.student, args.out)
+    print(json.dumps(report))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m kdtts", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("synth", help="text to WAV with the teacher or the student")
+    p.add_argument("--model", choices=["teacher", "student"], default="teacher")
+    p.add_argument("--text")
+    p.add_argument("--out", help="WAV file for --text")
+    p.add_argument("--text-file", help="one utterance per non-empty line")
+    p.add_argument("--out-dir", help="folder for 000.wav, 001.wav ... from --text-file")
+    p.add_argument("--deterministic", action="store_true", help="teacher noise scales 0 (repeatable output)")
+    p.add_argument("--threads", type=int, help="torch and onnxruntime intra-op threads")
+    p.add_argument("--voice", help="Piper voice .onnx (default: en_US-joe-medium)")
+    p.add_argument("--student", help="student checkpoint (default: assets/student.safetensors)")
+    p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("info", help="parameters, size and paths of teacher and student (JSON)")
+    p.add_argument("--voice")
+    p.add_argument("--student")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("distill", help="distil a student from the teacher")
+    p.add_argument("--config", help="JSON file of DistillConfig keys (default: built-in defaults)")
+    p.add_argument("--out", required=True, help="run folder (checkpoints, curves, samples)")
+    p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.safetensors")
+    p.add_argument("--max-steps", type=int)
+    p.add_argument("--threads", type=int)
+    p.set_defaults(func=cmd_distill)
+
+    p = sub.add_parser("export", help="export a student to ONNX and check it against PyTorch")
+    p.add_argument("--student", help="checkpoint (default: the shipped one)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.set_defaults(func=cmd_export)
+
+    try:
+        from kdtts.evaluate.cli import add_parser as add_evaluate
+        add_evaluate(sub)
+    except ImportError:
+        pass
+
+    args = parser.parse_args(argv)
+    args.func(args)

@@ -1,0 +1,59 @@
+"""Distillation criteria, one per student module.
+
+The decoder's teacher is a deterministic function of z, so distilling it is regression on the
+waveform's spectra: multi-resolution STFT (spectral convergence + log magnitude) and log-mel L1.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from kdtts.audio import MelConfig, log_mel
+
+
+class MultiResolutionSTFTLoss(nn.Module):
+    """Spectral convergence + log-magnitude L1, averaged over three STFT resolutions."""
+
+    def __init__(self, resolutions: tuple[tuple[int, int], ...] = ((512, 128), (1024, 256), (2048, 512))) -> None:
+        super().__init__()
+        self.resolutions = resolutions
+        for n_fft, _ in resolutions:
+            self.register_buffer(f"window_{n_fft}", torch.hann_window(n_fft), persistent=False)
+
+    def forward(self, predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        loss = predicted.new_zeros(())
+        for n_fft, hop in self.resolutions:
+            window = getattr(self, f"window_{n_fft}")
+            p = torch.stft(predicted, n_fft, hop, window=window, return_complex=True).abs().clamp(min=1e-5)
+            t = torch.stft(target, n_fft, hop, window=window, return_complex=True).abs().clamp(min=1e-5)
+            convergence = torch.linalg.norm(t - p, dim=(-2, -1)) / torch.linalg.norm(t, dim=(-2, -1)).clamp(min=1e-5)
+            loss = loss + convergence.mean() + F.l1_loss(torch.log(p), torch.log(t))
+        return loss / len(self.resolutions)
+
+
+class WaveformCriterion(nn.Module):
+    """Decoder criterion: MR-STFT + weighted log-mel L1 (the mel term is what listeners track best)."""
+
+    def __init__(self, mel_weight: float = 1.0, mel: MelConfig = MelConfig()) -> None:
+        super().__init__()
+        self.stft = MultiResolutionSTFTLoss()
+        self.mel_weight = mel_weight
+        self.mel = mel
+
+    def forward(self, predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        mel = F.l1_loss(log_mel(predicted, self.mel), log_mel(target, self.mel))
+        return self.stft(predicted, target) + self.mel_weight * mel
+
+
+def masked_l1(predicted: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean absolute error over valid positions only; mask broadcasts over channels."""
+    mask = mask.expand_as(predicted)
+    return (torch.abs(predicted - target) * mask).sum() / mask.sum().clamp(min=1)
+
+
+def duration_loss(log_predicted: torch.Tensor, durations: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """MSE in the log domain, where a frame too many matters more for short phonemes than long ones."""
+    target = torch.log(durations.float().clamp(min=1))
+    mask = mask.squeeze(1)
+    return (((log_predicted - target) ** 2) * mask).sum() / mask.sum().clamp(min=1)

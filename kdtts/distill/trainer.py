@@ -1,0 +1,114 @@
+"""Knowledge distillation for the module-wise student.
+
+The seed's loss, made precise:
+
+    L = (1 - alpha) * L(y, S(x)) + alpha * L(T(x), S(x))
+
+where T(x) is the teacher's output (durations, z, audio) sampled at `temperature` (a multiplier on
+the teacher's noise scales: 0 gives its mean, 1 its own sampling), y is recorded ground truth when
+the user has it, and alpha = 1 when only the teacher is available.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from kdtts.distill.losses import WaveformCriterion, duration_loss, masked_l1
+from kdtts.student.model import StudentTTS
+
+MODULES = ("duration", "front", "decoder")
+
+
+@dataclass
+class Targets:
+    """What a teacher (or a recording) says for a batch; None where a module is not trained."""
+
+    durations: torch.Tensor | None = None   # long [B, N]
+    id_mask: torch.Tensor | None = None     # [B, 1, N]
+    z: torch.Tensor | None = None           # [B, 192, T]
+    frame_mask: torch.Tensor | None = None  # [B, 1, T]
+    audio: torch.Tensor | None = None       # [B, samples] (decoder segments)
+
+
+@dataclass
+class Predictions:
+    log_durations: torch.Tensor | None = None
+    z: torch.Tensor | None = None
+    audio: torch.Tensor | None = None
+
+
+class ModuleCriterion(nn.Module):
+    """L(target, prediction) summed over the modules present, with each part reported."""
+
+    def __init__(self, weights: dict[str, float] | None = None) -> None:
+        super().__init__()
+        self.weights = {"duration": 1.0, "front": 1.0, "decoder": 1.0, **(weights or {})}
+        self.waveform = WaveformCriterion()
+
+    def forward(self, target: Targets, predicted: Predictions) -> dict[str, torch.Tensor]:
+        parts: dict[str, torch.Tensor] = {}
+        if predicted.log_durations is not None and target.durations is not None:
+            parts["duration"] = duration_loss(predicted.log_durations, target.durations, target.id_mask)
+        if predicted.z is not None and target.z is not None:
+            parts["front"] = masked_l1(predicted.z, target.z.float(), target.frame_mask)
+        if predicted.audio is not None and target.audio is not None:
+            parts["decoder"] = self.waveform(predicted.audio, target.audio)
+        return parts
+
+
+class KDTrainer:
+    """Distils a StudentTTS from a teacher's outputs; the seed's API, module-wise."""
+
+    def __init__(self, student: StudentTTS, teacher: object | None, criterion: ModuleCriterion,
+                 alpha: float = 1.0, temperature: float = 0.0, modules: tuple[str, ...] = MODULES,
+                 lr: float = 1e-3, weight_decay: float = 0.0) -> None:
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+        unknown = set(modules) - set(MODULES)
+        if unknown or not modules:
+            raise ValueError(f"modules must be a non-empty subset of {MODULES}, got {modules}")
+        self.student, self.teacher, self.criterion = student, teacher, criterion
+        self.alpha, self.temperature, self.modules = alpha, temperature, tuple(modules)
+        for name in MODULES:
+            getattr(student, name).requires_grad_(name in self.modules)
+        params = [p for name in self.modules for p in getattr(student, name).parameters()]
+        self.optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, betas=(0.8, 0.99))
+
+    def compute_loss(self, teacher_output: Targets, student_output: Predictions,
+                     ground_truth: Targets | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+        """(1 - alpha) * L(y, S(x)) + alpha * L(T(x), S(x)); alpha = 1 when there is no y."""
+        kd = self.criterion(teacher_output, student_output)
+        parts = {f"kd_{k}": float(v) for k, v in kd.items()}
+        total = sum(kd.values())
+        if ground_truth is not None and self.alpha < 1.0:
+            gt = self.criterion(ground_truth, student_output)
+            parts.update({f"gt_{k}": float(v) for k, v in gt.items()})
+            total = self.alpha * total + (1.0 - self.alpha) * sum(gt.values())
+        return total, parts
+
+    def predict(self, ids: torch.Tensor, teacher: Targets, z_segments: torch.Tensor | None) -> Predictions:
+        """Student forward for the trained modules, fed the teacher's inputs (teacher forcing)."""
+        s = self.student
+        out = Predictions()
+        if "duration" in self.modules:
+            out.log_durations = s.duration(ids, teacher.id_mask)
+        if "front" in self.modules:
+            out.z = s.front(ids, teacher.durations, teacher.id_mask, teacher.frame_mask)
+        if "decoder" in self.modules and z_segments is not None:
+            out.audio = s.decoder(z_segments)
+        return out
+
+    def step(self, ids: torch.Tensor, teacher: Targets, z_segments: torch.Tensor | None,
+             ground_truth: Targets | None = None, lr: float | None = None) -> dict[str, float]:
+        self.student.train()
+        if lr is not None:
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+        loss, parts = self.compute_loss(teacher, self.predict(ids, teacher, z_segments), ground_truth)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_([p for g in self.optimizer.param_groups for p in g["params"]], 5.0)
+        self.optimizer.step()
+        return {"loss": float(loss), **parts}

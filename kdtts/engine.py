@@ -1,0 +1,143 @@
+"""Text to speech through any mix of teacher and student modules.
+
+Each module (duration, latent, decoder) is taken from the teacher or the student, so a learner can
+hear where quality is lost: e.g. student front + teacher decoder. The teacher's latent accepts the
+student's durations (the graph is cut at the durations), and either decoder accepts either z.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+
+from kdtts.teachers.piper import PiperTeacher, Scales
+from kdtts.student.checkpoint import SHIPPED_STUDENT, load_student
+from kdtts.student.model import StudentTTS
+
+Side = Literal["teacher", "student"]
+STAGES = ("text", "duration", "latent", "decoder")
+
+
+@dataclass(frozen=True)
+class Mix:
+    """Which model runs each module."""
+
+    duration: Side = "teacher"
+    latent: Side = "teacher"
+    decoder: Side = "teacher"
+
+    @classmethod
+    def of(cls, model: Side) -> "Mix":
+        return cls(model, model, model)
+
+    def label(self) -> str:
+        sides = {self.duration, self.latent, self.decoder}
+        if len(sides) == 1:
+            return sides.pop()
+        return f"duration={self.duration}, latent={self.latent}, decoder={self.decoder}"
+
+
+@dataclass
+class Synthesis:
+    """A whole text's audio, with everything the app plots."""
+
+    audio: np.ndarray
+    sample_rate: int
+    ids: np.ndarray
+    phonemes: list[str]
+    durations: np.ndarray
+    z: np.ndarray
+    timings: dict[str, float] = field(default_factory=dict)
+    sentences: int = 1
+
+    @property
+    def seconds(self) -> float:
+        return len(self.audio) / self.sample_rate
+
+    @property
+    def compute_seconds(self) -> float:
+        return sum(self.timings.values())
+
+    @property
+    def rtf(self) -> float:
+        return self.compute_seconds / max(self.seconds, 1e-9)
+
+
+class Engine:
+    """The teacher and (optionally) a student, with the text front end they share."""
+
+    def __init__(self, teacher: PiperTeacher, student: StudentTTS | None = None) -> None:
+        self.teacher = teacher
+        self.student = student
+        self.sample_rate = teacher.sample_rate
+
+    @classmethod
+    def load(cls, voice: str | Path | None = None, student: str | Path | None = None,
+             threads: int | None = None, require_student: bool = False) -> "Engine":
+        """Default teacher + shipped student; the student is optional unless `require_student`."""
+        if threads:
+            torch.set_num_threads(threads)
+        teacher = PiperTeacher.load(voice, threads=threads)
+        path = Path(student) if student else SHIPPED_STUDENT
+        model = load_student(path) if (require_student or student or path.exists()) else None
+        return cls(teacher, model)
+
+    def _side(self, side: Side) -> PiperTeacher | StudentTTS:
+        if side == "student":
+            if self.student is None:
+                from kdtts.student.checkpoint import CheckpointError
+
+                raise CheckpointError("No student checkpoint is loaded; train one with `python -m kdtts distill`.")
+            return self.student
+        return self.teacher
+
+    def run_ids(self, ids: np.ndarray, mix: Mix, scales: Scales | None = None,
+                durations: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, float]]:
+        """One sentence: (durations, z, audio, timings). Given `durations` replace the duration module."""
+        scales = scales or self.teacher.default_scales
+        timings: dict[str, float] = {}
+        start = time.perf_counter()
+        if durations is None:
+            if mix.duration == "teacher":
+                durations = self.teacher.durations(ids, scales)
+            else:
+                durations = self._side("student").durations(ids, scales.length)
+        timings["duration"] = time.perf_counter() - start
+        start = time.perf_counter()
+        if mix.latent == "teacher":
+            z = self.teacher.latent(ids, durations, scales)
+        else:
+            z = self._side("student").latent(ids, durations)
+        timings["latent"] = time.perf_counter() - start
+        start = time.perf_counter()
+        audio = self._side(mix.decoder).decode(z)
+        timings["decoder"] = time.perf_counter() - start
+        return np.asarray(durations, dtype=np.int64), z, audio, timings
+
+    def synthesize(self, text: str, mix: Mix = Mix(), scales: Scales | None = None) -> Synthesis:
+        """Text (validated; TextError for bad input) to audio, sentence by sentence."""
+        start = time.perf_counter()
+        utterances = self.teacher.phonemizer(text)
+        timings = {stage: 0.0 for stage in STAGES}
+        timings["text"] = time.perf_counter() - start
+        parts = []
+        for utterance in utterances:
+            ids = np.asarray(utterance.ids, dtype=np.int64)
+            durations, z, audio, t = self.run_ids(ids, mix, scales)
+            for k, v in t.items():
+                timings[k] += v
+            parts.append((ids, durations, z, audio, utterance.phonemes))
+        return Synthesis(
+            audio=np.concatenate([p[3] for p in parts]).astype(np.float32),
+            sample_rate=self.sample_rate,
+            ids=np.concatenate([p[0] for p in parts]),
+            phonemes=[ph for p in parts for ph in p[4]],
+            durations=np.concatenate([p[1] for p in parts]),
+            z=np.concatenate([p[2] for p in parts], axis=1),
+            timings=timings,
+            sentences=len(parts),
+        )

@@ -1,0 +1,98 @@
+"""Student checkpoints: one `.safetensors` file whose header carries the JSON config.
+
+Never pickle: `safetensors` cannot run code on load. A file that is a pickle, truncated, or built
+for another architecture is refused with a message saying which.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, fields
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from kdtts.student.model import StudentTTS
+from kdtts.student.modules import StudentConfig
+
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
+SHIPPED_STUDENT = ASSETS / "student.safetensors"
+FORMAT = "kdtts-student/1"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint kdtts will not load; the message names the reason."""
+
+
+def save_student(model: StudentTTS, path: str | Path, info: dict | None = None, half: bool = True) -> Path:
+    """Write weights (fp16 by default: half the bytes, inaudible difference) and config atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: (v.half() if half and v.is_floating_point() else v).contiguous()
+               for k, v in model.state_dict().items()}
+    metadata = {"format": FORMAT, "config": json.dumps(asdict(model.config)), "info": json.dumps(info or {})}
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    save_file(tensors, str(tmp), metadata=metadata)
+    os.replace(tmp, path)
+    return path
+
+
+def _sniff(path: Path) -> None:
+    head = path.read_bytes()[:8] if path.stat().st_size >= 8 else path.read_bytes()
+    if head[:2] in (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05") or head[:2] == b"PK":
+        raise CheckpointError(f"{path.name} is a pickle/torch.save file. kdtts loads only safetensors "
+                              "checkpoints, because unpickling can run arbitrary code.")
+    if len(head) < 8:
+        raise CheckpointError(f"{path.name} is empty or truncated ({path.stat().st_size} bytes).")
+
+
+def read_metadata(path: str | Path) -> dict:
+    """The checkpoint's config and training info, without loading weights."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"No student checkpoint at {path}.")
+    _sniff(path)
+    try:
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as error:
+        raise CheckpointError(f"{path.name} is not a readable safetensors file (corrupt or truncated): {error}")
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path.name} is a safetensors file but not a kdtts student checkpoint "
+                              f"(format {meta.get('format')!r}, expected {FORMAT!r}).")
+    return {"config": json.loads(meta["config"]), "info": json.loads(meta.get("info", "{}"))}
+
+
+def load_student(path: str | Path | None = None) -> StudentTTS:
+    """Load a student (the shipped one by default) in float32, in eval mode."""
+    path = Path(path) if path else SHIPPED_STUDENT
+    if not path.exists():
+        raise CheckpointError(f"No student checkpoint at {path}. Train one with `python -m kdtts distill` "
+                              "or pass --student PATH.")
+    meta = read_metadata(path)
+    known = {f.name for f in fields(StudentConfig)}
+    unknown = set(meta["config"]) - known
+    if unknown:
+        raise CheckpointError(f"{path.name} has config keys this kdtts does not know: {sorted(unknown)}")
+    model = StudentTTS(StudentConfig(**meta["config"]))
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError) as error:
+        raise CheckpointError(f"{path.name} is corrupt or truncated: {error}")
+    expected = model.state_dict()
+    missing, extra = set(expected) - set(state), set(state) - set(expected)
+    if missing or extra:
+        raise CheckpointError(f"{path.name} does not match the student architecture: "
+                              f"missing {sorted(missing)[:5]}, unexpected {sorted(extra)[:5]}")
+    for key, tensor in state.items():
+        if tensor.shape != expected[key].shape:
+            raise CheckpointError(f"{path.name}: {key} has shape {tuple(tensor.shape)}, "
+                                  f"the config implies {tuple(expected[key].shape)}")
+    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
+    model.info = meta["info"]
+    model.path = path
+    return model.eval()

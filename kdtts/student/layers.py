@@ -1,0 +1,51 @@
+"""Building blocks shared by the student modules."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class ConvNeXt1d(nn.Module):
+    """Depthwise conv + pointwise MLP with a residual: cheap per frame, wide receptive field."""
+
+    def __init__(self, channels: int, mult: int = 3, kernel_size: int = 7, layer_scale: float = 0.1) -> None:
+        super().__init__()
+        self.dwconv = nn.Conv1d(channels, channels, kernel_size, padding=kernel_size // 2, groups=channels)
+        self.norm = nn.LayerNorm(channels)
+        self.pw1 = nn.Linear(channels, mult * channels)
+        self.act = nn.GELU()
+        self.pw2 = nn.Linear(mult * channels, channels)
+        self.gamma = nn.Parameter(torch.full((channels,), layer_scale))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """x: [B, C, T]; mask: [B, 1, T] (1 = valid) keeps padding from leaking into valid frames."""
+        if mask is not None:
+            x = x * mask
+        y = self.dwconv(x).transpose(1, 2)
+        y = self.pw2(self.act(self.pw1(self.norm(y))))
+        x = x + (self.gamma * y).transpose(1, 2)
+        return x if mask is None else x * mask
+
+
+def sequence_mask(lengths: torch.Tensor, max_len: int | None = None) -> torch.Tensor:
+    """[B] lengths -> [B, 1, T] float mask."""
+    max_len = int(max_len if max_len is not None else lengths.max())
+    return (torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]).unsqueeze(1).float()
+
+
+def length_regulate(hidden: torch.Tensor, durations: torch.Tensor, frames: int | None = None
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Repeat each phoneme vector for its duration, as VITS' alignment does.
+
+    hidden [B, C, N], durations [B, N] (frames, 0 for padding) ->
+    (frames [B, C, T], position within phoneme in [0, 1) [B, 1, T], phoneme length [B, 1, T]).
+    """
+    ends = durations.cumsum(dim=1)                                   # [B, N]
+    total = int(frames if frames is not None else ends[:, -1].max())
+    t = torch.arange(total, device=hidden.device)[None, :].expand(hidden.shape[0], -1).contiguous()
+    index = torch.searchsorted(ends, t, right=True).clamp(max=hidden.shape[2] - 1)  # [B, T]
+    expanded = torch.gather(hidden, 2, index.unsqueeze(1).expand(-1, hidden.shape[1], -1))
+    length = torch.gather(durations, 1, index).clamp(min=1).float()
+    start = torch.gather(ends, 1, index) - torch.gather(durations, 1, index)
+    position = (t - start).float() / length
+    return expanded, position.unsqueeze(1), length.unsqueeze(1)

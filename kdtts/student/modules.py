@@ -1,0 +1,123 @@
+"""The three student modules, each in the teacher's own interface so either side can be swapped in.
+
+| module          | input -> output                        | distilled from                  |
+|-----------------|----------------------------------------|---------------------------------|
+| DurationStudent | phoneme ids -> log-durations            | teacher `Ceil` durations         |
+| FrontStudent    | ids + durations -> z [192, frames]      | teacher latent z                 |
+| DecoderStudent  | z -> waveform                           | teacher decoder audio for that z |
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from kdtts.student.layers import ConvNeXt1d, length_regulate, sequence_mask
+
+
+@dataclass
+class StudentConfig:
+    """Architecture; stored in every checkpoint's JSON so a file rebuilds its own model."""
+
+    n_symbols: int = 256
+    z_channels: int = 192
+    sample_rate: int = 22050
+    hop_length: int = 256
+    n_fft: int = 1024
+    duration_channels: int = 64
+    duration_layers: int = 3
+    front_channels: int = 96
+    front_phoneme_layers: int = 3
+    front_frame_layers: int = 3
+    decoder_channels: int = 128
+    decoder_layers: int = 6
+    decoder_mult: int = 3
+
+
+class DurationStudent(nn.Module):
+    """Phoneme ids -> log frames per id (the teacher's durations are >= 1 frame)."""
+
+    def __init__(self, cfg: StudentConfig) -> None:
+        super().__init__()
+        c = cfg.duration_channels
+        self.embed = nn.Embedding(cfg.n_symbols, c)
+        self.blocks = nn.ModuleList(ConvNeXt1d(c, mult=2, kernel_size=5) for _ in range(cfg.duration_layers))
+        self.norm = nn.LayerNorm(c)
+        self.out = nn.Linear(c, 1)
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """ids [B, N], mask [B, 1, N] -> log-durations [B, N]."""
+        x = self.embed(ids).transpose(1, 2) * mask
+        for block in self.blocks:
+            x = block(x, mask)
+        return self.out(self.norm(x.transpose(1, 2))).squeeze(-1) * mask.squeeze(1)
+
+    @staticmethod
+    def to_frames(log_durations: torch.Tensor, length_scale: float = 1.0) -> torch.Tensor:
+        return torch.clamp(torch.round(torch.exp(log_durations) * length_scale), min=1).long()
+
+
+class FrontStudent(nn.Module):
+    """Phoneme ids + durations -> latent z: encode phonemes, repeat by duration, refine per frame."""
+
+    def __init__(self, cfg: StudentConfig) -> None:
+        super().__init__()
+        c = cfg.front_channels
+        self.embed = nn.Embedding(cfg.n_symbols, c)
+        self.phoneme_blocks = nn.ModuleList(ConvNeXt1d(c, kernel_size=5) for _ in range(cfg.front_phoneme_layers))
+        self.position = nn.Conv1d(2, c, 1)  # where in the phoneme we are, and how long it is
+        self.frame_blocks = nn.ModuleList(ConvNeXt1d(c) for _ in range(cfg.front_frame_layers))
+        self.norm = nn.LayerNorm(c)
+        self.out = nn.Linear(c, cfg.z_channels)
+
+    def forward(self, ids: torch.Tensor, durations: torch.Tensor, id_mask: torch.Tensor,
+                frame_mask: torch.Tensor) -> torch.Tensor:
+        """ids, durations [B, N]; masks [B, 1, N] and [B, 1, T] -> z [B, 192, T]."""
+        x = self.embed(ids).transpose(1, 2) * id_mask
+        for block in self.phoneme_blocks:
+            x = block(x, id_mask)
+        x, position, length = length_regulate(x, durations * id_mask.squeeze(1).long(), frame_mask.shape[2])
+        x = x + self.position(torch.cat([position, torch.log(length)], dim=1))
+        for block in self.frame_blocks:
+            x = block(x, frame_mask)
+        return self.out(self.norm(x.transpose(1, 2))).transpose(1, 2) * frame_mask
+
+
+class DecoderStudent(nn.Module):
+    """z at frame rate -> waveform through an inverse-STFT head (Vocos-style), no upsampling stack."""
+
+    def __init__(self, cfg: StudentConfig) -> None:
+        super().__init__()
+        c = cfg.decoder_channels
+        self.n_fft, self.hop = cfg.n_fft, cfg.hop_length
+        self.conv_in = nn.Conv1d(cfg.z_channels, c, 3, padding=1)
+        self.norm_in = nn.LayerNorm(c)
+        self.blocks = nn.ModuleList(ConvNeXt1d(c, mult=cfg.decoder_mult) for _ in range(cfg.decoder_layers))
+        self.norm_out = nn.LayerNorm(c)
+        self.head = nn.Linear(c, cfg.n_fft + 2)
+        self.register_buffer("window", torch.hann_window(cfg.n_fft), persistent=False)
+
+    def spectrum(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """z [B, 192, T] -> (magnitude, phase) [B, n_fft/2+1, T]; the part ONNX export covers."""
+        x = self.norm_in(self.conv_in(z).transpose(1, 2)).transpose(1, 2)
+        for block in self.blocks:
+            x = block(x)
+        x = self.head(self.norm_out(x.transpose(1, 2))).transpose(1, 2)
+        log_mag, phase = x.chunk(2, dim=1)
+        return torch.exp(torch.clamp(log_mag, max=6.0)), phase
+
+    def istft(self, magnitude: torch.Tensor, phase: torch.Tensor) -> torch.Tensor:
+        spec = torch.polar(magnitude, phase)
+        frames = magnitude.shape[-1]
+        return torch.istft(spec, self.n_fft, self.hop, self.n_fft, self.window, center=True,
+                           length=frames * self.hop)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """z [B, 192, T] -> audio [B, T * hop]."""
+        return self.istft(*self.spectrum(z))
+
+
+def lengths_to_masks(id_lengths: torch.Tensor, frame_lengths: torch.Tensor, n_ids: int, n_frames: int
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    return sequence_mask(id_lengths, n_ids), sequence_mask(frame_lengths, n_frames)
