@@ -36,8 +36,12 @@ def log_mel(audio: torch.Tensor | np.ndarray, config: MelConfig = MelConfig()) -
     """Natural-log mel magnitudes [..., n_mels, frames]; frames = len(audio) // hop exactly."""
     wav = torch.as_tensor(np.asarray(audio) if not torch.is_tensor(audio) else audio, dtype=torch.float32)
     pad = (config.n_fft - config.hop_length) // 2
-    wav = torch.nn.functional.pad(wav.unsqueeze(0) if wav.dim() == 1 else wav,
-                                  (pad, pad), mode="reflect")
+    wav = wav.unsqueeze(0) if wav.dim() == 1 else wav
+    if wav.shape[-1] < config.hop_length:  # not one whole frame
+        mel = wav.new_full((*wav.shape[:-1], config.n_mels, 0), np.log(config.floor))
+        return mel.squeeze(0) if torch.as_tensor(audio).dim() == 1 else mel
+    # reflect needs pad < length; clips of a few frames fall back to zero padding
+    wav = torch.nn.functional.pad(wav, (pad, pad), mode="reflect" if wav.shape[-1] > pad else "constant")
     transform = _mel_transform(config).to(wav.device)
     mel = transform(wav)
     mel = torch.log(torch.clamp(mel, min=config.floor))

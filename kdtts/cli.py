@@ -15,11 +15,9 @@ def _fail(message: str) -> None:
     raise SystemExit(2)
 
 
-def cmd_synth(args: argparse.Namespace) -> None:
-    from kdtts.audio import write_wav
-    from kdtts.engine import Engine, Mix
-    from kdtts.student.checkpoint import CheckpointError
-    from kdtts.text import TextError
+def _synth_jobs(args: argparse.Namespace) -> list[tuple[str, Path, str]]:
+    """(text, output path, where the text came from) per utterance, every text validated first."""
+    from kdtts.text import TextError, validate
 
     if bool(args.text) == bool(args.text_file):
         _fail("give exactly one of --text or --text-file")
@@ -27,26 +25,50 @@ def cmd_synth(args: argparse.Namespace) -> None:
         _fail("--text needs --out FILE.wav")
     if args.text_file and not args.out_dir:
         _fail("--text-file needs --out-dir DIR")
+    if args.text:
+        jobs = [(args.text, Path(args.out), "--text")]
+    else:
+        try:
+            raw = Path(args.text_file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            _fail(f"cannot read --text-file {args.text_file}: {error}")
+        lines = [(k, line.strip()) for k, line in enumerate(raw.splitlines(), 1) if line.strip()]
+        if not lines:
+            _fail(f"{args.text_file} has no non-empty lines to speak")
+        jobs = [(line, Path(args.out_dir) / f"{i:03d}.wav", f"{args.text_file} line {k}")
+                for i, (k, line) in enumerate(lines)]
+    for text, _, source in jobs:  # fail fast, before any model is loaded
+        try:
+            validate(text)
+        except TextError as error:
+            _fail(f"{source}: {error}")
+    return jobs
+
+
+def cmd_synth(args: argparse.Namespace) -> None:
+    jobs = _synth_jobs(args)
+
+    from kdtts.audio import write_wav
+    from kdtts.engine import Engine, Mix
+    from kdtts.student.checkpoint import CheckpointError
+    from kdtts.teachers.piper_graph import TeacherGraphError
+    from kdtts.text import TextError
+
     try:
         engine = Engine.load(args.voice, args.student, args.threads, require_student=args.model == "student")
-    except (CheckpointError, FileNotFoundError, ValueError) as error:
+    except (CheckpointError, FileNotFoundError, ValueError, TeacherGraphError) as error:
         _fail(str(error))
     scales = engine.teacher.default_scales
     if args.deterministic:
         scales = scales.deterministic()
-    if args.text:
-        jobs = [(args.text, Path(args.out))]
-    else:
-        lines = [line.strip() for line in Path(args.text_file).read_text(encoding="utf-8").splitlines()]
-        lines = [line for line in lines if line]
-        jobs = [(line, Path(args.out_dir) / f"{i:03d}.wav") for i, line in enumerate(lines)]
     audio_seconds = compute_seconds = 0.0
-    for text, path in tqdm(jobs, desc=f"synth ({args.model})", unit="utt", disable=len(jobs) < 2, file=sys.stderr):
+    for text, path, source in tqdm(jobs, desc=f"synth ({args.model})", unit="utt", disable=len(jobs) < 2,
+                                   file=sys.stderr):
         start = time.perf_counter()
         try:
             result = engine.synthesize(text, Mix.of(args.model), scales)
         except TextError as error:
-            _fail(f"{path.name}: {error}")
+            _fail(f"{source}: {error}")
         compute_seconds += time.perf_counter() - start
         audio_seconds += result.seconds
         write_wav(path, result.audio, result.sample_rate)
@@ -60,22 +82,26 @@ def cmd_info(args: argparse.Namespace) -> None:
 
     from kdtts.student.checkpoint import SHIPPED_STUDENT, CheckpointError, load_student
     from kdtts.teachers.piper import PiperTeacher
+    from kdtts.teachers.piper_graph import TeacherGraphError
 
-    teacher = PiperTeacher.load(args.voice)
-    report: dict[str, object] = {"teacher": {
-        "parameters": teacher.parameters, "decoder_parameters": teacher.decoder_parameters,
-        "bytes": teacher.bytes_on_disk, "sample_rate": teacher.sample_rate, "path": str(teacher.model_path)}}
     path = Path(args.student) if args.student else SHIPPED_STUDENT
-    try:
+    try:  # the student first: a bad --student fails before the teacher is loaded
         student = load_student(path)
-        report["student"] = {"parameters": student.count_parameters()["total"],
-                             "modules": student.count_parameters(), "bytes": os.path.getsize(path),
-                             "sample_rate": student.sample_rate, "path": str(path),
-                             "steps": student.info.get("steps")}
+        student_report = {"parameters": student.count_parameters()["total"],
+                          "modules": student.count_parameters(), "bytes": os.path.getsize(path),
+                          "sample_rate": student.sample_rate, "path": str(path), "steps": student.info.get("steps")}
     except CheckpointError as error:
         if args.student:
             _fail(str(error))
-        report["student"] = {"error": str(error)}
+        student_report = {"error": str(error)}
+    try:
+        teacher = PiperTeacher.load(args.voice)
+    except (FileNotFoundError, ValueError, TeacherGraphError) as error:
+        _fail(str(error))
+    report = {"teacher": {"parameters": teacher.parameters, "decoder_parameters": teacher.decoder_parameters,
+                          "bytes": teacher.bytes_on_disk, "sample_rate": teacher.sample_rate,
+                          "path": str(teacher.model_path)},
+              "student": student_report}
     print(json.dumps(report, indent=1))
 
 

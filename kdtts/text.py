@@ -102,7 +102,7 @@ _CURRENCY = {"$": ("dollar", "dollars", "cent", "cents"), "£": ("pound", "pound
 _CURRENCY_RE = re.compile(r"([$£€])\s?(\d[\d,]*)(?:\.(\d{1,2}))?(?:\s?(million|billion|trillion|thousand))?\b")
 _TIME_RE = re.compile(r"\b([01]?\d|2[0-3]):([0-5]\d)\s*([ap])\.?\s?m\b\.?|\b([01]?\d|2[0-3]):([0-5]\d)\b", re.I)
 _DATE_RE = re.compile(r"\b(1[0-2]|0?[1-9])/(3[01]|[12]\d|0?[1-9])(?:/(\d{4}|\d{2}))?\b")
-_ORDINAL_RE = re.compile(r"\b(\d+)(st|nd|rd|th)\b", re.I)
+_ORDINAL_RE = re.compile(r"\b(\d{1,3}(?:,\d{3})+|\d+)(st|nd|rd|th)\b", re.I)
 _PERCENT_RE = re.compile(r"(-?\d[\d,]*(?:\.\d+)?)\s?%")
 _YEAR_RE = re.compile(r"(?<![\d,.$£€])\b(1[1-9]\d\d|20\d\d)(s?)\b(?![,.]\d)")
 _DECIMAL_RE = re.compile(r"(?<![\d.])(\d[\d,]*)?\.(\d+)\b")
@@ -116,8 +116,9 @@ def _currency(m: re.Match[str]) -> str:
     one, many, sub_one, sub_many = _CURRENCY[m.group(1)]
     whole = int(m.group(2).replace(",", ""))
     scale = m.group(4)
-    if scale:  # "$3.5 million" style is rare; "$3 million" -> "three million dollars"
-        return f"{number_to_words(whole)} {scale} {many}"
+    if scale:  # "$3 million" -> "three million dollars", "$3.5 million" -> "three point five million dollars"
+        amount = _decimal_words(m.group(2), m.group(3)) if m.group(3) else number_to_words(whole)
+        return f"{amount} {scale} {many}"
     cents = int((m.group(3) or "0").ljust(2, "0"))
     parts = []
     if whole or not cents:
@@ -162,12 +163,16 @@ def _number(m: re.Match[str]) -> str:
     s = m.group(0)
     if s == "-":
         return "minus "
+    if len(s) > 15 and "," not in s:  # an id or a long digit string: read digit by digit
+        return _digits(s)
     return number_to_words(int(s.replace(",", "")))
 
 
 def clean(text: str) -> str:
     """Unicode-normalise and drop what cannot be spoken (control characters, emoji, symbols)."""
-    text = unicodedata.normalize("NFKC", text)
+    # before NFKC, which would turn "½" into "1⁄2" (U+2044); "1½" -> "1 and one half"
+    text = re.sub(r"(\d?)([½¼¾])", lambda m: (m.group(1) + " and" if m.group(1) else "") + _SYMBOLS[m.group(2)], text)
+    text = unicodedata.normalize("NFKC", text).replace("\u2044", " over ")
     out = []
     for ch in text:
         cat = unicodedata.category(ch)
@@ -192,7 +197,7 @@ def normalize(text: str) -> str:
     text = _TIME_RE.sub(_time, text)
     text = _DATE_RE.sub(_date, text)
     text = _PERCENT_RE.sub(lambda m: m.group(1) + " percent", text)
-    text = _ORDINAL_RE.sub(lambda m: ordinal_words(int(m.group(1))), text)
+    text = _ORDINAL_RE.sub(lambda m: ordinal_words(int(m.group(1).replace(",", ""))), text)
     text = _YEAR_RE.sub(_year, text)
     text = _DECIMAL_RE.sub(lambda m: _decimal_words(m.group(1) or "0", m.group(2)), text)
     text = _NUMBER_RE.sub(_number, text)
@@ -218,7 +223,8 @@ def validate(text: str | None, max_chars: int = MAX_CHARS) -> str:
 
 def split_sentences(text: str) -> list[str]:
     """Split normalised text at sentence ends, so long input is synthesised piece by piece."""
-    return [s for s in re.split(r"(?<=[.!?;])\s+", text) if any(ch.isalpha() for ch in s)]
+    # not after a single capital ("J. Smith", "U.S. Army"): initials, not a sentence end
+    return [s for s in re.split(r"(?<=[.!?;])(?<!\b[A-Z]\.)\s+", text) if any(ch.isalpha() for ch in s)]
 
 
 # ---------------------------------------------------------------------------------------------

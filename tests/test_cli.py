@@ -1,0 +1,118 @@
+"""`python -m kdtts` end to end, in a subprocess, as a user runs it."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def kdtts(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "kdtts", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def closing_json(stdout: str) -> dict:
+    lines = [line for line in stdout.splitlines() if line.strip()]
+    assert lines, "no output"
+    return json.loads(lines[-1])
+
+
+@pytest.fixture(scope="module")
+def two_lines(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("text") / "two_lines.txt"
+    path.write_text("Dr. Smith paid $3.50 at 10:30.\n\n   \nA second, rather longer sentence follows here.\n",
+                    encoding="utf-8")
+    return path
+
+
+def test_synth_teacher_text_file(two_lines, tmp_path, teacher):
+    out_dir = tmp_path / "wavs"
+    run = kdtts("synth", "--model", "teacher", "--text-file", str(two_lines), "--out-dir", str(out_dir),
+                "--deterministic", "--threads", "1")
+    assert run.returncode == 0, run.stderr
+    assert sorted(p.name for p in out_dir.iterdir()) == ["000.wav", "001.wav"]
+    report = closing_json(run.stdout)
+    assert set(report) == {"model", "utterances", "audio_seconds", "compute_seconds", "rtf"}
+    assert report["model"] == "teacher" and report["utterances"] == 2
+    seconds = 0.0
+    for name in ("000.wav", "001.wav"):
+        info = sf.info(str(out_dir / name))
+        assert info.samplerate == 22050 and info.channels == 1 and info.frames % 256 == 0
+        seconds += info.frames / info.samplerate
+    assert report["audio_seconds"] == pytest.approx(seconds, abs=2e-3)
+    assert report["compute_seconds"] > 0
+    assert report["rtf"] == pytest.approx(report["compute_seconds"] / report["audio_seconds"], rel=1e-2)
+    # deterministic: the second line is what the teacher itself says for it
+    audio, _ = sf.read(str(out_dir / "001.wav"), dtype="float32")
+    [expected] = teacher.synthesize("A second, rather longer sentence follows here.",
+                                    teacher.default_scales.deterministic())
+    assert len(audio) == len(expected.audio)
+    assert np.abs(audio - np.clip(expected.audio, -1, 1)).max() < 2e-3
+
+
+def test_synth_student_single_text(random_student_path, tmp_path):
+    out = tmp_path / "student.wav"
+    run = kdtts("synth", "--model", "student", "--student", str(random_student_path), "--text", "Hello world.",
+                "--out", str(out), "--threads", "1")
+    assert run.returncode == 0, run.stderr
+    report = closing_json(run.stdout)
+    assert report["model"] == "student" and report["utterances"] == 1 and report["audio_seconds"] > 0
+    assert sf.info(str(out)).samplerate == 22050
+
+
+def test_info(random_student_path):
+    run = kdtts("info", "--student", str(random_student_path))
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    teacher, student = report["teacher"], report["student"]
+    for part in (teacher, student):
+        assert {"parameters", "bytes", "sample_rate", "path"} <= set(part)
+        assert part["parameters"] > 0 and part["bytes"] > 0 and part["sample_rate"] == 22050
+    assert teacher["path"].endswith(".onnx") and Path(teacher["path"]).stat().st_size == teacher["bytes"]
+    assert student["path"] == str(random_student_path)
+    assert student["bytes"] == random_student_path.stat().st_size
+    assert student["parameters"] < teacher["parameters"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--text", "   "], "empty"),
+    (["--text", "😀🎉"], "nothing speakable"),
+    (["--text", "a" * 2001], "limit is 2,000"),
+])
+def test_bad_text_is_one_clear_line(args, message, tmp_path):
+    run = kdtts("synth", *args, "--out", str(tmp_path / "x.wav"))
+    assert run.returncode != 0
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in run.stderr
+    assert lines[0].startswith("kdtts: error:") and message in lines[0]
+    assert not (tmp_path / "x.wav").exists()
+
+
+def test_bad_line_in_text_file_names_the_line(tmp_path):
+    path = tmp_path / "lines.txt"
+    path.write_text("Fine.\n\n🙂\n", encoding="utf-8")
+    run = kdtts("synth", "--text-file", str(path), "--out-dir", str(tmp_path / "o"))
+    assert run.returncode != 0 and "Traceback" not in run.stderr
+    assert "line 3" in run.stderr and "nothing speakable" in run.stderr
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["synth", "--text", "hi"], "--out"),
+    (["synth", "--text-file", "/nonexistent/lines.txt", "--out-dir", "x"], "cannot read"),
+    (["synth", "--text", "hi", "--out", "x.wav", "--voice", "/nonexistent/v.onnx"], "/nonexistent/v.onnx"),
+    (["info", "--student", "/nonexistent/s.safetensors"], "/nonexistent/s.safetensors"),
+])
+def test_usage_errors_are_clear(args, message):
+    run = kdtts(*args)
+    assert run.returncode != 0 and "Traceback" not in run.stderr
+    assert message in run.stderr
