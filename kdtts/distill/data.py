@@ -5,6 +5,8 @@ never committed. Loading gives in-memory tensors for the training loop.
 """
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 from collections import Counter
 from dataclasses import dataclass
@@ -37,6 +39,20 @@ def build_cache(config: CorpusConfig, sentences: list[str], teacher: PiperTeache
     """Have the teacher read `sentences`; skip those already in the manifest."""
     cache = Path(config.cache_dir)
     (cache / "utts").mkdir(parents=True, exist_ok=True)
+    lock = (cache / ".lock").open("w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:  # another process is filling this cache; train on what is there
+        lock.close()
+        return cache
+    try:
+        return _fill_cache(cache, config, sentences, teacher, progress)
+    finally:
+        lock.close()
+
+
+def _fill_cache(cache: Path, config: CorpusConfig, sentences: list[str], teacher: PiperTeacher | None,
+                progress: bool) -> Path:
     manifest_path = cache / "manifest.jsonl"
     done = {json.loads(line)["text"] for line in manifest_path.open()} if manifest_path.exists() else set()
     todo = [s for s in sentences if s not in done]
@@ -47,7 +63,6 @@ def build_cache(config: CorpusConfig, sentences: list[str], teacher: PiperTeache
     (cache / "teacher.json").write_text(json.dumps({
         "voice": str(teacher.model_path), "sample_rate": teacher.sample_rate, "hop_length": teacher.hop_length,
         "scales": scales.__dict__, "temperature": config.temperature}, indent=1))
-    count = len(done)
     with manifest_path.open("a") as manifest:
         for text in tqdm(todo, desc="teacher reads corpus", unit="sent", disable=not progress):
             try:
@@ -56,13 +71,12 @@ def build_cache(config: CorpusConfig, sentences: list[str], teacher: PiperTeache
                 continue
             ids = np.concatenate([u.ids for u in utterances])
             out = teacher.full(ids, scales)
-            name = f"{count:06d}.npz"
+            name = hashlib.sha1(text.encode()).hexdigest()[:16] + ".npz"
             np.savez(cache / "utts" / name, ids=ids.astype(np.int16), durations=out.durations.astype(np.int16),
                      z=out.z.astype(np.float16), audio=(np.clip(out.audio, -1, 1) * 32767).astype(np.int16))
             manifest.write(json.dumps({"text": text, "file": name, "frames": int(out.durations.sum()),
                                        "ids": len(ids)}) + "\n")
             manifest.flush()
-            count += 1
     write_coverage(cache, teacher.config["phoneme_id_map"])
     return cache
 
@@ -96,11 +110,13 @@ class Utt:
     audio: torch.Tensor      # float [T * hop]
 
 
-def load_cache(cache: Path, limit: int | None = None) -> list[Utt]:
-    """All cached utterances in memory (a few hundred MB for a few hours of audio)."""
+def load_cache(cache: Path, limit: int | None = None, start: int = 0) -> list[Utt]:
+    """Cached utterances [start:limit] in memory (a few hundred MB for a few hours of audio)."""
     utts = []
-    for item in read_manifest(cache)[:limit]:
+    for item in read_manifest(cache)[start:limit]:
         with np.load(Path(cache) / "utts" / item["file"]) as f:
+            if len(f["ids"]) != item["ids"] or f["z"].shape[1] != item["frames"]:
+                continue  # a file overwritten by a concurrent writer: skip rather than mislabel
             utts.append(Utt(torch.from_numpy(f["ids"].astype(np.int64)),
                             torch.from_numpy(f["durations"].astype(np.int64)),
                             torch.from_numpy(f["z"]),

@@ -23,7 +23,7 @@ import torch.distributed as dist
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from kdtts.distill.data import CorpusConfig, Utt, build_cache, load_cache
+from kdtts.distill.data import CorpusConfig, Utt, build_cache, load_cache, read_manifest
 from kdtts.distill.trainer import MODULES, KDTrainer, ModuleCriterion, Targets
 from kdtts.student.checkpoint import load_student, save_student
 from kdtts.student.model import StudentTTS
@@ -44,13 +44,15 @@ class DistillConfig:
     init: str | None = None         # start from this student checkpoint (fine-tune)
     student: dict = field(default_factory=dict)  # StudentConfig overrides for a fresh student
     max_steps: int = 20000
-    batch_utts: int = 8             # whole utterances for the duration and front students
+    batch_utts: int = 16            # utterance windows for the duration and front students
+    crop_ids: int = 64              # window length in phoneme ids (about 1.5 s of speech)
     batch_segments: int = 16        # z/audio segments for the decoder student
     segment_frames: int = 32
     lr: float = 1e-3
     lr_min: float = 1e-4
     warmup_steps: int = 200
-    validation_utts: int = 32       # last cache utterances, never trained on, for validation loss
+    validation_utts: int = 32       # first cache utterances, never trained on, for validation loss
+    grow_with_cache: bool = False   # pick up utterances a concurrent teacher run appends to the cache
     checkpoint_every: int = 500
     sample_every: int = 2000
     seed: int = 0
@@ -67,6 +69,19 @@ class DistillConfig:
 
 
 # -- batches -------------------------------------------------------------------------------------
+def crop(u: Utt, max_ids: int, rng: random.Random) -> Utt:
+    """A random window of at most `max_ids` phoneme ids with its frames: the students' receptive
+    fields span a few phonemes, so whole utterances (mostly padding in a batch) buy nothing."""
+    if len(u.ids) <= max_ids:
+        return u
+    start = rng.randint(0, len(u.ids) - max_ids)
+    ends = u.durations.cumsum(0)
+    first = int(ends[start - 1]) if start else 0
+    last = int(ends[start + max_ids - 1])
+    return Utt(u.ids[start:start + max_ids], u.durations[start:start + max_ids], u.z[:, first:last],
+               u.audio[first * 256:last * 256])
+
+
 def utterance_batch(utts: list[Utt], device: torch.device) -> tuple[torch.Tensor, Targets]:
     n = max(len(u.ids) for u in utts)
     t = max(int(u.durations.sum()) for u in utts)
@@ -213,16 +228,17 @@ def distill(cfg: DistillConfig, run_dir: str | Path, resume: bool = False, max_s
                     progress=progress)
     if distributed:
         dist.barrier()
-    utts = load_cache(cache, limit=cfg.sentences)
+    seen = min(len(read_manifest(cache)), cfg.sentences)
+    utts = load_cache(cache, limit=seen)
     if len(utts) <= cfg.validation_utts:
         raise ValueError(f"the cache has {len(utts)} utterances; need more than validation_utts={cfg.validation_utts}")
-    train_utts, val_utts = utts[:-cfg.validation_utts], utts[-cfg.validation_utts:]
+    val_utts, train_utts = utts[:cfg.validation_utts], utts[cfg.validation_utts:]
 
+    torch.manual_seed(cfg.seed)  # same initial weights on every rank
     student = load_student(cfg.init) if cfg.init else StudentTTS(StudentConfig(**cfg.student))
     student.to(device)
     trainer = KDTrainer(student, None, ModuleCriterion(), cfg.alpha, cfg.temperature, tuple(cfg.modules), cfg.lr)
     rng = random.Random(cfg.seed + 1000 * rank)
-    torch.manual_seed(cfg.seed + rank)
     step, best = 0, float("inf")
     if resume and (run_dir / "last.safetensors").exists():
         step, best = load_state(run_dir, trainer, rng)
@@ -244,7 +260,8 @@ def distill(cfg: DistillConfig, run_dir: str | Path, resume: bool = False, max_s
             stopped = True
             break
         lr = learning_rate(cfg, step)
-        ids, targets = utterance_batch(rng.sample(train_utts, min(cfg.batch_utts, len(train_utts))), device)
+        picked = rng.sample(train_utts, min(cfg.batch_utts, len(train_utts)))
+        ids, targets = utterance_batch([crop(u, cfg.crop_ids, rng) for u in picked], device)
         z_seg, a_seg = segment_batch(rng.sample(train_utts, min(cfg.batch_segments, len(train_utts))),
                                      cfg.segment_frames, student.hop_length, rng, device)
         targets.audio = a_seg
@@ -258,6 +275,11 @@ def distill(cfg: DistillConfig, run_dir: str | Path, resume: bool = False, max_s
         bar.update(1)
         bar.set_postfix(loss=f"{running['loss']:.3f}")
         last = step == total_steps
+        if cfg.grow_with_cache and step % cfg.checkpoint_every == 0:
+            available = min(len(read_manifest(cache)), cfg.sentences)
+            train_utts += load_cache(cache, limit=available, start=seen)
+            seen = available
+            info["utterances"] = len(train_utts)
         if rank == 0 and (step % cfg.checkpoint_every == 0 or last):
             val = validation_loss(trainer, val_utts, cfg, device)
             row = {"step": step, "lr": lr, "seconds": round(time.perf_counter() - started, 1),
@@ -301,7 +323,7 @@ def _distributed_step(trainer: KDTrainer, ids: torch.Tensor, targets: Targets, z
                 dist.all_reduce(p.grad)
                 p.grad /= world
     trainer.optimizer.step()
-    return {"loss": float(loss), **parts}
+    return {"loss": float(loss.detach()), **parts}
 
 
 def write_sample(student: StudentTTS, cache: Path, path: Path) -> None:

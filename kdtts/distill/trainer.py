@@ -80,11 +80,11 @@ class KDTrainer:
                      ground_truth: Targets | None = None) -> tuple[torch.Tensor, dict[str, float]]:
         """(1 - alpha) * L(y, S(x)) + alpha * L(T(x), S(x)); alpha = 1 when there is no y."""
         kd = self.criterion(teacher_output, student_output)
-        parts = {f"kd_{k}": float(v) for k, v in kd.items()}
+        parts = {f"kd_{k}": float(v.detach()) for k, v in kd.items()}
         total = sum(kd.values())
         if ground_truth is not None and self.alpha < 1.0:
             gt = self.criterion(ground_truth, student_output)
-            parts.update({f"gt_{k}": float(v) for k, v in gt.items()})
+            parts.update({f"gt_{k}": float(v.detach()) for k, v in gt.items()})
             total = self.alpha * total + (1.0 - self.alpha) * sum(gt.values())
         return total, parts
 
@@ -111,4 +111,4 @@ class KDTrainer:
         loss.backward()
         torch.nn.utils.clip_grad_norm_([p for g in self.optimizer.param_groups for p in g["params"]], 5.0)
         self.optimizer.step()
-        return {"loss": float(loss), **parts}
+        return {"loss": float(loss.detach()), **parts}

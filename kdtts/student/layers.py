@@ -41,9 +41,10 @@ def length_regulate(hidden: torch.Tensor, durations: torch.Tensor, frames: int |
     (frames [B, C, T], position within phoneme in [0, 1) [B, 1, T], phoneme length [B, 1, T]).
     """
     ends = durations.cumsum(dim=1)                                   # [B, N]
-    total = int(frames if frames is not None else ends[:, -1].max())
+    total = frames if frames is not None else ends[:, -1].max()  # no int(): stays dynamic in ONNX export
     t = torch.arange(total, device=hidden.device)[None, :].expand(hidden.shape[0], -1).contiguous()
-    index = torch.searchsorted(ends, t, right=True).clamp(max=hidden.shape[2] - 1)  # [B, T]
+    # phoneme of frame t = number of phonemes that ended at or before t (a comparison, so it exports to ONNX)
+    index = (ends.unsqueeze(1) <= t.unsqueeze(2)).sum(dim=2).clamp(max=hidden.shape[2] - 1)  # [B, T]
     expanded = torch.gather(hidden, 2, index.unsqueeze(1).expand(-1, hidden.shape[1], -1))
     length = torch.gather(durations, 1, index).clamp(min=1).float()
     start = torch.gather(ends, 1, index) - torch.gather(durations, 1, index)

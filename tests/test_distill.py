@@ -1,0 +1,140 @@
+"""Distillation: teacher cache, the KD loss, training steps, resume."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from kdtts.distill.data import CorpusConfig, build_cache, load_cache, read_manifest
+from kdtts.distill.train import DistillConfig, crop, distill, segment_batch, utterance_batch
+from kdtts.distill.trainer import KDTrainer, ModuleCriterion, Predictions, Targets
+from kdtts.student.checkpoint import load_student
+from kdtts.student.model import StudentTTS
+from kdtts.student.modules import StudentConfig
+
+SENTENCES = ["The cat sat on the mat.", "A bird sang in the tree.", "We walked home after dark.",
+             "Bright stars filled the sky.", "Rain fell on the roof all night.", "She opened the red door.",
+             "The kettle boiled and whistled.", "Two dogs ran along the beach."]
+TINY = {"duration_channels": 16, "front_channels": 16, "front_phoneme_layers": 1, "front_frame_layers": 1,
+        "decoder_channels": 32, "decoder_layers": 1}
+
+
+@pytest.fixture(scope="module")
+def cache(teacher, tmp_path_factory):
+    path = tmp_path_factory.mktemp("cache")
+    build_cache(CorpusConfig(path), SENTENCES, teacher=teacher, progress=False)
+    return path
+
+
+def test_cache_is_complete_and_resumable(cache, teacher):
+    items = read_manifest(cache)
+    assert [i["text"] for i in items] == SENTENCES
+    utts = load_cache(cache)
+    for u in utts:
+        assert u.z.shape == (192, int(u.durations.sum()))
+        assert u.audio.shape[0] == u.z.shape[1] * 256
+    mtime = (cache / "manifest.jsonl").stat().st_mtime_ns
+    build_cache(CorpusConfig(cache), SENTENCES, teacher=teacher, progress=False)  # nothing left to do
+    assert (cache / "manifest.jsonl").stat().st_mtime_ns == mtime
+    coverage = json.loads((cache / "coverage.json").read_text())
+    assert coverage["utterances"] == len(SENTENCES)
+    assert 0 < coverage["phonemes_seen"] <= coverage["phonemes_in_voice"]
+
+
+def test_cached_teacher_is_deterministic(cache, teacher, det_scales):
+    u = load_cache(cache)[0]
+    out = teacher.full(u.ids.numpy(), det_scales)
+    assert (out.durations == u.durations.numpy()).all()
+
+
+def test_compute_loss_mixes_ground_truth_by_alpha():
+    student = StudentTTS(StudentConfig(**TINY))
+    criterion = ModuleCriterion()
+    durations = torch.tensor([[2, 3]])
+    mask = torch.ones(1, 1, 2)
+    teacher = Targets(durations=durations, id_mask=mask)
+    truth = Targets(durations=torch.tensor([[4, 4]]), id_mask=mask)
+    prediction = Predictions(log_durations=torch.log(durations.float()))  # exactly the teacher
+    kd_only, _ = KDTrainer(student, None, criterion, alpha=1.0).compute_loss(teacher, prediction, truth)
+    assert float(kd_only) == pytest.approx(0.0, abs=1e-7)
+    mixed, parts = KDTrainer(student, None, criterion, alpha=0.25).compute_loss(teacher, prediction, truth)
+    expected = 0.75 * float(torch.mean((torch.log(durations.float()) - torch.log(torch.tensor([4.0, 4.0]))) ** 2))
+    assert float(mixed) == pytest.approx(expected, rel=1e-5)
+    assert "gt_duration" in parts
+    with pytest.raises(ValueError):
+        KDTrainer(student, None, criterion, alpha=1.5)
+    with pytest.raises(ValueError):
+        KDTrainer(student, None, criterion, modules=("vocoder",))
+
+
+def test_training_steps_lower_the_loss(cache):
+    import random
+
+    torch.manual_seed(0)
+    student = StudentTTS(StudentConfig(**TINY))
+    trainer = KDTrainer(student, None, ModuleCriterion(), lr=3e-3)
+    rng = random.Random(0)
+    utts = load_cache(cache)
+    ids, targets = utterance_batch([crop(u, 32, rng) for u in utts[:4]], torch.device("cpu"))
+    targets.audio = None
+    z_seg, a_seg = segment_batch(utts[:4], 16, 256, rng, torch.device("cpu"))
+    targets.audio = a_seg
+    losses = [trainer.step(ids, targets, z_seg) for _ in range(25)]
+    for key in ("kd_duration", "kd_front", "kd_decoder"):
+        assert losses[-1][key] < losses[0][key], key
+
+
+def test_only_selected_modules_change(cache):
+    torch.manual_seed(0)
+    student = StudentTTS(StudentConfig(**TINY))
+    before = {k: v.clone() for k, v in student.state_dict().items()}
+    trainer = KDTrainer(student, None, ModuleCriterion(), modules=("decoder",))
+    import random
+
+    rng = random.Random(0)
+    utts = load_cache(cache)
+    ids, targets = utterance_batch(utts[:2], torch.device("cpu"))
+    z_seg, targets.audio = segment_batch(utts[:2], 16, 256, rng, torch.device("cpu"))
+    trainer.step(ids, targets, z_seg)
+    after = student.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before if not k.startswith("decoder."))
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("decoder."))
+
+
+def _config(cache) -> DistillConfig:
+    return DistillConfig(cache_dir=str(cache), sentences=len(SENTENCES), student=TINY, max_steps=6,
+                         batch_utts=3, batch_segments=3, segment_frames=16, validation_utts=2,
+                         checkpoint_every=2, sample_every=1000, warmup_steps=2)
+
+
+def test_resume_gives_the_same_state_as_an_uninterrupted_run(cache, tmp_path):
+    straight = distill(_config(cache), tmp_path / "straight", progress=False)
+    distill(_config(cache), tmp_path / "resumed", progress=False, max_steps=4)  # "killed" after step 4
+    resumed = distill(_config(cache), tmp_path / "resumed", resume=True, progress=False)
+    a, b = load_student(straight).state_dict(), load_student(resumed).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert load_student(resumed).info["steps"] == 6
+    rows = (tmp_path / "resumed" / "loss.csv").read_text().splitlines()
+    assert rows[0].startswith("step,") and len(rows) == 1 + 3  # steps 2, 4, 6
+    assert (tmp_path / "resumed" / "loss.png").stat().st_size > 0
+    assert (tmp_path / "resumed" / "samples").is_dir()
+
+
+def test_cancel_stops_early_and_still_exports(cache, tmp_path):
+    calls = {"n": 0}
+
+    def stop() -> bool:
+        calls["n"] += 1
+        return calls["n"] > 3
+
+    out = distill(_config(cache), tmp_path / "cancelled", progress=False, should_stop=stop)
+    student = load_student(out)
+    assert student.info["stopped_early"] is True and student.info["steps"] == 3
+
+
+def test_bad_config_keys_are_rejected(tmp_path):
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"max_stepz": 3}))
+    with pytest.raises(ValueError, match="max_stepz"):
+        DistillConfig.from_file(path)

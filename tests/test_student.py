@@ -1,0 +1,137 @@
+"""Student modules, checkpoints and ONNX export."""
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from kdtts.student.checkpoint import SHIPPED_STUDENT, CheckpointError, load_student, read_metadata, save_student
+from kdtts.student.layers import length_regulate, sequence_mask
+from kdtts.student.model import StudentTTS
+from kdtts.student.modules import StudentConfig
+
+
+@pytest.fixture(scope="module")
+def student() -> StudentTTS:
+    torch.manual_seed(0)
+    return StudentTTS()
+
+
+def test_parameter_budget(student):
+    counts = student.count_parameters()
+    assert counts["total"] <= 1_500_000  # the issue's budget (teacher: 15.65 M)
+    assert counts["total"] == counts["duration"] + counts["front"] + counts["decoder"]
+
+
+def test_length_regulate_repeats_each_phoneme_for_its_duration():
+    hidden = torch.arange(3, dtype=torch.float32).view(1, 1, 3)
+    expanded, position, length = length_regulate(hidden, torch.tensor([[2, 1, 3]]))
+    assert expanded.flatten().tolist() == [0, 0, 1, 2, 2, 2]
+    assert position.flatten().tolist() == pytest.approx([0, 0.5, 0, 0, 1 / 3, 2 / 3])
+    assert length.flatten().tolist() == [2, 2, 1, 3, 3, 3]
+
+
+def test_module_shapes(student):
+    ids = np.array([1, 0, 20, 0, 59, 0, 24, 0, 2])
+    durations = student.durations(ids)
+    assert durations.shape == ids.shape and durations.min() >= 1
+    z = student.latent(ids, durations)
+    assert z.shape == (192, durations.sum())
+    audio = student.decode(z)
+    assert audio.shape == (durations.sum() * 256,)
+    assert np.abs(audio).max() <= 1.0
+
+
+def test_padding_does_not_leak_into_valid_frames(student):
+    """A padded batch gives the same z for the short item as running it alone."""
+    ids = torch.tensor([[5, 6, 7, 8], [5, 6, 0, 0]])
+    durations = torch.tensor([[2, 3, 2, 4], [2, 3, 0, 0]])
+    id_mask = sequence_mask(torch.tensor([4, 2]), 4)
+    frame_mask = sequence_mask(durations.sum(1), 11)
+    with torch.no_grad():
+        batch = student.front(ids, durations, id_mask, frame_mask)
+        alone = student.front(ids[1:, :2], durations[1:, :2], torch.ones(1, 1, 2), torch.ones(1, 1, 5))
+        log_d_batch = student.duration(ids, id_mask)
+        log_d_alone = student.duration(ids[1:, :2], torch.ones(1, 1, 2))
+    assert torch.allclose(batch[1, :, :5], alone[0], atol=1e-5)
+    assert torch.all(batch[1, :, 5:] == 0)
+    assert torch.allclose(log_d_batch[1, :2], log_d_alone[0], atol=1e-5)
+
+
+def test_checkpoint_round_trip(student, tmp_path):
+    path = save_student(student, tmp_path / "s.safetensors", {"steps": 7})
+    loaded = load_student(path)
+    assert read_metadata(path)["info"]["steps"] == 7
+    for key, value in student.state_dict().items():
+        assert torch.allclose(loaded.state_dict()[key], value.half().float())
+    assert path.stat().st_size < 10 * 1024 * 1024
+
+
+def test_pickle_is_refused(student, tmp_path):
+    path = tmp_path / "evil.safetensors"
+    torch.save(student.state_dict(), path)  # a zip/pickle, as torch.save writes
+    with pytest.raises(CheckpointError, match="pickle"):
+        load_student(path)
+    raw = tmp_path / "raw.safetensors"
+    raw.write_bytes(pickle.dumps({"weights": [1, 2, 3]}))
+    with pytest.raises(CheckpointError, match="pickle"):
+        load_student(raw)
+
+
+def test_truncated_and_foreign_files_are_refused(student, tmp_path):
+    good = save_student(student, tmp_path / "good.safetensors")
+    truncated = tmp_path / "truncated.safetensors"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+        load_student(truncated)
+    empty = tmp_path / "empty.safetensors"
+    empty.write_bytes(b"")
+    with pytest.raises(CheckpointError, match="empty or truncated"):
+        load_student(empty)
+    from safetensors.torch import save_file
+
+    foreign = tmp_path / "foreign.safetensors"
+    save_file({"x": torch.zeros(2)}, str(foreign))
+    with pytest.raises(CheckpointError, match="not a kdtts student"):
+        load_student(foreign)
+    with pytest.raises(CheckpointError, match="No student checkpoint"):
+        load_student(tmp_path / "missing.safetensors")
+
+
+def test_mismatched_architecture_is_refused(tmp_path):
+    small = StudentTTS(StudentConfig(decoder_channels=64))
+    path = save_student(small, tmp_path / "small.safetensors")
+    data = path.read_bytes()
+    # same header length, claims the default architecture: shapes no longer fit
+    patched = data.replace(b'\\"decoder_channels\\": 64', b'\\"decoder_channels\\": 96')
+    assert patched != data
+    path.write_bytes(patched)
+    with pytest.raises(CheckpointError, match="shape"):
+        load_student(path)
+
+
+def test_onnx_export_matches_pytorch(student, tmp_path):
+    from kdtts.student.export import export_onnx
+
+    path = save_student(student, tmp_path / "s.safetensors", half=False)
+    report = export_onnx(path, tmp_path / "onnx")
+    assert report["durations_equal_fraction"] == 1.0
+    assert report["z_max_abs_diff"] < 1e-4
+    assert report["audio_max_abs_diff"] < 1e-4
+
+
+@pytest.mark.skipif(not SHIPPED_STUDENT.exists(), reason="no shipped student yet")
+def test_shipped_student_speaks(teacher, det_scales):
+    student = load_student()
+    assert student.count_parameters()["total"] <= 1_500_000
+    assert SHIPPED_STUDENT.stat().st_size < 10 * 1024 * 1024
+    ids = np.array(teacher.phonemizer.ids("The weather is lovely today."))
+    teacher_durations = teacher.durations(ids, det_scales)
+    durations = student.durations(ids)
+    # its durations track the teacher's: total length within 25 %
+    assert abs(durations.sum() - teacher_durations.sum()) < 0.25 * teacher_durations.sum()
+    audio = student.decode(student.latent(ids, teacher_durations))
+    assert len(audio) == teacher_durations.sum() * 256
+    assert np.sqrt(np.mean(audio ** 2)) > 0.01  # not silent
