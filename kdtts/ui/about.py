@@ -1,0 +1,60 @@
+"""How-it-works tab: knowledge distillation in plain words, the loss, the diagram, the benchmark table."""
+from __future__ import annotations
+
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "RESULTS.md"
+
+INTRO = r"""
+## Knowledge distillation, in plain words
+
+A **teacher** is a large model that already speaks well: here the Piper voice *en_US-joe-medium*
+(a VITS model, 15.7 M parameters). A **student** is a much smaller model that learns to *imitate the
+teacher* rather than learning from recordings alone. The teacher can read any amount of text, so the
+student gets unlimited, perfectly consistent examples: the exact durations, hidden representations
+and audio the teacher would produce.
+
+The student is trained with the loss
+
+$$L = (1 - \alpha)\cdot L\big(y,\ S(x)\big) \;+\; \alpha\cdot L\big(T(x),\ S(x)\big)$$
+
+* $x$ is the input text (phoneme ids), $S(x)$ the student's output and $T(x)$ the teacher's;
+* $y$ is a real recording when one exists; the first term learns from it;
+* $\alpha$ balances the two. With **only the teacher** available (this app: no recordings), $\alpha = 1$
+  and the loss is pure imitation; the α slider in the Distill tab matters only when ground truth is given;
+* **temperature**: the teacher's sampling noise. At 0 it gives its *mean* (deterministic, smooth targets),
+  at 1 its own sampled voice (more varied targets).
+
+### Module by module
+
+The student copies the teacher's *structure*: each module has the same inputs and outputs as the
+teacher's, so each one can be distilled, measured and swapped on its own (try the mix-and-match in the
+Compare tab to hear where quality is lost).
+
+| module | input → output | distilled from |
+|---|---|---|
+| duration | phoneme ids → frames per phoneme | the teacher's durations |
+| latent (front) | ids + durations → latent *z* (192 × frames) | the teacher's *z* |
+| decoder | *z* → waveform | the teacher's decoder audio for the same *z* |
+
+The decoder is where the speed comes from: the teacher's decoder runs at the audio sample rate
+(22,050 steps a second), the student's at the frame rate (86 a second) and turns spectra into sound
+with an inverse FFT.
+
+```mermaid
+flowchart LR
+  X[text] --> P[phoneme ids]
+  P --> TD[teacher duration] --> TL[teacher latent z] --> TDEC[teacher decoder] --> TY[teacher audio]
+  P --> SD[student duration] --> SL[student latent z] --> SDEC[student decoder] --> SY[student audio]
+  TD -. KD loss .-> SD
+  TL -. KD loss .-> SL
+  TY -. KD loss .-> SY
+```
+"""
+
+
+def benchmark_table() -> str:
+    if RESULTS.exists():
+        return "## Current benchmark results\n\n" + RESULTS.read_text(encoding="utf-8")
+    return ("## Current benchmark results\n\n_No benchmark results yet: `benchmarks/RESULTS.md` appears once the "
+            "evaluation scripts in `benchmarks/` have been run._")

@@ -1,0 +1,95 @@
+"""Compare tab logic: teacher and student on the same text, with everything a learner needs to see."""
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+
+from kdtts.audio import write_wav
+from kdtts.engine import STAGES, Mix, Synthesis
+from kdtts.teachers.piper import Scales
+from kdtts.ui import plots
+from kdtts.ui.service import Service
+
+
+def scales_from(noise: float, length: float, noise_w: float, deterministic: bool) -> Scales:
+    scales = Scales(float(noise), float(length), float(noise_w))
+    return scales.deterministic() if deterministic else scales
+
+
+@dataclass
+class Comparison:
+    teacher_wav: str
+    student_wav: str | None
+    mel_png: str
+    durations_png: str
+    timings_png: str
+    table: str       # Markdown: RTF, speed-up, parameters, size
+    timings: dict    # the numbers behind the table (JSON for API users)
+
+
+def wav(service: Service, synthesis: Synthesis, stem: str) -> str:
+    return str(write_wav(service.out_dir / f"{stem}-{uuid.uuid4().hex[:8]}.wav", synthesis.audio, synthesis.sample_rate))
+
+
+def _size(n_bytes: int) -> str:
+    return f"{n_bytes / 1e6:.1f} MB"
+
+
+def compare(service: Service, text: str, student_name: str | None, scales: Scales) -> Comparison:
+    """Teacher and (when available) student on `text`; raises TextError for bad input."""
+    engine = service.engine(student_name)
+    teacher = engine.synthesize(text, Mix.of("teacher"), scales)
+    student = engine.synthesize(text, Mix.of("student"), scales) if engine.student is not None else None
+    hop, rate = service.teacher.hop_length, service.teacher.sample_rate
+    labels, t_frames = plots.phoneme_durations(teacher.ids, teacher.durations, service.id_to_symbol)
+    s_frames = plots.phoneme_durations(student.ids, student.durations, service.id_to_symbol)[1] if student else None
+
+    numbers = {"teacher": {"seconds_audio": teacher.seconds, "rtf": teacher.rtf,
+                           "timings": teacher.timings, "parameters": service.teacher.parameters,
+                           "bytes": service.teacher.bytes_on_disk}}
+    rows = [("teacher", teacher, service.teacher.parameters, service.teacher.bytes_on_disk)]
+    if student is not None:
+        path = getattr(engine.student, "path", None)
+        size = os.path.getsize(path) if path else 0
+        params = engine.student.count_parameters()["total"]
+        numbers["student"] = {"seconds_audio": student.seconds, "rtf": student.rtf, "timings": student.timings,
+                              "parameters": params, "bytes": size, "checkpoint": str(path) if path else None}
+        numbers["speedup"] = teacher.compute_seconds / max(student.compute_seconds, 1e-9)
+        rows.append(("student", student, params, size))
+    table = ["| model | " + " | ".join(f"{s} (ms)" for s in STAGES) + " | total (ms) | audio (s) | RTF | parameters | size |",
+             "|---|" + "---:|" * (len(STAGES) + 5)]
+    for name, syn, params, size in rows:
+        table.append(f"| **{name}** | " + " | ".join(f"{1000 * syn.timings[s]:.0f}" for s in STAGES)
+                     + f" | {1000 * syn.compute_seconds:.0f} | {syn.seconds:.2f} | {syn.rtf:.3f} | {params / 1e6:.2f} M | {_size(size)} |")
+    if student is not None:
+        table.append(f"\n**Speed-up (teacher time ÷ student time): {numbers['speedup']:.1f}×**, this request, "
+                     "this machine (single requests are noisy; see the benchmark table in *How it works*).")
+    else:
+        table.append("\n_No student checkpoint is loaded: teacher only._")
+    return Comparison(
+        teacher_wav=wav(service, teacher, "teacher"),
+        student_wav=wav(service, student, "student") if student else None,
+        mel_png=plots.mels(teacher.audio, student.audio if student else None, rate, hop, service.out_dir),
+        durations_png=plots.durations(labels, t_frames, s_frames, hop, rate, service.out_dir),
+        timings_png=plots.timings(list(STAGES), teacher.timings, student.timings if student else None, service.out_dir),
+        table="\n".join(table), timings=numbers)
+
+
+def synthesize(service: Service, text: str, model: str, student_name: str | None, scales: Scales) -> str:
+    """One model ('teacher' or 'student') end to end; returns a WAV path."""
+    if model not in ("teacher", "student"):
+        raise ValueError(f"model must be 'teacher' or 'student', got {model!r}")
+    engine = service.engine(student_name, need_student=model == "student")
+    return wav(service, engine.synthesize(text, Mix.of(model), scales), model)
+
+
+def mix(service: Service, text: str, duration: str, latent: str, decoder: str, student_name: str | None,
+        scales: Scales) -> tuple[str, str]:
+    """Any teacher/student combination of the three modules; returns (WAV path, Markdown summary)."""
+    choice = Mix(duration, latent, decoder)
+    engine = service.engine(student_name, need_student="student" in (duration, latent, decoder))
+    synthesis = engine.synthesize(text, choice, scales)
+    summary = (f"**{choice.label()}** — {synthesis.seconds:.2f} s of audio in {1000 * synthesis.compute_seconds:.0f} ms "
+               f"(RTF {synthesis.rtf:.3f}); " + ", ".join(f"{s} {1000 * synthesis.timings[s]:.0f} ms" for s in STAGES))
+    return wav(service, synthesis, "mix"), summary

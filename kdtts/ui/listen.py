@@ -1,0 +1,109 @@
+"""Blind A/B listening: random prompt, random sides, hidden names; audio cached on disk per system.
+
+A pair is handed out with an opaque single-use token; the server alone knows which system is on
+which side, so neither the page nor an API caller can see the names before voting.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import random
+import secrets
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+from kdtts.audio import write_wav
+from kdtts.engine import Mix
+from kdtts.student.checkpoint import CheckpointError
+from kdtts.ui.service import Service, file_key
+from kdtts.ui.votes import Vote, VoteStore
+
+log = logging.getLogger("kdtts.ui")
+TEACHER = "teacher"
+
+
+@dataclass(frozen=True)
+class Pair:
+    token: str
+    prompt: int
+    text: str
+    system_a: str
+    system_b: str
+    wav_a: str
+    wav_b: str
+
+
+class Listening:
+    def __init__(self, service: Service, store: VoteStore, prompts: list[str], max_tokens: int = 50_000) -> None:
+        self.service, self.store, self.prompts = service, store, prompts
+        self.cache_dir = service.data / "listen_cache"
+        self._tokens: OrderedDict[str, Pair] = OrderedDict()
+        self._max_tokens = max_tokens
+        self._lock = threading.Lock()
+        self._generate = threading.Lock()
+        self._rng = random.SystemRandom()
+        self.systems: dict[str, tuple[str, Path]] = {}  # label -> (student name or teacher, cache folder)
+        self.systems[TEACHER] = (TEACHER, self.cache_dir / f"teacher-{service.teacher.model_path.stem}")
+        if service.default_name is not None:
+            key = file_key(service.default_path)
+            self.systems[f"student:{service.default_name}:{key}"] = (service.default_name, self.cache_dir / f"student-{key}")
+
+    @property
+    def ready(self) -> bool:
+        return len(self.systems) >= 2
+
+    def audio(self, system: str, prompt: int) -> str:
+        name, folder = self.systems[system]
+        path = folder / f"{prompt:03d}.wav"
+        if not path.exists():
+            with self._generate:  # one generator at a time: concurrent listeners wait, the CPU is not oversubscribed
+                if not path.exists():
+                    if name == TEACHER:
+                        synthesis = self.service.engine().synthesize(self.prompts[prompt], Mix.of("teacher"))
+                    else:
+                        synthesis = self.service.engine(name, need_student=True).synthesize(self.prompts[prompt], Mix.of("student"))
+                    tmp = folder / f".{prompt:03d}.{secrets.token_hex(4)}.wav"
+                    write_wav(tmp, synthesis.audio, synthesis.sample_rate)
+                    os.replace(tmp, path)
+        return str(path)
+
+    def next_pair(self) -> Pair:
+        if not self.ready:
+            raise CheckpointError("The blind test needs a student checkpoint; none is loaded yet.")
+        prompt = self._rng.randrange(len(self.prompts))
+        a, b = self._rng.sample(sorted(self.systems), 2)  # sides shuffled
+        pair = Pair(secrets.token_urlsafe(12), prompt, self.prompts[prompt], a, b, self.audio(a, prompt), self.audio(b, prompt))
+        with self._lock:
+            self._tokens[pair.token] = pair
+            while len(self._tokens) > self._max_tokens:
+                self._tokens.popitem(last=False)
+        return pair
+
+    def vote(self, token: str, choice: str, mos_a: int | None, mos_b: int | None) -> int:
+        with self._lock:
+            pair = self._tokens.pop(token, None)
+        if pair is None:
+            raise ValueError("Unknown or already used pair token: fetch a new pair first.")
+        vote = Vote(pair.prompt, pair.text, pair.system_a, pair.system_b, choice,
+                    None if mos_a in (None, "", 0) else int(mos_a), None if mos_b in (None, "", 0) else int(mos_b))
+        try:
+            return self.store.add(vote)
+        except ValueError:
+            with self._lock:  # a bad rating: let the listener fix it and vote again
+                self._tokens[token] = pair
+            raise
+
+    def prewarm(self) -> None:
+        """Render every prompt for every system (background, lowest priority) so listeners never wait."""
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+        except (AttributeError, OSError):
+            pass
+        for prompt in range(len(self.prompts)):
+            for system in list(self.systems):
+                try:
+                    self.audio(system, prompt)
+                except Exception:  # noqa: BLE001 - a bad prompt must not stop the others
+                    log.exception("listening cache: %s #%d failed", system, prompt)

@@ -1,0 +1,175 @@
+"""Blind A/B votes in SQLite (WAL mode: many writers queue briefly, none is lost) and their statistics.
+
+Preference rates carry Wilson score intervals; MOS means carry Student-t intervals (both 95 %).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import math
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+CHOICES = ("A", "B", "none")
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS votes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created REAL NOT NULL,
+    prompt INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    system_a TEXT NOT NULL,
+    system_b TEXT NOT NULL,
+    choice TEXT NOT NULL CHECK (choice IN ('A', 'B', 'none')),
+    preferred TEXT,                 -- the system behind the chosen side; NULL for no preference
+    mos_a INTEGER CHECK (mos_a BETWEEN 1 AND 5),
+    mos_b INTEGER CHECK (mos_b BETWEEN 1 AND 5)
+)"""
+COLUMNS = ("id", "created", "prompt", "text", "system_a", "system_b", "choice", "preferred", "mos_a", "mos_b")
+
+
+# -- statistics --------------------------------------------------------------------------------------
+def wilson(successes: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """Wilson score interval for a proportion (95 % by default); (0, 1) when n = 0."""
+    if n == 0:
+        return 0.0, 1.0
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def t_quantile(df: int, level: float = 0.95) -> float:
+    """Two-sided Student-t critical value (scipy when present, else the normal 1.96)."""
+    try:
+        from scipy.stats import t
+
+        return float(t.ppf(0.5 + level / 2, df))
+    except ImportError:  # pragma: no cover
+        return 1.959963984540054
+
+
+def mean_ci(values: list[float], level: float = 0.95) -> tuple[float, float, float]:
+    """(mean, low, high) with a Student-t interval; NaN bounds for fewer than two values."""
+    n = len(values)
+    if n == 0:
+        return math.nan, math.nan, math.nan
+    mean = sum(values) / n
+    if n < 2:
+        return mean, math.nan, math.nan
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    half = t_quantile(n - 1, level) * sd / math.sqrt(n)
+    return mean, mean - half, mean + half
+
+
+# -- storage -----------------------------------------------------------------------------------------
+@dataclass
+class Vote:
+    prompt: int
+    text: str
+    system_a: str
+    system_b: str
+    choice: str
+    mos_a: int | None = None
+    mos_b: int | None = None
+
+    def validate(self) -> None:
+        if self.choice not in CHOICES:
+            raise ValueError(f"choice must be one of {CHOICES}, got {self.choice!r}")
+        for name, value in (("A", self.mos_a), ("B", self.mos_b)):
+            if value is not None and not (1 <= int(value) <= 5):
+                raise ValueError(f"rating for {name} must be 1–5, got {value}")
+
+
+class VoteStore:
+    """One SQLite file; a connection per thread; WAL so readers never block the writer."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        with self._connect() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=30.0)
+            db.execute("PRAGMA busy_timeout=30000")
+            db.execute("PRAGMA synchronous=NORMAL")
+            self._local.db = db
+        return db
+
+    def add(self, vote: Vote) -> int:
+        vote.validate()
+        preferred = {"A": vote.system_a, "B": vote.system_b}.get(vote.choice)
+        db = self._connect()
+        with db:  # one transaction per vote
+            cursor = db.execute(
+                "INSERT INTO votes (created, prompt, text, system_a, system_b, choice, preferred, mos_a, mos_b) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (time.time(), vote.prompt, vote.text, vote.system_a, vote.system_b, vote.choice, preferred,
+                 None if vote.mos_a is None else int(vote.mos_a), None if vote.mos_b is None else int(vote.mos_b)))
+        return int(cursor.lastrowid)
+
+    def rows(self) -> list[dict]:
+        cursor = self._connect().execute(f"SELECT {', '.join(COLUMNS)} FROM votes ORDER BY id")
+        return [dict(zip(COLUMNS, row)) for row in cursor]
+
+    def count(self) -> int:
+        return int(self._connect().execute("SELECT COUNT(*) FROM votes").fetchone()[0])
+
+    def csv(self, path: str | Path) -> Path:
+        path = Path(path)
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, COLUMNS)
+        writer.writeheader()
+        writer.writerows(self.rows())
+        path.write_text(buffer.getvalue(), encoding="utf-8")
+        return path
+
+
+# -- summaries ---------------------------------------------------------------------------------------
+def summarise(rows: list[dict]) -> dict:
+    """Per system: share of comparisons it won (Wilson CI) and its MOS (t CI); plus no-preference share."""
+    systems = sorted({r["system_a"] for r in rows} | {r["system_b"] for r in rows})
+    out = {"votes": len(rows), "systems": {}}
+    n = len(rows)
+    ties = sum(1 for r in rows if r["choice"] == "none")
+    out["no_preference"] = {"count": ties, "rate": ties / n if n else math.nan, "ci": wilson(ties, n)}
+    for system in systems:
+        shown = [r for r in rows if system in (r["system_a"], r["system_b"])]
+        wins = sum(1 for r in shown if r["preferred"] == system)
+        scores = [r["mos_a"] if r["system_a"] == system else r["mos_b"] for r in shown]
+        scores += [r["mos_b"] for r in shown if r["system_a"] == system == r["system_b"]]
+        scores = [float(s) for s in scores if s is not None]
+        mean, low, high = mean_ci(scores)
+        out["systems"][system] = {"comparisons": len(shown), "wins": wins,
+                                  "win_rate": wins / len(shown) if shown else math.nan,
+                                  "win_ci": wilson(wins, len(shown)),
+                                  "ratings": len(scores), "mos": mean, "mos_ci": (low, high)}
+    return out
+
+
+def markdown(summary: dict) -> str:
+    if not summary["votes"]:
+        return "_No votes yet._"
+    def pct(x: float) -> str:
+        return "–" if x != x else f"{100 * x:.0f} %"
+    def num(x: float) -> str:
+        return "–" if x != x else f"{x:.2f}"
+    lines = [f"**{summary['votes']} votes.** Intervals are 95 %: Wilson for rates, Student-t for MOS means.", "",
+             "| system | preferred in | rate [95 % CI] | ratings | MOS [95 % CI] |", "|---|---:|---|---:|---|"]
+    for name, s in summary["systems"].items():
+        lo, hi = s["win_ci"]
+        mlo, mhi = s["mos_ci"]
+        lines.append(f"| {name} | {s['wins']} / {s['comparisons']} | {pct(s['win_rate'])} [{pct(lo)}, {pct(hi)}] | "
+                     f"{s['ratings']} | {num(s['mos'])} [{num(mlo)}, {num(mhi)}] |")
+    tie = summary["no_preference"]
+    lines.append(f"| _no preference_ | {tie['count']} / {summary['votes']} | {pct(tie['rate'])} "
+                 f"[{pct(tie['ci'][0])}, {pct(tie['ci'][1])}] | | |")
+    return "\n".join(lines)

@@ -1,0 +1,254 @@
+"""The app, live: started once for this module (`python app.py` in a subprocess, temp data dir, random student).
+
+gradio_client calls every endpoint; a real Chromium (Playwright) clicks through the Compare tab;
+200 concurrent votes land in SQLite; a fine-tune runs, is refused while busy, is cancelled; the
+shipped checkpoint is never touched.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+USER_TEXT = ("The cat sat on the mat.\nA bird sang in the tall tree.\nWe walked to the market at noon.\n"
+             "The river runs past the old mill.\nShe opened the window to let in air.\nHe read the letter twice.")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _sha(path: Path) -> str | None:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
+
+
+@pytest.fixture(scope="module")
+def shipped_hash():
+    from kdtts.student.checkpoint import SHIPPED_STUDENT
+
+    before = _sha(SHIPPED_STUDENT)
+    yield before
+    assert _sha(SHIPPED_STUDENT) == before, "the shipped student checkpoint changed"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, random_student_path, shipped_hash):
+    data = tmp_path_factory.mktemp("kdtts_data")
+    port = _free_port()
+    env = {**os.environ, "KDTTS_DATA_DIR": str(data), "KDTTS_STUDENT": str(random_student_path),
+           "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False", "KDTTS_THREADS": "2",
+           "KDTTS_LISTEN_PROMPTS": "4", "KDTTS_PREWARM_FINETUNE": "0"}
+    log = (data / "app.log").open("w")
+    started = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"app exited: {(data / 'app.log').read_text()[-3000:]}")
+            try:
+                urllib.request.urlopen(url, timeout=2)
+                break
+            except OSError:
+                if time.perf_counter() - started > 120:
+                    raise RuntimeError("app did not start in 120 s")
+                time.sleep(0.5)
+        print(f"\napp answered {time.perf_counter() - started:.1f} s after start")
+        yield {"url": url, "data": data, "proc": proc}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    from gradio_client import Client
+
+    return Client(server["url"], verbose=False)
+
+
+def _audio(path: str) -> tuple[np.ndarray, int]:
+    audio, rate = sf.read(path, dtype="float32")
+    return audio, rate
+
+
+def test_compare_returns_two_audible_wavs_and_plots(client):
+    teacher, student, mel, durations, timings, table, numbers = client.predict(
+        "The weather is fine today, so we walk to the park.", api_name="/compare")
+    for wav in (teacher, student):
+        audio, rate = _audio(wav)
+        assert rate == 22050 and len(audio) > rate // 2
+        assert np.sqrt(np.mean(audio ** 2)) > 1e-3, "silent audio"
+    for png in (mel, durations, timings):
+        assert Path(png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "RTF" in table and "Speed-up" in table
+    assert numbers["speedup"] > 0 and set(numbers["teacher"]["timings"]) == {"text", "duration", "latent", "decoder"}
+
+
+@pytest.mark.parametrize("model", ["teacher", "student"])
+def test_synthesize_each_model(client, model):
+    audio, rate = _audio(client.predict("Hello from the synthesize endpoint.", model, api_name="/synthesize"))
+    assert rate == 22050 and np.abs(audio).max() > 0.01
+
+
+def test_mix_and_match(client):
+    wav, summary = client.predict("Mix the modules.", "student", "student", "teacher", api_name="/mix")
+    assert len(_audio(wav)[0]) > 0 and "decoder=teacher" in summary
+
+
+@pytest.mark.parametrize("text, message", [("", "empty"), ("a" * 10_000, "limit"), ("😀🎉🔥", "nothing speakable")])
+def test_bad_input_is_a_clear_message(client, text, message):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match=message):
+        client.predict(text, api_name="/compare")
+    with pytest.raises(AppError, match=message):
+        client.predict(text, "teacher", api_name="/synthesize")
+
+
+def test_200_concurrent_votes_through_the_api(server, client):
+    from gradio_client import Client
+
+    listener = Client(server["url"], verbose=False, download_files=False)
+    pairs = [listener.predict(api_name="/next_pair") for _ in range(3)]
+    assert all(p[2] and p[3] for p in pairs) and "“" in pairs[0][1]
+
+    clients = [Client(server["url"], verbose=False, download_files=False) for _ in range(8)]  # one per worker
+    tokens = [None] * 200
+
+    def fetch(i: int) -> None:
+        tokens[i] = clients[i % 8].predict(api_name="/next_pair")[0]
+
+    def vote(i: int) -> str:
+        return clients[i % 8].predict(tokens[i], ("A", "B", "no preference")[i % 3], 1 + i % 5, 1 + (i * 7) % 5,
+                                      api_name="/vote")
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(fetch, range(200)))
+    with ThreadPoolExecutor(32) as pool:  # the votes themselves all at once
+        replies = list(pool.map(vote, range(200)))
+    assert all("recorded" in r for r in replies)
+    with sqlite3.connect(server["data"] / "votes.sqlite") as db:
+        assert db.execute("SELECT COUNT(*) FROM votes").fetchone()[0] == 200
+        assert db.execute("SELECT COUNT(DISTINCT system_a || system_b) FROM votes").fetchone()[0] == 2  # both orders
+    results = client.predict(api_name="/results")
+    assert "200 votes" in results and "teacher" in results
+    csv_path = client.predict(api_name="/export_csv")
+    assert len(Path(csv_path).read_text().splitlines()) == 201
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="already used"):  # a pair token votes once
+        token = listener.predict(api_name="/next_pair")[0]
+        listener.predict(token, "A", 3, 3, api_name="/vote")
+        listener.predict(token, "A", 3, 3, api_name="/vote")
+
+
+def _wait_idle(client, timeout: float = 150.0) -> dict:
+    end = time.time() + timeout
+    while time.time() < end:
+        state = client.predict(api_name="/finetune_status")
+        if not state["running"]:
+            return state
+        time.sleep(0.5)
+    raise AssertionError(f"fine-tune still running after {timeout} s: {state}")
+
+
+def test_finetune_busy_and_cancel_then_a_short_run_makes_a_checkpoint(server, client, shipped_hash):
+    from gradio_client.exceptions import AppError
+    from kdtts.student.checkpoint import SHIPPED_STUDENT, load_student
+
+    modules = ["duration", "front", "decoder"]
+    client.predict("long-one", 1000, 3e-4, 1.0, 0.0, modules, "my text", USER_TEXT, api_name="/finetune")
+    end = time.time() + 90
+    while client.predict(api_name="/finetune_status")["step"] < 1 and time.time() < end:
+        time.sleep(0.5)
+    with pytest.raises(AppError, match="already running"):  # one job at a time: others are told it is busy
+        client.predict("second", 5, api_name="/finetune")
+    assert "Cancelling" in client.predict(api_name="/finetune_cancel")
+    state = _wait_idle(client, 30)
+    assert state["status"] == "cancelled" and state["step"] < 1000 and state["checkpoint"] is None
+    assert not list((server["data"] / "checkpoints").glob("long-one*"))
+
+    client.predict("tiny", 3, 3e-4, 1.0, 0.0, modules, "my text", USER_TEXT, api_name="/finetune")
+    state = _wait_idle(client)
+    assert state["status"] == "done", state
+    path = Path(state["checkpoint"])
+    assert path.parent == server["data"] / "checkpoints" and path.name == "tiny.safetensors"
+    assert path.resolve() != SHIPPED_STUDENT.resolve()
+    student = load_student(path)
+    assert student.info["steps"] == 3 and student.info["user_text"] is True
+    # selectable in the Compare tab (and API) by name
+    teacher_wav, student_wav, *_ = client.predict("Now with the new checkpoint.", "tiny", api_name="/compare")
+    assert len(_audio(student_wav)[0]) > 0
+    from kdtts.student.checkpoint import SHIPPED_STUDENT as shipped
+
+    assert _sha(shipped) == shipped_hash
+
+
+def test_browser_compare_page(server):
+    playwright = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian chromium is not installed")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1300, "height": 900})
+            page.goto(server["url"], wait_until="load")
+            page.locator("#compare-btn").wait_for(timeout=60_000)
+            page.locator("#text textarea").fill("A real browser asks for this sentence.")
+            page.locator("#compare-btn").click()
+            for plot in ("#mel-plot", "#dur-plot", "#time-plot"):
+                page.wait_for_function(f"[...document.querySelectorAll('{plot} img')].some(i => i.naturalWidth > 0)",
+                                       timeout=90_000)
+            # each player's WAV: the browser itself loads it into an <audio> element and reports a duration
+            durations = page.evaluate("""async () => Promise.all(['#teacher-audio', '#student-audio'].map(id => {
+                const link = document.querySelector(id + ' a[download]');
+                if (!link) return -1;
+                const audio = document.createElement('audio');
+                audio.preload = 'auto';
+                document.body.appendChild(audio);
+                return new Promise(resolve => {
+                    audio.onloadedmetadata = () => resolve(audio.canPlayType('audio/wav') ? audio.duration : -2);
+                    audio.onerror = () => resolve(-3);
+                    audio.src = link.href;
+                });
+            }))""")
+            assert all(d > 0.3 for d in durations), durations
+            assert page.locator("audio").count() >= 2
+            assert page.locator("#timing-table table").count() == 1
+            page.screenshot(path=str(ARTIFACTS / "compare.png"), full_page=True)
+            page.get_by_role("tab", name="How it works").click()
+            page.wait_for_timeout(1500)
+            page.screenshot(path=str(ARTIFACTS / "how-it-works.png"), full_page=True)
+            page.get_by_role("tab", name="Listen").click()
+            page.wait_for_timeout(1500)
+            page.screenshot(path=str(ARTIFACTS / "listen.png"), full_page=True)
+            page.get_by_role("tab", name="Distill").click()
+            page.wait_for_timeout(2500)
+            page.screenshot(path=str(ARTIFACTS / "distill.png"), full_page=True)
+        finally:
+            browser.close()
