@@ -1,0 +1,339 @@
+"""Run every metric on held-out sentences for the teacher, the student and the Griffin-Lim baseline.
+
+Systems (one column each in the report):
+- teacher:    the Piper voice, deterministic (noise scales 0), the unmodified graph;
+- student:    its own durations (what a user hears): WER, CER, DNSMOS, speed, size;
+- griffinlim: teacher audio -> 80-band log-mel -> Griffin-Lim, "a student with no neural vocoder".
+Fidelity (MCD, PESQ-WB, STOI, F0 RMSE) compares with the teacher's audio sample for sample, so the
+student is run a second time with the teacher's durations (pair `student_vs_teacher`).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from tqdm import tqdm
+
+from kdtts.evaluate.optional import MissingEvaluator
+
+HELDOUT = Path(__file__).resolve().parents[2] / "assets" / "heldout.txt"
+SYSTEMS = ("teacher", "student", "griffinlim")
+PAIRS = {"student": "student_vs_teacher", "griffinlim": "griffinlim_vs_teacher"}
+QUALITY_KEYS = ("wer", "cer", "dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "dnsmos_p808")
+FIDELITY_KEYS = ("mcd_db", "pesq_wb", "stoi", "f0_rmse_hz")
+SPEED_KEYS = ("rtf_1thread", "rtf_default", "parameters", "bytes", "peak_rss_mb")
+REPORT_KEYS = QUALITY_KEYS + FIDELITY_KEYS + SPEED_KEYS
+"""Every model entry of report.json carries all of these (null where one does not apply or was skipped)."""
+
+
+@dataclass
+class EvalConfig:
+    text_file: Path = HELDOUT
+    student: Path | None = None
+    student_label: str | None = None
+    out: Path = Path("runs/evaluate")
+    limit: int | None = None
+    voice: Path | None = None
+    speed_sentences: int = 5
+    repeats: int = 3
+    warmup: int = 1
+    skip: tuple[str, ...] = ()          # any of: wer, dnsmos, pesq, stoi, f0, mcd, speed, memory
+    save_audio: bool = False
+    command: str | None = None
+    progress: bool = True
+
+
+@dataclass
+class Utt:
+    """One held-out line, synthesised by every system."""
+
+    text: str
+    audio: dict[str, np.ndarray] = field(default_factory=dict)
+    metrics: dict[str, dict[str, float | str | None]] = field(default_factory=dict)
+
+
+def read_sentences(path: Path, limit: int | None = None) -> list[str]:
+    lines = [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines()]
+    lines = [line for line in lines if line and not line.startswith("#")]
+    return lines[:limit] if limit else lines
+
+
+def _nanmean(values: list[float | None]) -> float | None:
+    vals = [float(v) for v in values if v is not None and not math.isnan(float(v))]
+    return float(np.mean(vals)) if vals else None
+
+
+def _clean(value):
+    """JSON-safe: NaN -> None, numpy scalars -> float, rounded."""
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, (np.floating, float)):
+        return None if math.isnan(float(value)) else round(float(value), 6)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def machine() -> dict[str, str | int]:
+    """Where the numbers come from: CPU model, cores, OS, Python, library versions."""
+    import onnxruntime
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "nproc": os.cpu_count() or 0, "platform": platform.platform(),
+            "python": platform.python_version(), "torch": torch.__version__,
+            "onnxruntime": onnxruntime.__version__, "torch_default_threads": torch.get_num_threads()}
+
+
+class Evaluation:
+    """Holds the models and runs the metric families; `run()` returns the report dict."""
+
+    def __init__(self, config: EvalConfig) -> None:
+        from kdtts.engine import Engine
+        from kdtts.student.checkpoint import load_student
+        from kdtts.teachers.piper import PiperTeacher
+
+        self.config = config
+        self.skipped: dict[str, str] = {}
+        # one intra-op thread for synthesis and scoring: on a small shared machine that is the fastest
+        # and steadiest; `speed()` times default threads with a teacher of its own
+        self.teacher = PiperTeacher.load(config.voice, threads=1)
+        self.scales = self.teacher.default_scales.deterministic()
+        self.student = load_student(config.student) if config.student else None
+        self.engine = Engine(self.teacher, self.student)
+        self.rate = self.teacher.sample_rate
+        self.systems = [s for s in SYSTEMS if s != "student" or self.student is not None]
+
+    # -- synthesis -------------------------------------------------------------------------------
+    def synthesize(self, text: str) -> Utt:
+        from kdtts.engine import Mix
+        from kdtts.evaluate.griffinlim import griffin_lim
+
+        parts: dict[str, list[np.ndarray]] = {"teacher": [], "student": [], "student_td": [], "griffinlim": []}
+        for utterance in self.teacher.phonemizer(text):
+            ids = np.asarray(utterance.ids, dtype=np.int64)
+            out = self.teacher.full(ids, self.scales)
+            parts["teacher"].append(out.audio)
+            parts["griffinlim"].append(griffin_lim(out.audio, self.rate))
+            if self.student is not None:
+                parts["student"].append(self.engine.run_ids(ids, Mix.of("student"), self.scales)[2])
+                parts["student_td"].append(
+                    self.engine.run_ids(ids, Mix.of("student"), self.scales, durations=out.durations)[2])
+        return Utt(text, {k: np.concatenate(v).astype(np.float32) for k, v in parts.items() if v})
+
+    # -- metric families, each may be skipped or missing -----------------------------------------
+    def _family(self, name: str, fn: Callable[[], dict]) -> dict:
+        if name in self.config.skip or name in self.skipped:
+            return {}
+        try:
+            return fn()
+        except MissingEvaluator as error:
+            self.skipped[name] = str(error)
+            print(f"kdtts evaluate: skipping {name}: {error}", file=sys.stderr)
+            return {}
+
+    def score(self, utt: Utt) -> None:
+        from kdtts.evaluate import asr, dnsmos, fidelity, intrusive
+
+        ref = utt.audio["teacher"]
+        for system in self.systems:
+            audio = utt.audio[system]
+            m: dict = {}
+
+            def recognise(audio=audio):
+                hyp = asr.transcribe(audio, self.rate)
+                w, n_w = asr.error_counts(utt.text, hyp, "word")
+                c, n_c = asr.error_counts(utt.text, hyp, "char")
+                return {"transcript": hyp, "word_edits": w, "words": n_w, "char_edits": c, "chars": n_c}
+
+            m.update(self._family("wer", recognise))
+            m.update(self._family("dnsmos", lambda audio=audio: dnsmos.dnsmos(audio, self.rate)))
+            if system in PAIRS:
+                deg = utt.audio["student_td" if system == "student" else system]
+                m.update(self._family("mcd", lambda: {"mcd_db": fidelity.mcd_db(ref, deg, self.rate)}))
+                m.update(self._family("pesq", lambda: {"pesq_wb": intrusive.pesq_wb(ref, deg, self.rate)}))
+                m.update(self._family("stoi", lambda: {"stoi": intrusive.stoi(ref, deg, self.rate)}))
+                m.update(self._family("f0", lambda: fidelity.f0_metrics(ref, deg, self.rate)))
+            utt.metrics[system] = m
+
+    # -- speed, size, memory ---------------------------------------------------------------------
+    def speed(self, texts: list[str]) -> dict[str, dict]:
+        """RTF per module and end to end, 1 thread and default threads, for every system."""
+        from kdtts.engine import Engine
+        from kdtts.evaluate import speed
+        from kdtts.evaluate.griffinlim import griffin_lim
+        from kdtts.teachers.piper import PiperTeacher
+
+        cfg = self.config
+        result: dict[str, dict] = {s: {} for s in self.systems}
+        teacher_audio = [self.teacher.full(np.asarray(u.ids, np.int64), self.scales).audio
+                         for t in texts for u in self.teacher.phonemizer(t)]
+        for setting in tqdm(speed.SETTINGS, desc="speed", unit="setting", disable=not cfg.progress, file=sys.stderr):
+            setting.apply()
+            teacher = self.teacher if setting.threads == 1 else PiperTeacher.load(cfg.voice, threads=setting.threads)
+            engine = Engine(teacher, self.student)
+            modules = speed.time_engine(engine, "teacher", texts, self.scales, cfg.repeats, cfg.warmup)
+            full = speed.time_teacher_full(teacher, texts, self.scales, cfg.repeats, cfg.warmup)
+            result["teacher"][setting.name] = {"modules": modules, "full_graph": full, "end_to_end": full["total"]}
+            if self.student is not None:
+                modules = speed.time_engine(engine, "student", texts, self.scales, cfg.repeats, cfg.warmup)
+                result["student"][setting.name] = {"modules": modules, "end_to_end": modules["total"]}
+            gl = speed.time_function(lambda x: griffin_lim(x, self.rate), teacher_audio, self.rate,
+                                     cfg.repeats, cfg.warmup)
+            result["griffinlim"][setting.name] = {"modules": {"decoder": gl, "total": gl}, "end_to_end": gl,
+                                                  "note": "Griffin-Lim vocoder only (teacher mel -> audio)"}
+        speed.SETTINGS[1].apply()
+        return result
+
+    def sizes(self) -> dict[str, dict]:
+        from kdtts.evaluate import speed
+
+        out: dict[str, dict] = {
+            "teacher": {"parameters": self.teacher.parameters, "bytes": self.teacher.bytes_on_disk,
+                        "decoder_parameters": self.teacher.decoder_parameters},
+            "griffinlim": {"parameters": 0, "bytes": 0, "peak_rss_mb": None}}
+        if self.student is not None:
+            counts = self.student.count_parameters()
+            out["student"] = {"parameters": counts["total"], "bytes": os.path.getsize(self.config.student),
+                              "decoder_parameters": counts["decoder"], "module_parameters": counts}
+        if "memory" not in self.config.skip:
+            for system in ("teacher", "student"):
+                if system in out:
+                    mem = speed.peak_rss(system, self.config.student, self.config.voice, threads=1)
+                    out[system].update(mem)
+        return out
+
+    # -- everything ------------------------------------------------------------------------------
+    def run(self) -> dict:
+        cfg = self.config
+        started, load_before = time.perf_counter(), _load_average()
+        texts = read_sentences(cfg.text_file, cfg.limit)
+        if not texts:
+            raise ValueError(f"{cfg.text_file} has no sentences")
+        from kdtts.evaluate.speed import SETTINGS
+
+        SETTINGS[0].apply()  # one thread while synthesising and scoring
+        utts = []
+        for text in tqdm(texts, desc="evaluate", unit="sentence", disable=not cfg.progress, file=sys.stderr):
+            utt = self.synthesize(text)
+            self.score(utt)
+            if cfg.save_audio:
+                from kdtts.audio import write_wav
+
+                for name, audio in utt.audio.items():
+                    write_wav(cfg.out / "audio" / name / f"{len(utts):03d}.wav", audio, self.rate)
+            utt.audio = {}
+            utts.append(utt)
+        SETTINGS[1].apply()
+        speed = {} if "speed" in cfg.skip else self.speed(texts[:cfg.speed_sentences])
+        sizes = self.sizes()
+        report = self.assemble(texts, utts, speed, sizes)
+        report["meta"]["wall_seconds"] = round(time.perf_counter() - started, 1)
+        report["meta"]["load_average_1min"] = {"before": load_before, "after": _load_average()}
+        return _clean(report)
+
+    def assemble(self, texts: list[str], utts: list[Utt], speed: dict, sizes: dict) -> dict:
+        models: dict[str, dict] = {}
+        pairs: dict[str, dict] = {}
+        for system in self.systems:
+            rows = [u.metrics.get(system, {}) for u in utts]
+            entry: dict = {k: None for k in REPORT_KEYS}
+            if rows and "word_edits" in rows[0]:
+                entry["wer"] = sum(r["word_edits"] for r in rows) / max(sum(r["words"] for r in rows), 1)
+                entry["cer"] = sum(r["char_edits"] for r in rows) / max(sum(r["chars"] for r in rows), 1)
+            for key in QUALITY_KEYS[2:]:
+                entry[key] = _nanmean([r.get(key) for r in rows])
+            if system in PAIRS:
+                pair = {key: _nanmean([r.get(key) for r in rows])
+                        for key in FIDELITY_KEYS + ("f0_gross_error", "vuv_error")}
+                pair["sentences"] = len(rows)
+                pairs[PAIRS[system]] = pair
+                entry.update({k: pair[k] for k in FIDELITY_KEYS})
+            timing = speed.get(system, {})
+            entry["rtf_1thread"] = timing.get("1thread", {}).get("end_to_end")
+            entry["rtf_default"] = timing.get("default", {}).get("end_to_end")
+            entry["rtf_modules"] = {name: t["modules"] for name, t in timing.items()}
+            if system == "teacher" and timing:
+                entry["rtf_full_graph"] = {name: t["full_graph"] for name, t in timing.items()}
+            entry.update(sizes.get(system, {}))
+            models[system] = entry
+        speedup = {}
+        if "student" in models and models["student"]["rtf_1thread"]:
+            t, s = models["teacher"], models["student"]
+            for name in ("1thread", "default"):
+                key = f"rtf_{name}"
+                if t[key] and s[key]:
+                    speedup[name] = t[key] / s[key]
+                    speedup[f"{name}_modules"] = {
+                        m: t["rtf_modules"][name][m] / s["rtf_modules"][name][m]
+                        for m in ("duration", "latent", "decoder") if s["rtf_modules"][name].get(m)}
+            if t.get("parameters") and s.get("parameters"):
+                speedup["parameters_ratio"] = t["parameters"] / s["parameters"]
+                speedup["bytes_ratio"] = t["bytes"] / s["bytes"]
+        cfg = self.config
+        student_label = cfg.student_label or (
+            f"{cfg.student} ({(self.student.info or {}).get('steps', '?')} steps)" if self.student else None)
+        return {
+            "meta": {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                     "command": cfg.command or " ".join(sys.argv), "machine": machine(),
+                     "text_file": str(cfg.text_file), "sentences": len(texts),
+                     "speed_sentences": min(cfg.speed_sentences, len(texts)), "repeats": cfg.repeats,
+                     "warmup": cfg.warmup, "teacher": str(self.teacher.model_path),
+                     "student": str(cfg.student) if cfg.student else None, "student_label": student_label,
+                     "git": _git_head(), "skipped": dict(self.skipped, **{k: "skipped by --skip" for k in cfg.skip})},
+            "models": models,
+            "pairs": pairs,
+            "speedup_student_over_teacher": speedup,
+            "sentences": [{"text": u.text, **{s: u.metrics.get(s, {}) for s in self.systems}} for u in utts],
+        }
+
+
+def _load_average() -> float | None:
+    """1-minute load average (how busy the shared machine was), None where the OS has none."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
+
+
+def _git_head() -> str | None:
+    try:
+        root = Path(__file__).resolve().parents[2]
+        return subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, timeout=10).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def evaluate(config: EvalConfig) -> dict:
+    """Run the evaluation and write report.json, report.md and the PNG plots into `config.out`."""
+    from kdtts.evaluate.plots import plot_metrics, plot_rtf
+    from kdtts.evaluate.markdown import report_markdown
+
+    config.out.mkdir(parents=True, exist_ok=True)
+    report = Evaluation(config).run()
+    (config.out / "report.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
+    (config.out / "report.md").write_text(report_markdown(report), encoding="utf-8")
+    plot_metrics(report, config.out / "metrics.png")
+    plot_rtf(report, config.out / "rtf_modules.png")
+    return report
+

@@ -1,0 +1,128 @@
+"""The evaluation suite: metric sanity on real teacher audio, the report, missing evaluators."""
+from __future__ import annotations
+
+import json
+import sys
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from kdtts.evaluate import MissingEvaluator, asr, dnsmos, fidelity, intrusive
+from kdtts.evaluate.griffinlim import griffin_lim
+from kdtts.evaluate.report import REPORT_KEYS
+
+SENTENCE = "Please remember to water the plants while I am away."
+
+
+@pytest.fixture(scope="module")
+def speech(teacher, det_scales) -> np.ndarray:
+    return teacher.full(np.asarray(teacher.phonemizer.ids(SENTENCE), dtype=np.int64), det_scales).audio
+
+
+def noisy(x: np.ndarray, std: float, seed: int = 0) -> np.ndarray:
+    return (x + std * np.random.default_rng(seed).standard_normal(len(x))).astype(np.float32)
+
+
+def test_mcd_is_zero_for_identical_audio_and_grows_with_noise(speech):
+    assert fidelity.mcd_db(speech, speech) == 0.0
+    small, large = fidelity.mcd_db(speech, noisy(speech, 0.003)), fidelity.mcd_db(speech, noisy(speech, 0.03))
+    assert 0.0 < small < large
+
+
+def test_mcd_dtw_aligns_a_delayed_copy(speech):
+    delayed = np.concatenate([np.zeros(4 * 256, np.float32), speech])
+    assert fidelity.mcd_db(speech, delayed) < 1.0 < fidelity.mcd_db(speech, noisy(speech, 0.03))
+
+
+def test_pesq_near_maximum_for_identical_audio_and_lower_for_noise(speech):
+    same = intrusive.pesq_wb(speech, speech)
+    assert same > 4.0
+    assert intrusive.pesq_wb(speech, noisy(speech, 0.01)) < same - 1.0
+
+
+def test_stoi_is_one_for_identical_audio(speech):
+    assert intrusive.stoi(speech, speech) == pytest.approx(1.0, abs=1e-6)
+    assert intrusive.stoi(speech, noisy(speech, 0.1)) < 0.95
+
+
+def test_f0_rmse_is_zero_for_identical_audio(speech):
+    metrics = fidelity.f0_metrics(speech, speech)
+    assert metrics["f0_rmse_hz"] == 0.0 and metrics["vuv_error"] == 0.0
+    assert fidelity.f0_rmse_hz(speech, speech) == 0.0
+
+
+def test_wer_and_cer_with_the_same_normalisation_on_both_sides():
+    assert asr.wer(SENTENCE, SENTENCE.lower().rstrip(".")) == 0.0
+    assert asr.wer("Dr. Smith has 3 cats.", "doctor smith has three cats") == 0.0
+    assert asr.cer("Dr. Smith has 3 cats.", "doctor smith has three cats") == 0.0
+    assert asr.wer(SENTENCE, "please remember to water the plans while i am away") == pytest.approx(1 / 10)
+    assert asr.wer(SENTENCE, "") == 1.0
+    assert asr.cer(SENTENCE, "please remember") > 0.0
+
+
+def test_recogniser_transcribes_a_teacher_sentence(speech):
+    hypothesis = asr.transcribe(speech, 22050)
+    assert asr.wer(SENTENCE, hypothesis) < 0.3, hypothesis
+
+
+def test_dnsmos_returns_four_plausible_scores(speech):
+    scores = dnsmos.dnsmos(speech, 22050)
+    assert set(scores) == {"dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "dnsmos_p808"}
+    assert all(1.0 <= v <= 5.0 for v in scores.values()), scores
+    assert scores["dnsmos_ovrl"] > 2.5  # the teacher is clean speech
+    assert dnsmos.dnsmos(noisy(speech, 0.05), 22050)["dnsmos_bak"] < scores["dnsmos_bak"]
+
+
+def test_griffin_lim_baseline_is_aligned_and_close_to_the_teacher(speech):
+    baseline = griffin_lim(speech, 22050)
+    assert baseline.shape == speech.shape
+    assert fidelity.mcd_db(speech, baseline) < 3.0
+    assert intrusive.pesq_wb(speech, baseline) > 2.0
+
+
+def test_missing_evaluator_gives_a_clear_message(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pesq", None)  # makes `import pesq` raise ImportError
+    with pytest.raises(MissingEvaluator, match=r"PESQ-WB needs the 'pesq' package.*pip install"):
+        intrusive.pesq_wb(np.zeros(16000, np.float32), np.zeros(16000, np.float32))
+
+    monkeypatch.setattr(dnsmos, "importlib", SimpleNamespace(util=SimpleNamespace(find_spec=lambda name: None)))
+    with pytest.raises(MissingEvaluator, match="speechmos"):
+        dnsmos.model_dir()
+
+    # the report records the message and carries on
+    from kdtts.evaluate.report import EvalConfig, Evaluation
+
+    evaluation = Evaluation.__new__(Evaluation)
+    evaluation.config, evaluation.skipped = EvalConfig(progress=False), {}
+    assert evaluation._family("pesq", lambda: {"pesq_wb": intrusive.pesq_wb(np.zeros(8), np.zeros(8))}) == {}
+    assert "pesq" in evaluation.skipped["pesq"]
+
+
+def test_report_has_every_key(tmp_path, random_student_path, capsys):
+    from kdtts.cli import main
+
+    texts = tmp_path / "texts.txt"
+    texts.write_text("The cat sat on the mat.\nIt is raining again.\n", encoding="utf-8")
+    out = tmp_path / "eval"
+    main(["evaluate", "--text-file", str(texts), "--student", str(random_student_path), "--out", str(out),
+          "--speed-sentences", "1", "--repeats", "1", "--student-label", "untrained"])
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert set(report["models"]) == {"teacher", "student", "griffinlim"}
+    for name, model in report["models"].items():
+        missing = set(REPORT_KEYS) - set(model)
+        assert not missing, (name, missing)
+    measured = ("wer", "cer", "dnsmos_ovrl", "dnsmos_p808", "rtf_1thread", "rtf_default", "parameters", "bytes",
+                "peak_rss_mb")
+    for name in ("teacher", "student"):
+        assert all(report["models"][name][key] is not None for key in measured), report["models"][name]
+    assert report["models"]["student"]["mcd_db"] is not None  # PESQ / F0 may be null for an untrained student
+    assert set(report["pairs"]) == {"student_vs_teacher", "griffinlim_vs_teacher"}
+    assert report["pairs"]["student_vs_teacher"]["mcd_db"] > report["pairs"]["griffinlim_vs_teacher"]["mcd_db"]
+    assert report["speedup_student_over_teacher"]["1thread"] > 0
+    assert report["meta"]["sentences"] == 2 and not report["meta"]["skipped"]
+    for name in ("report.md", "metrics.png", "rtf_modules.png"):
+        assert (out / name).stat().st_size > 0
+    assert "| WER (pocketsphinx)" in (out / "report.md").read_text(encoding="utf-8")
+    assert json.loads(capsys.readouterr().out)["out"] == str(out)
+
