@@ -8,7 +8,7 @@ from types import ModuleType
 EVALUATORS = {
     "pesq": ("pesq", "PESQ-WB"),
     "pystoi": ("pystoi", "STOI"),
-    "pyworld": ("pyworld", "F0 RMSE"),
+    "pyworld": ("pyworld", "MCD and F0 RMSE"),
     "speechmos": ("speechmos", "DNSMOS"),
     "pocketsphinx": ("pocketsphinx", "WER/CER"),
 }
