@@ -13,6 +13,7 @@ ROWS = [  # key, label, unit / direction, format
     ("dnsmos_bak", "DNSMOS BAK", "MOS 1-5, higher is better", "{:.2f}"),
     ("dnsmos_p808", "DNSMOS P.808", "MOS 1-5, higher is better", "{:.2f}"),
     ("mcd_db", "MCD vs teacher", "dB, lower is better", "{:.2f}"),
+    ("mcd_8k_db", "MCD 0-8 kHz vs teacher", "dB, lower is better", "{:.2f}"),
     ("pesq_wb", "PESQ-WB vs teacher", "1-4.64, higher is better", "{:.2f}"),
     ("stoi", "STOI vs teacher", "0-1, higher is better", "{:.3f}"),
     ("f0_rmse_hz", "F0 RMSE vs teacher", "Hz, lower is better", "{:.1f}"),
@@ -84,10 +85,11 @@ def report_markdown(report: dict) -> str:
         lines.append("")
     pairs = report.get("pairs") or {}
     if pairs:
-        lines += ["## Pairs against the teacher", "", "| pair | MCD dB | PESQ-WB | STOI | F0 RMSE Hz | F0 gross error | V/UV error |",
-                  "|---|---:|---:|---:|---:|---:|---:|"]
+        lines += ["## Pairs against the teacher", "", "| pair | MCD dB | MCD 0-8 kHz dB | PESQ-WB | STOI | F0 RMSE Hz | F0 gross error | V/UV error |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|"]
         for name, p in pairs.items():
-            lines.append(f"| {name} | {_fmt(p.get('mcd_db'), '{:.2f}')} | {_fmt(p.get('pesq_wb'), '{:.2f}')} | "
+            lines.append(f"| {name} | {_fmt(p.get('mcd_db'), '{:.2f}')} | {_fmt(p.get('mcd_8k_db'), '{:.2f}')} | "
+                         f"{_fmt(p.get('pesq_wb'), '{:.2f}')} | "
                          f"{_fmt(p.get('stoi'), '{:.3f}')} | {_fmt(p.get('f0_rmse_hz'), '{:.1f}')} | "
                          f"{_fmt(p.get('f0_gross_error'), '{:.3f}')} | {_fmt(p.get('vuv_error'), '{:.3f}')} |")
         lines.append("")

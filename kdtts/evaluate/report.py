@@ -30,7 +30,7 @@ HELDOUT = Path(__file__).resolve().parents[2] / "assets" / "heldout.txt"
 SYSTEMS = ("teacher", "student", "griffinlim")
 PAIRS = {"student": "student_vs_teacher", "griffinlim": "griffinlim_vs_teacher"}
 QUALITY_KEYS = ("wer", "cer", "dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "dnsmos_p808")
-FIDELITY_KEYS = ("mcd_db", "pesq_wb", "stoi", "f0_rmse_hz")
+FIDELITY_KEYS = ("mcd_db", "mcd_8k_db", "pesq_wb", "stoi", "f0_rmse_hz")
 SPEED_KEYS = ("rtf_1thread", "rtf_default", "parameters", "bytes", "peak_rss_mb")
 REPORT_KEYS = QUALITY_KEYS + FIDELITY_KEYS + SPEED_KEYS
 """Every model entry of report.json carries all of these (null where one does not apply or was skipped)."""
@@ -169,7 +169,7 @@ class Evaluation:
             m.update(self._family("dnsmos", lambda audio=audio: dnsmos.dnsmos(audio, self.rate)))
             if system in PAIRS:
                 deg = utt.audio["student_td" if system == "student" else system]
-                m.update(self._family("mcd", lambda: {"mcd_db": fidelity.mcd_db(ref, deg, self.rate)}))
+                m.update(self._family("mcd", lambda: fidelity.mcd_both(ref, deg, self.rate)))
                 m.update(self._family("pesq", lambda: {"pesq_wb": intrusive.pesq_wb(ref, deg, self.rate)}))
                 m.update(self._family("stoi", lambda: {"stoi": intrusive.stoi(ref, deg, self.rate)}))
                 m.update(self._family("f0", lambda: fidelity.f0_metrics(ref, deg, self.rate)))
