@@ -110,10 +110,13 @@ class Utt:
     audio: torch.Tensor      # float [T * hop]
 
 
-def load_cache(cache: Path, limit: int | None = None, start: int = 0) -> list[Utt]:
-    """Cached utterances [start:limit] in memory (a few hundred MB for a few hours of audio)."""
+def load_cache(cache: Path, limit: int | None = None, start: int = 0, texts: set[str] | None = None) -> list[Utt]:
+    """Cached utterances [start:limit] in memory (a few hundred MB for a few hours of audio);
+    with `texts`, only the utterances of those sentences."""
     utts = []
     for item in read_manifest(cache)[start:limit]:
+        if texts is not None and item["text"] not in texts:
+            continue
         with np.load(Path(cache) / "utts" / item["file"]) as f:
             if len(f["ids"]) != item["ids"] or f["z"].shape[1] != item["frames"]:
                 continue  # a file overwritten by a concurrent writer: skip rather than mislabel

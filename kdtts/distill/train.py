@@ -2,6 +2,8 @@
 
 Resumable: every `checkpoint_every` steps the model, optimizer and sampler state go to
 `RUN_DIR/last.safetensors` (+ `last.json`) atomically; `--resume` continues from there after a kill.
+The app's fine-tunes (kdtts.ui.finetune) call `distill()` too, with their own exact sentences, the
+app's loaded teacher and a per-step progress callback.
 CUDA is used when present; under `torchrun` each rank draws its own batches and gradients are
 averaged across ranks (data parallel).
 """
@@ -28,6 +30,7 @@ from kdtts.distill.trainer import MODULES, KDTrainer, ModuleCriterion, Targets
 from kdtts.student.checkpoint import load_student, save_student
 from kdtts.student.model import StudentTTS
 from kdtts.student.modules import StudentConfig
+from kdtts.teachers.piper import PiperTeacher
 
 
 @dataclass
@@ -166,15 +169,14 @@ def load_state(run_dir: Path, trainer: KDTrainer, rng: random.Random) -> tuple[i
 
 # -- curves -------------------------------------------------------------------------------------
 def plot_losses(csv_path: Path, png_path: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: safe in a thread next to other plotting
 
     rows = list(csv.DictReader(csv_path.open()))
     if not rows:
         return
     keys = [k for k in rows[0] if k not in ("step", "lr", "seconds")]
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig = Figure(figsize=(7, 4))
+    ax = fig.subplots()
     steps = [int(r["step"]) for r in rows]
     for key in keys:
         values = [float(r[key]) if r.get(key) not in (None, "") else np.nan for r in rows]
@@ -187,7 +189,6 @@ def plot_losses(csv_path: Path, png_path: Path) -> None:
     ax.set_title("distillation losses")
     fig.tight_layout()
     fig.savefig(png_path, dpi=100)
-    plt.close(fig)
 
 
 # -- the run ------------------------------------------------------------------------------------
@@ -204,8 +205,21 @@ def validation_loss(trainer: KDTrainer, utts: list[Utt], cfg: DistillConfig, dev
 
 def distill(cfg: DistillConfig, run_dir: str | Path, resume: bool = False, max_steps: int | None = None,
             progress: bool = True, should_stop: Callable[[], bool] | None = None,
-            on_log: Callable[[int, dict[str, float]], None] | None = None) -> Path:
-    """Train; return the path of the exported student (RUN_DIR/student.safetensors)."""
+            on_log: Callable[[int, dict[str, float]], None] | None = None,
+            on_step: Callable[[int, dict[str, float]], None] | None = None,
+            sentences: list[str] | None = None, teacher: PiperTeacher | None = None) -> Path:
+    """Train; return the path of the exported student (RUN_DIR/student.safetensors).
+
+    sentences: the exact training text. The teacher reads them into `cfg.cache_dir` and only their
+        utterances are used (the first `cfg.validation_utts` of them, in cache order, for validation); `cfg.sentences`,
+        `cfg.extra_text` and `cfg.grow_with_cache` are then ignored. None (the CLI): the built-in
+        corpus, `build_corpus(cfg.extra_text, limit=cfg.sentences)`.
+    teacher: an already loaded teacher for the cache (None: loaded from `cfg.voice` if text is missing).
+    should_stop: checked before every step; a stopped run still saves its state and exports a student
+        (with `stopped_early` in its info).
+    on_step(step, row): after every step; row = step, lr, seconds, running losses.
+    on_log(step, row): at every checkpoint (and the last step); row adds the validation losses.
+    """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
@@ -221,15 +235,23 @@ def distill(cfg: DistillConfig, run_dir: str | Path, resume: bool = False, max_s
     from kdtts.distill.corpus import build_corpus
 
     cache = Path(cfg.cache_dir)
+    texts = None if sentences is None else list(dict.fromkeys(sentences))
     if rank == 0:
+        if texts is not None:
+            (run_dir / "sentences.txt").write_text("".join(t + "\n" for t in texts))
         build_cache(CorpusConfig(cache, cfg.sentences, Path(cfg.extra_text) if cfg.extra_text else None,
                                  cfg.temperature, Path(cfg.voice) if cfg.voice else None),
+                    texts if texts is not None else
                     build_corpus(Path(cfg.extra_text) if cfg.extra_text else None, limit=cfg.sentences),
-                    progress=progress)
+                    teacher=teacher, progress=progress)
     if distributed:
         dist.barrier()
-    seen = min(len(read_manifest(cache)), cfg.sentences)
-    utts = load_cache(cache, limit=seen)
+    if texts is not None:  # exactly these sentences, whatever else the cache holds
+        seen = 0
+        utts = load_cache(cache, texts=set(texts))
+    else:
+        seen = min(len(read_manifest(cache)), cfg.sentences)
+        utts = load_cache(cache, limit=seen)
     if len(utts) <= cfg.validation_utts:
         raise ValueError(f"the cache has {len(utts)} utterances; need more than validation_utts={cfg.validation_utts}")
     val_utts, train_utts = utts[:cfg.validation_utts], utts[cfg.validation_utts:]
@@ -274,8 +296,10 @@ def distill(cfg: DistillConfig, run_dir: str | Path, resume: bool = False, max_s
             running[k] = 0.9 * running.get(k, v) + 0.1 * v
         bar.update(1)
         bar.set_postfix(loss=f"{running['loss']:.3f}")
+        if on_step and rank == 0:
+            on_step(step, {"step": step, "lr": lr, "seconds": round(time.perf_counter() - started, 2), **running})
         last = step == total_steps
-        if cfg.grow_with_cache and step % cfg.checkpoint_every == 0:
+        if cfg.grow_with_cache and texts is None and step % cfg.checkpoint_every == 0:
             available = min(len(read_manifest(cache)), cfg.sentences)
             train_utts += load_cache(cache, limit=available, start=seen)
             seen = available

@@ -1,38 +1,39 @@
 """Short distillation fine-tunes launched from the browser: one job at a time, live progress, cancel.
 
-A small loop over the same pieces as `kdtts.distill.train` (batches, KDTrainer, learning-rate
-schedule, validation), specialised for a job of a few hundred steps inside the app:
-* the app's already-loaded teacher reads the text (no second model load);
-* the text is exactly the chosen sentences (a user's own text really is what the student sees);
-* progress is reported every step, cancel is checked every step;
-* the result is a new named checkpoint under the data directory, never the shipped one.
+A job is `kdtts.distill.train.distill()` (the same loop as `python -m kdtts distill`) with:
+* the app's already-loaded teacher, which reads the text once into a cache keyed by its content
+  (in chunks, so the page shows progress and cancel works while it reads);
+* exactly the chosen sentences as the training text (a user's own text really is what the student sees);
+* per-step progress into the job, cancel checked every step;
+* its run directory under `<data>/finetune_runs/<job id>` (config, loss.csv/png, sample, state);
+* the result copied to a new named checkpoint in `<data>/checkpoints`, never overwriting anything and
+  never the shipped one. A cancelled job saves nothing: its run directory is removed and no
+  checkpoint is written.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
-import random
+import os
 import re
+import shutil
 import threading
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import torch
-
 from kdtts.distill.corpus import pydoc_topics, read_heldout, template_sentences
-from kdtts.distill.data import CorpusConfig, build_cache, load_cache, read_manifest
-from kdtts.distill.train import DistillConfig, learning_rate, segment_batch, utterance_batch, validation_loss
-from kdtts.distill.trainer import MODULES, KDTrainer, ModuleCriterion
+from kdtts.distill.data import CorpusConfig, build_cache, read_manifest
+from kdtts.distill.train import DistillConfig, distill
+from kdtts.distill.trainer import MODULES
 from kdtts.student.checkpoint import SHIPPED_STUDENT, load_student, save_student
-from kdtts.student.model import StudentTTS
 from kdtts.ui.service import Service
 
 log = logging.getLogger("kdtts.ui")
 MAX_USER_SENTENCES = 500
-VALIDATE_EVERY = 25
+VALIDATE_EVERY = 25              # distill()'s checkpoint_every: validation losses join the rows
 
 
 class Busy(RuntimeError):
@@ -183,8 +184,16 @@ class FinetuneManager:
         request = request or FinetuneRequest()
         self._cache(Job("prewarm", request), builtin_sentences(int(request.sentences)))
 
+    def _run_dir(self, job: Job) -> Path:
+        runs = self.service.data / "finetune_runs"
+        path, n = runs / job.id, 2
+        while path.exists():
+            path, n = runs / f"{job.id}-{n}", n + 1
+        return path
+
     def _train(self, job: Job) -> None:
         r = job.request
+        steps = int(r.steps)
         t0 = time.perf_counter()
         sentences = user_sentences(r.text) if r.text.strip() else builtin_sentences(int(r.sentences))
         if len(sentences) < 2:
@@ -194,60 +203,69 @@ class FinetuneManager:
             job.status, job.message = "cancelled", "cancelled before training started"
             return
         wanted = set(sentences)
-        keep = {i for i, item in enumerate(read_manifest(cache)) if item["text"] in wanted}
-        utts = [u for i, u in enumerate(load_cache(cache)) if i in keep]
-        if len(utts) < 2:
+        spoken = sum(1 for item in read_manifest(cache) if item["text"] in wanted)
+        if spoken < 2:
             raise ValueError("fewer than two of the sentences could be spoken; check the text")
-        n_val = max(1, min(8, len(utts) // 5))
-        train, val = utts[:-n_val], utts[-n_val:]
         cache_seconds = time.perf_counter() - t0
 
         base_path = None
         if r.base is not None or self.service.has_student:
             base_path = self.service.checkpoints().get(r.base or "", None) or next(iter(self.service.checkpoints().values()))
-        student = load_student(base_path) if base_path else StudentTTS()
-        cfg = DistillConfig(max_steps=int(r.steps), lr=float(r.lr), lr_min=float(r.lr) / 10,
-                            warmup_steps=min(20, max(1, int(r.steps) // 10)), batch_utts=int(r.batch_utts),
+        cfg = DistillConfig(cache_dir=str(cache), sentences=len(sentences), temperature=float(r.temperature),
+                            voice=str(self.service.teacher.model_path), alpha=float(r.alpha), modules=list(r.modules),
+                            init=str(base_path) if base_path else None, max_steps=steps, batch_utts=int(r.batch_utts),
                             batch_segments=int(r.batch_segments), segment_frames=int(r.segment_frames),
-                            alpha=float(r.alpha), temperature=float(r.temperature), modules=list(r.modules))
-        trainer = KDTrainer(student, None, ModuleCriterion(), cfg.alpha, cfg.temperature, tuple(r.modules), cfg.lr)
-        rng = random.Random(r.seed)
-        torch.manual_seed(r.seed)
-        device = torch.device("cpu")
-        job.status = "training"
-        running: dict[str, float] = {}
-        train_start = time.perf_counter()
-        for step in range(int(r.steps)):
-            if job.cancel.is_set():
-                job.status, job.message = "cancelled", f"cancelled at step {job.step}/{r.steps}; nothing was saved"
-                return
-            ids, targets = utterance_batch(rng.sample(train, min(cfg.batch_utts, len(train))), device)
-            z_seg, a_seg = segment_batch(rng.sample(train, min(cfg.batch_segments, len(train))),
-                                         cfg.segment_frames, student.hop_length, rng, device)
-            targets.audio = a_seg
-            parts = trainer.step(ids, targets, z_seg, lr=learning_rate(cfg, step))
-            for k, v in parts.items():
-                running[k] = 0.8 * running.get(k, v) + 0.2 * v
-            row = {"step": step + 1, "seconds": round(time.perf_counter() - train_start, 2), **running}
-            if (step + 1) % VALIDATE_EVERY == 0 or step + 1 == int(r.steps):
-                row.update(validation_loss(trainer, val, cfg, device))
+                            lr=float(r.lr), lr_min=float(r.lr) / 10, warmup_steps=min(20, max(1, steps // 10)),
+                            validation_utts=max(1, min(8, spoken // 5)), checkpoint_every=VALIDATE_EVERY,
+                            sample_every=steps, seed=int(r.seed))
+        run_dir = self._run_dir(job)
+        job.status, job.message = "training", "loading the teacher's outputs"
+
+        def on_step(step: int, row: dict) -> None:
             job.rows.append(row)
-            job.step = step + 1
-            job.message = f"step {job.step}/{r.steps}, loss {running['loss']:.4f}"
+            job.step = step
+            job.message = f"step {step}/{steps}, loss {row['loss']:.4f}"
+
+        def on_log(step: int, row: dict) -> None:  # validation: a new dict, never mutate one a page may read
+            job.rows[-1] = {**job.rows[-1], **{k: v for k, v in row.items() if k.startswith("val_")}}
+
+        exported = distill(cfg, run_dir, progress=False, should_stop=job.cancel.is_set, on_log=on_log,
+                           on_step=on_step, sentences=sentences, teacher=self.service.teacher)
+        if job.step < steps:  # cancelled: distill() exported into the run dir; the app keeps nothing
+            shutil.rmtree(run_dir, ignore_errors=True)
+            job.status, job.message = "cancelled", f"cancelled at step {job.step}/{steps}; nothing was saved"
+            return
 
         job.status = "saving"
-        checkpoints = self.service.checkpoints()
-        name = checkpoint_name(r.name, set(checkpoints))
+        name = checkpoint_name(r.name, set(self.service.checkpoints()))
         path = self.service.checkpoint_dir / f"{name}.safetensors"
         if path.resolve() == SHIPPED_STUDENT.resolve() or path.exists():  # never overwrite anything
             raise RuntimeError(f"refusing to overwrite {path}")
-        info = {"finetune": {k: v for k, v in asdict(r).items() if k != "text"}, "base": str(base_path) if base_path else None,
-                "teacher": str(self.service.teacher.model_path), "sentences": len(utts), "user_text": bool(r.text.strip()),
-                "steps": int(r.steps), "final": job.rows[-1], "train_seconds": round(time.perf_counter() - train_start, 1),
-                "cache_seconds": round(cache_seconds, 1)}
-        save_student(student.eval(), path, info)
+        student = load_student(exported)
+        info = {**student.info, "finetune": {k: v for k, v in asdict(r).items() if k != "text"},
+                "base": str(base_path) if base_path else None, "sentences": spoken, "user_text": bool(r.text.strip()),
+                "final": job.rows[-1], "train_seconds": job.rows[-1]["seconds"],
+                "cache_seconds": round(cache_seconds, 1), "run_dir": str(run_dir)}
+        _publish(save_student(student, run_dir / f"{name}.safetensors", info), path)
         (path.with_suffix(".losses.json")).write_text(json.dumps(job.rows))
         job.checkpoint = str(path)
         job.status = "done"
-        job.message = (f"saved checkpoint **{name}** after {r.steps} steps in {time.time() - job.started:.0f} s "
+        job.message = (f"saved checkpoint **{name}** after {steps} steps in {time.time() - job.started:.0f} s "
                        f"(teacher reading {cache_seconds:.0f} s); choose it in the Compare tab")
+
+
+def _publish(src: Path, dest: Path) -> None:
+    """Put a finished file at `dest` in one step, never replacing an existing file."""
+    try:
+        os.link(src, dest)  # atomic; fails if dest exists
+    except FileExistsError:
+        raise RuntimeError(f"refusing to overwrite {dest}") from None
+    except OSError:  # another file system, or no hard links: exclusive create, copy, and no half file left
+        try:
+            with src.open("rb") as f, dest.open("xb") as g:
+                shutil.copyfileobj(f, g)
+        except FileExistsError:
+            raise RuntimeError(f"refusing to overwrite {dest}") from None
+        except BaseException:
+            dest.unlink(missing_ok=True)
+            raise
