@@ -236,7 +236,8 @@ def distill(cfg: DistillConfig, run_dir: str | Path, resume: bool = False, max_s
 
     cache = Path(cfg.cache_dir)
     texts = None if sentences is None else list(dict.fromkeys(sentences))
-    if rank == 0:
+    cache_full = texts is None and len(read_manifest(cache)) >= cfg.sentences
+    if rank == 0 and not cache_full:  # (parsing the corpus sources takes seconds: only when needed)
         if texts is not None:
             (run_dir / "sentences.txt").write_text("".join(t + "\n" for t in texts))
         build_cache(CorpusConfig(cache, cfg.sentences, Path(cfg.extra_text) if cfg.extra_text else None,
