@@ -83,7 +83,7 @@ class Engine:
             torch.set_num_threads(threads)
         teacher = PiperTeacher.load(voice, threads=threads)
         path = Path(student) if student else SHIPPED_STUDENT
-        model = load_student(path) if (require_student or student or path.exists()) else None
+        model = load_student(path, "onnx", threads) if (require_student or student or path.exists()) else None
         return cls(teacher, model)
 
     def _side(self, side: Side) -> PiperTeacher | StudentTTS:

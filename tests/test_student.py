@@ -135,3 +135,19 @@ def test_shipped_student_speaks(teacher, det_scales):
     audio = student.decode(student.latent(ids, teacher_durations))
     assert len(audio) == teacher_durations.sum() * 256
     assert np.sqrt(np.mean(audio ** 2)) > 0.01  # not silent
+
+
+def test_onnx_runtime_student_matches_pytorch(student, tmp_path, monkeypatch):
+    monkeypatch.setenv("KDTTS_CACHE_DIR", str(tmp_path / "cache"))
+    path = save_student(student, tmp_path / "s.safetensors")
+    eager, fast = load_student(path), load_student(path, "onnx", threads=1)
+    assert eager.runtime is None and fast.runtime is not None
+    ids = np.array([1, 0, 20, 0, 59, 0, 24, 0, 120, 0, 27, 0, 2])
+    durations = eager.durations(ids)
+    assert (fast.durations(ids) == durations).all()
+    z = eager.latent(ids, durations)
+    assert np.abs(fast.latent(ids, durations) - z).max() < 1e-4
+    assert np.abs(fast.decode(z) - eager.decode(z)).max() < 1e-4
+    assert len(list((tmp_path / "cache" / "onnx").iterdir())) == 1  # exported once, cached by content
+    load_student(path, "onnx")
+    assert len(list((tmp_path / "cache" / "onnx").iterdir())) == 1

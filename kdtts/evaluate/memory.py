@@ -70,7 +70,7 @@ def main() -> None:
         voice = args.voice or str(default_voice())
         with open(f"{voice}.json", encoding="utf-8") as f:
             phonemizer = Phonemizer(json.load(f))
-        student = load_student(args.student)
+        student = load_student(args.student, "onnx", args.threads)  # as the app and evaluation run it
         for text in SENTENCES:
             student.run_ids(phonemizer.ids(text))
     peak = _peak_mb()

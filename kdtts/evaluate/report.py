@@ -118,7 +118,7 @@ class Evaluation:
         # and steadiest; `speed()` times default threads with a teacher of its own
         self.teacher = PiperTeacher.load(config.voice, threads=1)
         self.scales = self.teacher.default_scales.deterministic()
-        self.student = load_student(config.student) if config.student else None
+        self.student = load_student(config.student, "onnx", threads=1) if config.student else None
         self.engine = Engine(self.teacher, self.student)
         self.rate = self.teacher.sample_rate
         self.systems = [s for s in SYSTEMS if s != "student" or self.student is not None]
@@ -190,7 +190,9 @@ class Evaluation:
         for setting in tqdm(speed.SETTINGS, desc="speed", unit="setting", disable=not cfg.progress, file=sys.stderr):
             setting.apply()
             teacher = self.teacher if setting.threads == 1 else PiperTeacher.load(cfg.voice, threads=setting.threads)
-            engine = Engine(teacher, self.student)
+            student = self.student if setting.threads == 1 or self.student is None else \
+                load_student(self.config.student, "onnx", threads=setting.threads)  # onnxruntime threads are per session
+            engine = Engine(teacher, student)
             modules = speed.time_engine(engine, "teacher", texts, self.scales, cfg.repeats, cfg.warmup)
             full = speed.time_teacher_full(teacher, texts, self.scales, cfg.repeats, cfg.warmup)
             result["teacher"][setting.name] = {"modules": modules, "full_graph": full, "end_to_end": full["total"]}

@@ -67,8 +67,12 @@ def read_metadata(path: str | Path) -> dict:
     return {"config": json.loads(meta["config"]), "info": json.loads(meta.get("info", "{}"))}
 
 
-def load_student(path: str | Path | None = None) -> StudentTTS:
-    """Load a student (the shipped one by default) in float32, in eval mode."""
+def load_student(path: str | Path | None = None, runtime: str = "torch", threads: int | None = None) -> StudentTTS:
+    """Load a student (the shipped one by default) in float32, in eval mode.
+
+    runtime="onnx" runs inference on onnxruntime with `threads` intra-op threads (training always
+    uses the PyTorch modules); see kdtts.student.export.accelerate.
+    """
     path = Path(path) if path else SHIPPED_STUDENT
     if not path.exists():
         raise CheckpointError(f"No student checkpoint at {path}. Train one with `python -m kdtts distill` "
@@ -95,4 +99,8 @@ def load_student(path: str | Path | None = None) -> StudentTTS:
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
     model.info = meta["info"]
     model.path = path
+    if runtime == "onnx":
+        from kdtts.student.export import accelerate
+
+        accelerate(model, path, threads)
     return model.eval()

@@ -6,7 +6,11 @@ than expressing the iDFT as a matrix product inside the graph.
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +20,7 @@ from torch import nn
 
 from kdtts.student.checkpoint import load_student
 from kdtts.student.model import StudentTTS
-from kdtts.student.modules import StudentConfig
+from kdtts.student.modules import StudentConfig, istft
 from kdtts.teachers.piper import session_options
 
 OPSET = 17
@@ -110,7 +114,7 @@ class OnnxStudent:
         self._duration = ort.InferenceSession(str(folder / "duration.onnx"), options, providers=["CPUExecutionProvider"])
         self._front = ort.InferenceSession(str(folder / "front.onnx"), options, providers=["CPUExecutionProvider"])
         self._decoder = ort.InferenceSession(str(folder / "decoder.onnx"), options, providers=["CPUExecutionProvider"])
-        self.window = np.hanning(self.config.n_fft + 1)[:-1].astype(np.float32)  # periodic Hann, as torch
+        self.window = torch.hann_window(self.config.n_fft)
 
     def durations(self, ids: np.ndarray, length_scale: float = 1.0) -> np.ndarray:
         log_d = self._duration.run(None, {"ids": np.asarray(ids, dtype=np.int64)[None]})[0][0]
@@ -123,22 +127,32 @@ class OnnxStudent:
 
     def decode(self, z: np.ndarray) -> np.ndarray:
         magnitude, phase = self._decoder.run(None, {"z": np.asarray(z, dtype=np.float32)[None]})
-        return np.clip(istft(magnitude[0] * np.exp(1j * phase[0]), self.window, self.config.hop_length), -1, 1)
+        with torch.inference_mode():
+            audio = istft(torch.from_numpy(magnitude), torch.from_numpy(phase), self.window, self.hop_length)
+        return audio[0].clamp(-1.0, 1.0).numpy()
 
 
-def istft(spec: np.ndarray, window: np.ndarray, hop: int) -> np.ndarray:
-    """Inverse STFT matching torch.istft(center=True, length=frames * hop)."""
-    n_fft = window.shape[0]
-    frames = np.fft.irfft(spec, n=n_fft, axis=0) * window[:, None]  # [n_fft, T]
-    t = spec.shape[1]
-    length = n_fft + hop * (t - 1)
-    out = np.zeros(length, dtype=np.float64)
-    envelope = np.zeros(length, dtype=np.float64)
-    square = window.astype(np.float64) ** 2
-    for k in range(t):
-        out[k * hop:k * hop + n_fft] += frames[:, k]
-        envelope[k * hop:k * hop + n_fft] += square
-    pad = n_fft // 2
-    out = out[pad:pad + t * hop]
-    envelope = envelope[pad:pad + t * hop]
-    return (out / np.where(envelope > 1e-11, envelope, 1.0)).astype(np.float32)
+def cache_root() -> Path:
+    return Path(os.environ.get("KDTTS_CACHE_DIR", Path.home() / ".cache" / "kdtts"))
+
+
+def accelerate(student: StudentTTS, path: Path, threads: int | None = None) -> StudentTTS:
+    """Run `student`'s inference on onnxruntime (about 1.5x faster than eager PyTorch on one thread).
+
+    The checkpoint is exported once, into a cache folder keyed by its content hash; if the export or
+    the parity check fails, the student stays on PyTorch and a warning says why.
+    """
+    digest = hashlib.sha1(Path(path).read_bytes()).hexdigest()[:16]
+    folder = cache_root() / "onnx" / digest
+    try:
+        if not (folder / "config.json").exists():
+            tmp = folder.with_name(f"{digest}.tmp{os.getpid()}")
+            report = export_onnx(path, tmp)
+            if report["audio_max_abs_diff"] > 1e-3 or report["durations_equal_fraction"] < 1.0:
+                raise RuntimeError(f"ONNX output differs from PyTorch: {report}")
+            shutil.rmtree(folder, ignore_errors=True)
+            os.replace(tmp, folder)
+        student.runtime = OnnxStudent(folder, threads)
+    except Exception as error:  # noqa: BLE001 - PyTorch still works; say why we are slower
+        warnings.warn(f"student stays on PyTorch (ONNX export failed: {error})")
+    return student

@@ -34,6 +34,7 @@ class StudentTTS(nn.Module):
         self.decoder = DecoderStudent(self.config)
         self.sample_rate = self.config.sample_rate
         self.hop_length = self.config.hop_length
+        self.runtime = None  # an OnnxStudent once kdtts.student.export.accelerate() has run
         self.eval()
 
     def count_parameters(self) -> dict[str, int]:
@@ -44,12 +45,16 @@ class StudentTTS(nn.Module):
     # -- numpy interface, one utterance ----------------------------------------------------------
     @torch.inference_mode()
     def durations(self, ids: np.ndarray, length_scale: float = 1.0) -> np.ndarray:
+        if self.runtime is not None:
+            return self.runtime.durations(ids, length_scale)
         ids_t = torch.as_tensor(np.asarray(ids, dtype=np.int64))[None]
         log_d = self.duration(ids_t, torch.ones(1, 1, ids_t.shape[1]))
         return DurationStudent.to_frames(log_d, length_scale)[0].numpy()
 
     @torch.inference_mode()
     def latent(self, ids: np.ndarray, durations: np.ndarray) -> np.ndarray:
+        if self.runtime is not None:
+            return self.runtime.latent(ids, durations)
         ids_t = torch.as_tensor(np.asarray(ids, dtype=np.int64))[None]
         d = torch.as_tensor(np.asarray(durations, dtype=np.int64))[None]
         frames = int(d.sum())
@@ -58,6 +63,8 @@ class StudentTTS(nn.Module):
 
     @torch.inference_mode()
     def decode(self, z: np.ndarray) -> np.ndarray:
+        if self.runtime is not None:
+            return self.runtime.decode(z)
         audio = self.decoder(torch.as_tensor(np.asarray(z, dtype=np.float32))[None])
         return audio[0].clamp(-1.0, 1.0).numpy()
 

@@ -108,14 +108,18 @@ class DecoderStudent(nn.Module):
         return torch.exp(torch.clamp(log_mag, max=6.0)), phase
 
     def istft(self, magnitude: torch.Tensor, phase: torch.Tensor) -> torch.Tensor:
-        spec = torch.polar(magnitude, phase)
-        frames = magnitude.shape[-1]
-        return torch.istft(spec, self.n_fft, self.hop, self.n_fft, self.window, center=True,
-                           length=frames * self.hop)
+        return istft(magnitude, phase, self.window, self.hop)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """z [B, 192, T] -> audio [B, T * hop]."""
         return self.istft(*self.spectrum(z))
+
+
+def istft(magnitude: torch.Tensor, phase: torch.Tensor, window: torch.Tensor, hop: int) -> torch.Tensor:
+    """[B, n_fft/2+1, T] magnitude and phase -> [B, T * hop] audio, frames centred on t * hop."""
+    n_fft = window.shape[0]
+    return torch.istft(torch.polar(magnitude, phase), n_fft, hop, n_fft, window, center=True,
+                       length=magnitude.shape[-1] * hop)
 
 
 def lengths_to_masks(id_lengths: torch.Tensor, frame_lengths: torch.Tensor, n_ids: int, n_frames: int

@@ -72,7 +72,7 @@ class Service:
         key = (str(path), path.stat().st_mtime)
         with self._lock:
             if key not in self._students:
-                self._students[key] = load_student(path)
+                self._students[key] = load_student(path, "onnx", settings.threads())
             return self._students[key]
 
     def engine(self, student_name: str | None = None, need_student: bool = False) -> Engine:
