@@ -181,6 +181,7 @@ class Evaluation:
         from kdtts.engine import Engine
         from kdtts.evaluate import speed
         from kdtts.evaluate.griffinlim import griffin_lim
+        from kdtts.student.checkpoint import load_student
         from kdtts.teachers.piper import PiperTeacher
 
         cfg = self.config
