@@ -9,7 +9,6 @@ import torch
 from torch import nn
 
 from kdtts.student.modules import DecoderStudent, DurationStudent, FrontStudent, StudentConfig
-from kdtts.student.layers import sequence_mask
 
 
 @dataclass
@@ -80,9 +79,3 @@ class StudentTTS(nn.Module):
         audio = self.decode(z)
         timings["decoder"] = time.perf_counter() - start
         return StudentOutput(np.asarray(ids), durations, z, audio, timings)
-
-
-def frame_masks(id_lengths: torch.Tensor, durations: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Masks for a padded batch: ids [B, 1, N] and frames [B, 1, T]."""
-    frames = durations.sum(dim=1)
-    return sequence_mask(id_lengths, durations.shape[1]), sequence_mask(frames)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from kdtts.student.layers import ConvNeXt1d, length_regulate, sequence_mask
+from kdtts.student.layers import ConvNeXt1d, length_regulate
 
 
 @dataclass
@@ -120,8 +120,3 @@ def istft(magnitude: torch.Tensor, phase: torch.Tensor, window: torch.Tensor, ho
     n_fft = window.shape[0]
     return torch.istft(torch.polar(magnitude, phase), n_fft, hop, n_fft, window, center=True,
                        length=magnitude.shape[-1] * hop)
-
-
-def lengths_to_masks(id_lengths: torch.Tensor, frame_lengths: torch.Tensor, n_ids: int, n_frames: int
-                     ) -> tuple[torch.Tensor, torch.Tensor]:
-    return sequence_mask(id_lengths, n_ids), sequence_mask(frame_lengths, n_frames)
