@@ -83,8 +83,8 @@ class PiperTeacher:
         self._durations = ort.InferenceSession(graphs.durations, options, providers=providers)
         self._latent = ort.InferenceSession(graphs.latent, options, providers=providers)
         self._decoder = ort.InferenceSession(graphs.decoder, options, providers=providers)
-        self.parameters = sum(int(np.prod(t.dims)) for t in onnx.load(str(self.model_path)).graph.initializer)
-        self.decoder_parameters = sum(int(np.prod(t.dims)) for t in onnx.load_from_string(graphs.decoder).graph.initializer)
+        self.parameters = graphs.parameters
+        self.decoder_parameters = graphs.decoder_parameters
 
     @classmethod
     def load(cls, model_path: str | Path | None = None, config_path: str | Path | None = None,

@@ -75,20 +75,31 @@ class TeacherGraphs:
     durations: bytes  # inputs -> durations
     latent: bytes    # inputs + durations -> z
     decoder: bytes   # z -> audio
+    parameters: int = 0          # weights in the whole voice
+    decoder_parameters: int = 0  # weights in the decoder sub-graph
 
 
-def _extract(extractor: Extractor, inputs: list[str], outputs: list[str]) -> bytes:
-    return extractor.extract_model(inputs, outputs).SerializeToString()
+def count_parameters(model: onnx.ModelProto) -> int:
+    total = 0
+    for tensor in model.graph.initializer:
+        count = 1
+        for dim in tensor.dims:
+            count *= dim
+        total += count
+    return total
 
 
 def split_graph(model: onnx.ModelProto) -> TeacherGraphs:
     """Cut a Piper voice into module graphs (about a second for a medium voice, so not cached)."""
     cut = find_cut(model)
     extractor = Extractor(model)
+    decoder = extractor.extract_model([cut.z], [cut.audio])
     return TeacherGraphs(
         cut=cut,
-        full=_extract(extractor, list(cut.inputs), [cut.audio, cut.durations, cut.z]),
-        durations=_extract(extractor, list(cut.inputs), [cut.durations]),
-        latent=_extract(extractor, list(cut.inputs) + [cut.durations], [cut.z]),
-        decoder=_extract(extractor, [cut.z], [cut.audio]),
+        full=extractor.extract_model(list(cut.inputs), [cut.audio, cut.durations, cut.z]).SerializeToString(),
+        durations=extractor.extract_model(list(cut.inputs), [cut.durations]).SerializeToString(),
+        latent=extractor.extract_model(list(cut.inputs) + [cut.durations], [cut.z]).SerializeToString(),
+        decoder=decoder.SerializeToString(),
+        parameters=count_parameters(model),
+        decoder_parameters=count_parameters(decoder),
     )
