@@ -116,6 +116,25 @@ def cmd_distill(args: argparse.Namespace) -> None:
     print(json.dumps({"student": str(out)}))
 
 
+def cmd_adversarial(args: argparse.Namespace) -> None:
+    from dataclasses import fields
+
+    from kdtts.distill.adversarial import AdversarialConfig, adversarial
+
+    data = {}
+    try:
+        data = json.loads(Path(args.config).read_text()) if args.config else {}
+    except (OSError, json.JSONDecodeError) as error:
+        _fail(f"bad config {args.config}: {error}")
+    data.update({k: v for k, v in {"init": args.init, "threads": args.threads, "max_steps": args.max_steps}.items()
+                 if v is not None})
+    unknown = set(data) - {f.name for f in fields(AdversarialConfig)}
+    if unknown:
+        _fail(f"unknown adversarial config keys in {args.config}: {sorted(unknown)}")
+    out = adversarial(AdversarialConfig(**data), args.out, resume=args.resume)
+    print(json.dumps({"student": str(out)}))
+
+
 def cmd_export(args: argparse.Namespace) -> None:
     from kdtts.student.export import export_onnx
 
@@ -151,6 +170,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--max-steps", type=int)
     p.add_argument("--threads", type=int)
     p.set_defaults(func=cmd_distill)
+
+    p = sub.add_parser("adversarial", help="refine a student's decoder with discriminators (GAN stage)")
+    p.add_argument("--config", help="JSON file of AdversarialConfig keys")
+    p.add_argument("--init", help="student to start from (default: the shipped one)")
+    p.add_argument("--out", required=True, help="run folder")
+    p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.safetensors")
+    p.add_argument("--max-steps", type=int)
+    p.add_argument("--threads", type=int)
+    p.set_defaults(func=cmd_adversarial)
 
     p = sub.add_parser("export", help="export a student to ONNX and check it against PyTorch")
     p.add_argument("--student", help="checkpoint (default: the shipped one)")

@@ -12,6 +12,12 @@ from dataclasses import dataclass
 
 MAX_CHARS = 2000
 """Longest input accepted, in characters, after cleaning (about two minutes of speech)."""
+MAX_CHUNK_CHARS = 250
+"""Longest piece any model reads in one pass. The teacher's memory grows with the frames of a pass
+(a 2,000-character sentence with no full stop needed gigabytes), so long sentences are cut at
+clause marks, then between words, into pieces of at most this many characters."""
+MAX_CHUNK_IDS = 400
+"""Hard cap on phoneme ids per pass, for pieces whose phonemes outgrow their characters."""
 
 
 class TextError(ValueError):
@@ -221,10 +227,30 @@ def validate(text: str | None, max_chars: int = MAX_CHARS) -> str:
     return words
 
 
-def split_sentences(text: str) -> list[str]:
-    """Split normalised text at sentence ends, so long input is synthesised piece by piece."""
+def split_sentences(text: str, max_chars: int = MAX_CHUNK_CHARS) -> list[str]:
+    """Split normalised text at sentence ends, then cut any sentence longer than `max_chars`
+    (at commas and other clause marks first, then between words), so every pass is bounded."""
     # not after a single capital ("J. Smith", "U.S. Army"): initials, not a sentence end
-    return [s for s in re.split(r"(?<=[.!?;])(?<!\b[A-Z]\.)\s+", text) if any(ch.isalpha() for ch in s)]
+    sentences = [s for s in re.split(r"(?<=[.!?;])(?<!\b[A-Z]\.)\s+", text) if any(ch.isalpha() for ch in s)]
+    return [piece for s in sentences for piece in _bounded_pieces(s, max_chars) if any(ch.isalpha() for ch in piece)]
+
+
+def _bounded_pieces(sentence: str, max_chars: int) -> list[str]:
+    if len(sentence) <= max_chars:
+        return [sentence]
+    pieces: list[str] = []
+    for clause in re.split(r"(?<=[,:\u2013\u2014])\s+|\s+(?=-\s)", sentence):
+        for word in _words_within(clause, max_chars):
+            if pieces and len(pieces[-1]) + 1 + len(word) <= max_chars:
+                pieces[-1] += " " + word
+            else:
+                pieces.append(word)
+    return pieces
+
+
+def _words_within(clause: str, max_chars: int) -> list[str]:
+    """A clause's words, with any single word longer than `max_chars` cut into pieces."""
+    return [word[i:i + max_chars] for word in clause.split() for i in range(0, len(word), max_chars)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -250,9 +276,15 @@ class Phonemizer:
 
     def __call__(self, text: str, max_chars: int = MAX_CHARS) -> list[Utterance]:
         """Validate, normalise and split into sentences; raise TextError if nothing is left."""
-        utterances = [Utterance(sentence, p, self._voice.phonemes_to_ids(p))
-                      for sentence in split_sentences(validate(text, max_chars))
-                      for p in self._voice.phonemize(sentence) if any(ph.strip() for ph in p)]
+        step = MAX_CHUNK_IDS // 2  # Piper puts a pad id after every phoneme
+        utterances = []
+        for sentence in split_sentences(validate(text, max_chars)):
+            for phonemes in self._voice.phonemize(sentence):
+                if not any(ph.strip() for ph in phonemes):
+                    continue
+                for i in range(0, len(phonemes), step):
+                    piece = phonemes[i:i + step]
+                    utterances.append(Utterance(sentence, piece, self._voice.phonemes_to_ids(piece)))
         if not utterances:
             raise TextError("There is nothing speakable in this text.")
         return utterances

@@ -59,7 +59,9 @@ def test_compute_loss_mixes_ground_truth_by_alpha():
     kd_only, _ = KDTrainer(student, None, criterion, alpha=1.0).compute_loss(teacher, prediction, truth)
     assert float(kd_only) == pytest.approx(0.0, abs=1e-7)
     mixed, parts = KDTrainer(student, None, criterion, alpha=0.25).compute_loss(teacher, prediction, truth)
-    expected = 0.75 * float(torch.mean((torch.log(durations.float()) - torch.log(torch.tensor([4.0, 4.0]))) ** 2))
+    log_ratio = torch.log(durations.float()) - torch.log(torch.tensor([4.0, 4.0]))
+    total_term = 10.0 * float(torch.log(torch.tensor(5.0 / 8.0)) ** 2)  # predicted 5 frames, truth 8
+    expected = 0.75 * (float(torch.mean(log_ratio ** 2)) + total_term)
     assert float(mixed) == pytest.approx(expected, rel=1e-5)
     assert "gt_duration" in parts
     with pytest.raises(ValueError):

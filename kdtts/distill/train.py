@@ -22,9 +22,9 @@ from typing import Callable
 import numpy as np
 import torch
 import torch.distributed as dist
-from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
+from kdtts.distill.state import load_state, save_state
 from kdtts.distill.data import CorpusConfig, Utt, build_cache, load_cache, read_manifest
 from kdtts.distill.trainer import MODULES, KDTrainer, ModuleCriterion, Targets
 from kdtts.student.checkpoint import load_student, save_student
@@ -128,45 +128,6 @@ def learning_rate(cfg: DistillConfig, step: int) -> float:
     return cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * progress))
 
 
-# -- resumable state (safetensors + JSON, no pickle) -------------------------------------------------
-def save_state(run_dir: Path, trainer: KDTrainer, step: int, rng: random.Random, best: float) -> None:
-    tensors = {f"model.{k}": v.contiguous() for k, v in trainer.student.state_dict().items()}
-    opt = trainer.optimizer.state_dict()
-    scalars: dict[str, dict[str, float]] = {}
-    for index, state in opt["state"].items():
-        for key, value in state.items():
-            if torch.is_tensor(value) and value.dim() > 0:
-                tensors[f"opt.{index}.{key}"] = value.contiguous()
-            else:
-                scalars.setdefault(str(index), {})[key] = float(value)
-    tmp = run_dir / "last.safetensors.tmp"
-    save_file(tensors, str(tmp))
-    meta = {"step": step, "best_validation": best, "optimizer_scalars": scalars,
-            "param_groups": opt["param_groups"], "rng": list(rng.getstate()[1]),
-            "rng_version": rng.getstate()[0], "rng_gauss": rng.getstate()[2],
-            "torch_seed": int(torch.initial_seed())}
-    (run_dir / "last.json.tmp").write_text(json.dumps(meta))
-    os.replace(tmp, run_dir / "last.safetensors")
-    os.replace(run_dir / "last.json.tmp", run_dir / "last.json")
-
-
-def load_state(run_dir: Path, trainer: KDTrainer, rng: random.Random) -> tuple[int, float]:
-    tensors = load_file(str(run_dir / "last.safetensors"))
-    meta = json.loads((run_dir / "last.json").read_text())
-    trainer.student.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    state: dict[int, dict] = {}
-    for key, value in tensors.items():
-        if key.startswith("opt."):
-            _, index, name = key.split(".", 2)
-            state.setdefault(int(index), {})[name] = value
-    for index, values in meta["optimizer_scalars"].items():
-        state.setdefault(int(index), {}).update({k: torch.tensor(v) for k, v in values.items()})
-    trainer.optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
-    rng.setstate((meta["rng_version"], tuple(meta["rng"]), meta["rng_gauss"]))
-    torch.manual_seed(meta["step"] + meta["torch_seed"])
-    return meta["step"], meta["best_validation"]
-
-
 # -- curves -------------------------------------------------------------------------------------
 def plot_losses(csv_path: Path, png_path: Path) -> None:
     from matplotlib.figure import Figure  # no pyplot: safe in a thread next to other plotting
@@ -264,7 +225,8 @@ def distill(cfg: DistillConfig, run_dir: str | Path, resume: bool = False, max_s
     rng = random.Random(cfg.seed + 1000 * rank)
     step, best = 0, float("inf")
     if resume and (run_dir / "last.safetensors").exists():
-        step, best = load_state(run_dir, trainer, rng)
+        meta = load_state(run_dir, {"model": student}, {"main": trainer.optimizer}, rng)
+        step, best = meta["step"], meta["best_validation"]
 
     csv_path = run_dir / "loss.csv"
     fieldnames = ["step", "lr", "seconds", "loss"] + [f"kd_{m}" for m in MODULES] + [f"val_{m}" for m in MODULES]
@@ -313,7 +275,8 @@ def distill(cfg: DistillConfig, run_dir: str | Path, resume: bool = False, max_s
                 csv.DictWriter(f, fieldnames, extrasaction="ignore").writerow(row)
             plot_losses(csv_path, run_dir / "loss.png")
             total_val = sum(val.values())
-            save_state(run_dir, trainer, step, rng, min(best, total_val))
+            save_state(run_dir, {"model": student}, {"main": trainer.optimizer}, rng,
+                       {"step": step, "best_validation": min(best, total_val)})
             if total_val < best:
                 best = total_val
                 save_student(student.cpu(), run_dir / "best.safetensors", {**info, "steps": step, "validation": val})
@@ -325,7 +288,7 @@ def distill(cfg: DistillConfig, run_dir: str | Path, resume: bool = False, max_s
     bar.close()
     out = run_dir / "student.safetensors"
     if rank == 0:
-        save_state(run_dir, trainer, step, rng, best)
+        save_state(run_dir, {"model": student}, {"main": trainer.optimizer}, rng, {"step": step, "best_validation": best})
         save_student(student.cpu(), out, {**info, "steps": step, "stopped_early": stopped})
     if distributed:
         dist.destroy_process_group()

@@ -24,6 +24,9 @@ from kdtts.student.modules import StudentConfig, istft
 from kdtts.teachers.piper import session_options
 
 OPSET = 17
+DEFAULT_THREADS = 1
+"""The student's graphs are small: more intra-op threads cost more in synchronisation than they
+save (benchmarks/student_threads.py measures it), so the student uses one unless told otherwise."""
 
 
 class _Duration(nn.Module):
@@ -110,7 +113,7 @@ class OnnxStudent:
         self.config = StudentConfig(**meta["config"])
         self.info = meta.get("info", {})
         self.sample_rate, self.hop_length = self.config.sample_rate, self.config.hop_length
-        options = session_options(threads)
+        options = session_options(threads or DEFAULT_THREADS)
         self._duration = ort.InferenceSession(str(folder / "duration.onnx"), options, providers=["CPUExecutionProvider"])
         self._front = ort.InferenceSession(str(folder / "front.onnx"), options, providers=["CPUExecutionProvider"])
         self._decoder = ort.InferenceSession(str(folder / "decoder.onnx"), options, providers=["CPUExecutionProvider"])

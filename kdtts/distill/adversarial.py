@@ -1,0 +1,142 @@
+"""Adversarial stage for the student decoder: least-squares GAN + feature matching + reconstruction.
+
+Starts from a regression-trained student (the shipped one by default) and trains only its decoder,
+on the teacher's z and the teacher's audio for that z (the corpus cache). The reconstruction term
+(MR-STFT + log-mel, weighted `reconstruction_weight`) keeps the output aligned with the teacher; the
+discriminators (kdtts.distill.discriminators) sharpen the harmonics that regression blurs.
+Resumable like the regression loop: `RUN_DIR/last.safetensors` every `checkpoint_every` steps, and a
+full student `RUN_DIR/stepNNNNNN.safetensors` every `snapshot_every` steps for picking by evaluation.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from tqdm import tqdm
+
+from kdtts.distill.data import load_cache, read_manifest
+from kdtts.distill.discriminators import (Discriminators, discriminator_loss, feature_matching_loss,
+                                          generator_loss)
+from kdtts.distill.losses import WaveformCriterion
+from kdtts.distill.state import load_state, save_state
+from kdtts.distill.train import plot_losses, segment_batch
+from kdtts.student.checkpoint import load_student, save_student
+
+
+@dataclass
+class AdversarialConfig:
+    init: str = "assets/student.safetensors"  # the regression student whose decoder is refined
+    cache_dir: str = "cache/joe-t0"
+    max_steps: int = 8000
+    batch_segments: int = 8
+    segment_frames: int = 32
+    lr_generator: float = 1e-4
+    lr_discriminator: float = 2e-4
+    reconstruction_weight: float = 15.0
+    feature_weight: float = 2.0
+    validation_utts: int = 32        # the first cache utterances, as in the regression loop
+    checkpoint_every: int = 250
+    snapshot_every: int = 1000
+    seed: int = 0
+    threads: int | None = None
+
+
+def adversarial(cfg: AdversarialConfig, run_dir: str | Path, resume: bool = False, progress: bool = True,
+                should_stop: Callable[[], bool] | None = None) -> Path:
+    """Train the decoder adversarially; return RUN_DIR/student.safetensors (the whole student)."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    (run_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
+    cache = Path(cfg.cache_dir)
+    utts = load_cache(cache)
+    if len(utts) <= cfg.validation_utts:
+        raise ValueError(f"{cache} has {len(utts)} utterances; need more than validation_utts={cfg.validation_utts}")
+    val_utts, train_utts = utts[:cfg.validation_utts], utts[cfg.validation_utts:]
+
+    torch.manual_seed(cfg.seed)
+    student = load_student(cfg.init).to(device)
+    decoder = student.decoder
+    discriminators = Discriminators().to(device)
+    opt_g = torch.optim.AdamW(decoder.parameters(), cfg.lr_generator, betas=(0.8, 0.99))
+    opt_d = torch.optim.AdamW(discriminators.parameters(), cfg.lr_discriminator, betas=(0.8, 0.99))
+    reconstruction = WaveformCriterion().to(device)
+    rng = random.Random(cfg.seed)
+    modules, optimizers = {"decoder": decoder, "discriminators": discriminators}, {"g": opt_g, "d": opt_d}
+    step, started_seconds = 0, 0.0
+    if resume and (run_dir / "last.safetensors").exists():
+        meta = load_state(run_dir, modules, optimizers, rng)
+        step, started_seconds = meta["step"], meta.get("seconds", 0.0)
+    csv_path = run_dir / "loss.csv"
+    columns = ["step", "seconds", "d", "g_adv", "g_fm", "g_rec", "val_rec"]
+    if not resume or not csv_path.exists():
+        with csv_path.open("w", newline="") as f:
+            csv.DictWriter(f, columns).writeheader()
+    info = {**student.info, "adversarial": {"init": cfg.init, "utterances": len(train_utts),
+                                            "cache": str(cache), "sentences": len(read_manifest(cache))}}
+
+    clock = time.perf_counter() - started_seconds
+    running: dict[str, float] = {}
+    bar = tqdm(total=cfg.max_steps, initial=step, desc="adversarial", unit="step", disable=not progress)
+    while step < cfg.max_steps and not (should_stop and should_stop()):
+        z, audio = segment_batch(rng.sample(train_utts, cfg.batch_segments), cfg.segment_frames,
+                                 student.hop_length, rng, device)
+        parts = adversarial_step(decoder, discriminators, opt_g, opt_d, reconstruction, z, audio, cfg)
+        step += 1
+        for k, v in parts.items():
+            running[k] = 0.95 * running.get(k, v) + 0.05 * v
+        bar.update(1)
+        bar.set_postfix(rec=f"{running['g_rec']:.3f}", d=f"{running['d']:.2f}")
+        if step % cfg.checkpoint_every == 0 or step == cfg.max_steps:
+            seconds = time.perf_counter() - clock
+            row = {"step": step, "seconds": round(seconds, 1), **{k: round(v, 5) for k, v in running.items()},
+                   "val_rec": round(validation_reconstruction(decoder, reconstruction, val_utts, cfg, device), 5)}
+            with csv_path.open("a", newline="") as f:
+                csv.DictWriter(f, columns).writerow(row)
+            plot_losses(csv_path, run_dir / "loss.png")
+            save_state(run_dir, modules, optimizers, rng, {"step": step, "seconds": seconds})
+        if step % cfg.snapshot_every == 0:
+            save_student(student, run_dir / f"step{step:06d}.safetensors", {**info, "adversarial_steps": step})
+    bar.close()
+    return save_student(student.cpu(), run_dir / "student.safetensors", {**info, "adversarial_steps": step})
+
+
+def adversarial_step(decoder: torch.nn.Module, discriminators: Discriminators, opt_g: torch.optim.Optimizer,
+                     opt_d: torch.optim.Optimizer, reconstruction: WaveformCriterion, z: torch.Tensor,
+                     audio: torch.Tensor, cfg: AdversarialConfig) -> dict[str, float]:
+    """One discriminator update, then one generator (decoder) update, on the same segments."""
+    decoder.train()
+    fake = decoder(z)
+    loss_d = discriminator_loss(discriminators(audio), discriminators(fake.detach()))
+    opt_d.zero_grad(set_to_none=True)
+    loss_d.backward()
+    torch.nn.utils.clip_grad_norm_(discriminators.parameters(), 10.0)
+    opt_d.step()
+
+    with torch.no_grad():
+        real = discriminators(audio)
+    generated = discriminators(fake)
+    adv, fm, rec = generator_loss(generated), feature_matching_loss(real, generated), reconstruction(fake, audio)
+    loss_g = adv + cfg.feature_weight * fm + cfg.reconstruction_weight * rec
+    opt_g.zero_grad(set_to_none=True)
+    loss_g.backward()
+    torch.nn.utils.clip_grad_norm_(decoder.parameters(), 10.0)
+    opt_g.step()
+    return {k: float(v.detach()) for k, v in {"d": loss_d, "g_adv": adv, "g_fm": fm, "g_rec": rec}.items()}
+
+
+def validation_reconstruction(decoder: torch.nn.Module, reconstruction: WaveformCriterion, utts: list,
+                              cfg: AdversarialConfig, device: torch.device) -> float:
+    """MR-STFT + mel loss on fixed validation segments: how far the adversarial stage drifts from the teacher."""
+    decoder.eval()
+    with torch.no_grad():
+        z, audio = segment_batch(utts, cfg.segment_frames * 4, decoder.hop, random.Random(1234), device)
+        return float(reconstruction(decoder(z), audio))
