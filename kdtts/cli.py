@@ -19,13 +19,13 @@ def _synth_jobs(args: argparse.Namespace) -> list[tuple[str, Path, str]]:
     """(text, output path, where the text came from) per utterance, every text validated first."""
     from kdtts.text import TextError, validate
 
-    if bool(args.text) == bool(args.text_file):
+    if (args.text is None) == (args.text_file is None):
         _fail("give exactly one of --text or --text-file")
-    if args.text and not args.out:
+    if args.text is not None and not args.out:
         _fail("--text needs --out FILE.wav")
-    if args.text_file and not args.out_dir:
+    if args.text_file is not None and not args.out_dir:
         _fail("--text-file needs --out-dir DIR")
-    if args.text:
+    if args.text is not None:
         jobs = [(args.text, Path(args.out), "--text")]
     else:
         try:

@@ -107,7 +107,10 @@ _CURRENCY = {"$": ("dollar", "dollars", "cent", "cents"), "£": ("pound", "pound
              "€": ("euro", "euros", "cent", "cents")}
 _CURRENCY_RE = re.compile(r"([$£€])\s?(\d[\d,]*)(?:\.(\d{1,2}))?(?:\s?(million|billion|trillion|thousand))?\b")
 _TIME_RE = re.compile(r"\b([01]?\d|2[0-3]):([0-5]\d)\s*([ap])\.?\s?m\b\.?|\b([01]?\d|2[0-3]):([0-5]\d)\b", re.I)
-_DATE_RE = re.compile(r"\b(1[0-2]|0?[1-9])/(3[01]|[12]\d|0?[1-9])(?:/(\d{4}|\d{2}))?\b")
+# not part of a longer slash run ("1/2/3" is not a date)
+_DATE_RE = re.compile(r"(?<![\d/])(1[0-2]|0?[1-9])/(3[01]|[12]\d|0?[1-9])(?:/(\d{4}|\d{2}))?\b(?!/\d)")
+_SLASH_RE = re.compile(r"(?<=\d)/(?=\d)")
+_MINUS_RE = re.compile(r"(?<![\w.])-(?=[$£€]?\d)")  # "-0.5", "-$5": a sign, not a dash
 _ORDINAL_RE = re.compile(r"\b(\d{1,3}(?:,\d{3})+|\d+)(st|nd|rd|th)\b", re.I)
 _PERCENT_RE = re.compile(r"(-?\d[\d,]*(?:\.\d+)?)\s?%")
 _YEAR_RE = re.compile(r"(?<![\d,.$£€])\b(1[1-9]\d\d|20\d\d)(s?)\b(?![,.]\d)")
@@ -115,7 +118,7 @@ _DECIMAL_RE = re.compile(r"(?<![\d.])(\d[\d,]*)?\.(\d+)\b")
 _NUMBER_RE = re.compile(r"(?<![\w.])-(?=\d)|\b\d{1,3}(?:,\d{3})+\b|\b\d+\b")
 _SYMBOLS = {"&": " and ", "@": " at ", "+": " plus ", "=": " equals ", "#": " number ",
             "°": " degrees ", "×": " times ", "~": " about ", "<": " less than ", ">": " greater than ",
-            "½": " one half ", "¼": " one quarter ", "¾": " three quarters "}
+            "^": " to the power of ", "½": " one half ", "¼": " one quarter ", "¾": " three quarters "}
 
 
 def _currency(m: re.Match[str]) -> str:
@@ -199,9 +202,11 @@ def normalize(text: str) -> str:
     for pattern, words in _LATIN_RE:
         text = pattern.sub(words, text)
     text = _ABBREV_RE.sub(lambda m: _ABBREVIATIONS[m.group(1).lower()], text)
+    text = _MINUS_RE.sub("minus ", text)
     text = _CURRENCY_RE.sub(_currency, text)
     text = _TIME_RE.sub(_time, text)
     text = _DATE_RE.sub(_date, text)
+    text = _SLASH_RE.sub(" slash ", text)
     text = _PERCENT_RE.sub(lambda m: m.group(1) + " percent", text)
     text = _ORDINAL_RE.sub(lambda m: ordinal_words(int(m.group(1).replace(",", ""))), text)
     text = _YEAR_RE.sub(_year, text)
@@ -236,21 +241,28 @@ def split_sentences(text: str, max_chars: int = MAX_CHUNK_CHARS) -> list[str]:
 
 
 def _bounded_pieces(sentence: str, max_chars: int) -> list[str]:
+    """Whole clauses packed greedily up to `max_chars`; a clause longer than that is packed by words."""
     if len(sentence) <= max_chars:
         return [sentence]
     pieces: list[str] = []
     for clause in re.split(r"(?<=[,:\u2013\u2014])\s+|\s+(?=-\s)", sentence):
-        for word in _words_within(clause, max_chars):
-            if pieces and len(pieces[-1]) + 1 + len(word) <= max_chars:
-                pieces[-1] += " " + word
+        for part in _pack(clause.split(), max_chars) if len(clause) > max_chars else [clause]:
+            if pieces and len(pieces[-1]) + 1 + len(part) <= max_chars:
+                pieces[-1] += " " + part
             else:
-                pieces.append(word)
+                pieces.append(part)
     return pieces
 
 
-def _words_within(clause: str, max_chars: int) -> list[str]:
-    """A clause's words, with any single word longer than `max_chars` cut into pieces."""
-    return [word[i:i + max_chars] for word in clause.split() for i in range(0, len(word), max_chars)]
+def _pack(words: list[str], max_chars: int) -> list[str]:
+    """Words joined greedily into pieces of at most `max_chars`; a longer single word is cut."""
+    pieces: list[str] = []
+    for word in (w[i:i + max_chars] for w in words for i in range(0, len(w), max_chars)):
+        if pieces and len(pieces[-1]) + 1 + len(word) <= max_chars:
+            pieces[-1] += " " + word
+        else:
+            pieces.append(word)
+    return pieces
 
 
 # ---------------------------------------------------------------------------------------------

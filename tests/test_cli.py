@@ -85,6 +85,7 @@ def test_info(random_student_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--text", "   "], "empty"),
+    (["--text", ""], "empty"),
     (["--text", "😀🎉"], "nothing speakable"),
     (["--text", "a" * 2001], "limit is 2,000"),
 ])

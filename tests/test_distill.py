@@ -1,6 +1,7 @@
 """Distillation: teacher cache, the KD loss, training steps, resume."""
 from __future__ import annotations
 
+import csv
 import json
 
 import pytest
@@ -113,12 +114,16 @@ def _config(cache) -> DistillConfig:
 def test_resume_gives_the_same_state_as_an_uninterrupted_run(cache, tmp_path):
     straight = distill(_config(cache), tmp_path / "straight", progress=False)
     distill(_config(cache), tmp_path / "resumed", progress=False, max_steps=4)  # "killed" after step 4
+    with (tmp_path / "resumed" / "loss.csv").open("a") as f:  # a row written after the last saved state
+        f.write("6,0.001,0.0,9.9\n")
     resumed = distill(_config(cache), tmp_path / "resumed", resume=True, progress=False)
     a, b = load_student(straight).state_dict(), load_student(resumed).state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert load_student(resumed).info["steps"] == 6
-    rows = (tmp_path / "resumed" / "loss.csv").read_text().splitlines()
-    assert rows[0].startswith("step,") and len(rows) == 1 + 3  # steps 2, 4, 6
+    rows = list(csv.DictReader((tmp_path / "resumed" / "loss.csv").open()))
+    assert [int(r["step"]) for r in rows] == [2, 4, 6]  # neither repeated nor lost
+    seconds = [float(r["seconds"]) for r in rows]
+    assert seconds == sorted(seconds) and float(rows[-1]["loss"]) != 9.9  # elapsed time continues
     assert (tmp_path / "resumed" / "loss.png").stat().st_size > 0
     assert (tmp_path / "resumed" / "samples").is_dir()
 

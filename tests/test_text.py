@@ -136,3 +136,28 @@ def test_long_input_is_split_into_sentences(teacher):
     utterances = teacher.phonemizer(text)
     assert len(utterances) == 8
     assert utterances[2].text == "This is sentence number three."
+
+
+@pytest.mark.parametrize("text, spoken", [
+    ("10^30", "ten to the power of thirty"),
+    ("-0.5", "minus zero point five"),
+    ("It fell to -3 degrees.", "It fell to minus three degrees."),
+    ("Pay -$5 now", "Pay minus five dollars now"),
+    ("1/2/3", "one slash two slash three"),
+    ("on 3/14/2024", "on March fourteenth, twenty twenty-four"),
+    ("x - 5", "x - five"),
+])
+def test_signs_powers_and_slash_runs(text, spoken):
+    assert normalize(text) == spoken
+
+
+def test_long_sentences_are_cut_into_bounded_pieces():
+    from kdtts.text import MAX_CHUNK_CHARS
+
+    words = " ".join(["alpha", "beta", "gamma", "delta"] * 120)           # no punctuation at all
+    pieces = split_sentences(words)
+    assert len(pieces) > 1 and all(len(p) <= MAX_CHUNK_CHARS for p in pieces)
+    assert " ".join(pieces) == words                                      # nothing lost, nothing added
+    clauses = split_sentences("one two three, " * 40)
+    assert all(p.endswith(",") for p in clauses[:-1])                     # cut at commas when there are some
+    assert all(len(p) <= MAX_CHUNK_CHARS for p in split_sentences("x" * 1000))  # even one huge "word"

@@ -9,11 +9,13 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import socket
 import sqlite3
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -56,7 +58,8 @@ def server(tmp_path_factory, random_student_path, shipped_hash):
     port = _free_port()
     env = {**os.environ, "KDTTS_DATA_DIR": str(data), "KDTTS_STUDENT": str(random_student_path),
            "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False", "KDTTS_THREADS": "2",
-           "KDTTS_LISTEN_PROMPTS": "4", "KDTTS_PREWARM_FINETUNE": "0"}
+           "KDTTS_LISTEN_PROMPTS": "4", "KDTTS_PREWARM_FINETUNE": "0",
+           "KDTTS_VOTES_PER_MINUTE": "100000"}  # the 200-vote test votes from one address
     log = (data / "app.log").open("w")
     started = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -197,16 +200,22 @@ def test_finetune_busy_and_cancel_then_a_short_run_makes_a_checkpoint(server, cl
     from kdtts.student.checkpoint import SHIPPED_STUDENT, load_student
 
     modules = ["duration", "front", "decoder"]
-    client.predict("long-one", 1000, 3e-4, 1.0, 0.0, modules, "my text", USER_TEXT, api_name="/finetune")
+    _, key = client.predict("long-one", 1000, 3e-4, 1.0, 0.0, modules, "my text", USER_TEXT, api_name="/finetune")
+    assert len(key) >= 16
     end = time.time() + 90
     while client.predict(api_name="/finetune_status")["step"] < 1 and time.time() < end:
         time.sleep(0.5)
     with pytest.raises(AppError, match="already running"):  # one job at a time: others are told it is busy
         client.predict("second", 5, api_name="/finetune")
-    assert "Cancelling" in client.predict(api_name="/finetune_cancel")
+    for wrong in ("", "not-the-key"):  # only the owner can cancel
+        with pytest.raises(AppError, match="owner key"):
+            client.predict(wrong, api_name="/finetune_cancel")
+    assert client.predict(api_name="/finetune_status")["running"]
+    assert "Cancelling" in client.predict(key, api_name="/finetune_cancel")
     state = _wait_idle(client, 30)
     assert state["status"] == "cancelled" and state["step"] < 1000 and state["checkpoint"] is None
     assert not list((server["data"] / "checkpoints").glob("long-one*"))
+    assert not any((server["data"] / "finetune_runs").glob("*")), "a cancelled job left its run folder"
 
     client.predict("tiny", 3, 3e-4, 1.0, 0.0, modules, "my text", USER_TEXT, api_name="/finetune")
     state = _wait_idle(client)
@@ -216,6 +225,8 @@ def test_finetune_busy_and_cancel_then_a_short_run_makes_a_checkpoint(server, cl
     assert path.resolve() != SHIPPED_STUDENT.resolve()
     student = load_student(path)
     assert student.info["steps"] == 3 and student.info["user_text"] is True
+    assert not any((server["data"] / "finetune_runs").glob("*")), "a published job kept its run folder"
+    assert not list((server["data"] / "finetune_cache").glob("user-*")), "the visitor's text stayed cached"
     # selectable in the Compare tab (and API) by name
     teacher_wav, student_wav, *_ = client.predict("Now with the new checkpoint.", "tiny", api_name="/compare")
     assert len(_audio(student_wav)[0]) > 0
@@ -269,3 +280,73 @@ def test_browser_compare_page(server):
             page.screenshot(path=str(ARTIFACTS / "distill.png"), full_page=True)
         finally:
             browser.close()
+
+
+def _rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status", encoding="ascii") as f:
+        return next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmRSS:"))
+
+
+def test_the_data_directory_is_never_served(server, client):
+    client.predict(api_name="/next_pair")  # fills the listening cache and the database
+    data = server["data"]
+    private = [data / "votes.sqlite", *list((data / "listen_cache").rglob("*.wav"))[:2]]
+    assert all(p.exists() for p in private)
+    for path in private:
+        for url in (f"{server['url']}gradio_api/file={path}", f"{server['url']}file={path}"):
+            try:
+                status = urllib.request.urlopen(url, timeout=10).status
+            except urllib.error.HTTPError as error:
+                status = error.code
+            assert status in (403, 404), f"{url} answered {status}"
+
+
+def test_pair_clips_are_per_pair_copies(client):
+    a1, b1 = client.predict(api_name="/next_pair")[2:4]
+    a2, b2 = client.predict(api_name="/next_pair")[2:4]
+    hashes = [_sha(Path(p)) for p in (a1, b1, a2, b2)]
+    assert len(set(hashes)) == 4
+    student = client.predict("Hello from the synthesize endpoint.", "student", api_name="/synthesize")
+    assert _sha(Path(student)) not in hashes
+
+
+def _raw_call(url: str, api_name: str, data: list) -> str:
+    """Call an endpoint with hand-written JSON (NaN and Infinity as literals, as a script may send them);
+    return the event stream's text."""
+    import json
+
+    body = json.dumps({"data": data}).encode()  # json.dumps writes NaN / Infinity literals
+    request = urllib.request.Request(f"{url}gradio_api/call/{api_name}", body, {"Content-Type": "application/json"})
+    event = json.loads(urllib.request.urlopen(request, timeout=30).read())["event_id"]
+    return urllib.request.urlopen(f"{url}gradio_api/call/{api_name}/{event}", timeout=60).read().decode()
+
+
+@pytest.mark.parametrize("scales", [(float("nan"), 1.0, 0.8), (0.667, float("inf"), 0.8), (0.667, 9.0, 0.8),
+                                    (-1.0, 1.0, 0.8), (0.667, 1.0, 1e9)])
+def test_non_finite_or_out_of_range_scales_are_refused(server, scales):
+    stream = _raw_call(server["url"], "synthesize", ["Scales from a script.", "teacher", None, *scales, False])
+    # Gradio's slider refuses what is out of its range; kdtts refuses the rest (NaN passes the slider)
+    assert "event: error" in stream, stream[-500:]
+    assert re.search(r"must be a finite number|greater than maximum|less than minimum", stream), stream[-500:]
+
+
+def test_50_concurrent_mixed_requests_student_is_not_queued_behind_teacher(server):
+    from gradio_client import Client
+
+    clients = [Client(server["url"], verbose=False, download_files=False) for _ in range(10)]
+    text = "The quick brown fox jumps over the lazy dog near the river bank."
+    before = _rss_mb(server["proc"].pid)
+
+    def call(i: int) -> tuple[str, float]:
+        model = "teacher" if i % 2 else "student"
+        start = time.perf_counter()
+        clients[i % 10].predict(text, model, api_name="/synthesize")
+        return model, time.perf_counter() - start
+
+    with ThreadPoolExecutor(50) as pool:
+        results = list(pool.map(call, range(50)))
+    latency = {m: sorted(t for mm, t in results if mm == m) for m in ("teacher", "student")}
+    p95 = {m: v[int(0.95 * (len(v) - 1))] for m, v in latency.items()}
+    assert len(results) == 50
+    assert p95["student"] < 0.5 * p95["teacher"], p95
+    assert _rss_mb(server["proc"].pid) - before < 300

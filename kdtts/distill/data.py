@@ -69,12 +69,16 @@ def _fill_cache(cache: Path, config: CorpusConfig, sentences: list[str], teacher
                 utterances = teacher.phonemizer(text)
             except TextError:
                 continue
+            # one teacher pass per bounded piece (memory grows with a pass's frames), joined after
+            outs = [teacher.full(np.asarray(u.ids, dtype=np.int64), scales) for u in utterances]
             ids = np.concatenate([u.ids for u in utterances])
-            out = teacher.full(ids, scales)
+            durations = np.concatenate([o.durations for o in outs])
+            z = np.concatenate([o.z for o in outs], axis=1)
+            audio = np.concatenate([o.audio for o in outs])
             name = hashlib.sha1(text.encode()).hexdigest()[:16] + ".npz"
-            np.savez(cache / "utts" / name, ids=ids.astype(np.int16), durations=out.durations.astype(np.int16),
-                     z=out.z.astype(np.float16), audio=(np.clip(out.audio, -1, 1) * 32767).astype(np.int16))
-            manifest.write(json.dumps({"text": text, "file": name, "frames": int(out.durations.sum()),
+            np.savez(cache / "utts" / name, ids=ids.astype(np.int16), durations=durations.astype(np.int16),
+                     z=z.astype(np.float16), audio=(np.clip(audio, -1, 1) * 32767).astype(np.int16))
+            manifest.write(json.dumps({"text": text, "file": name, "frames": int(durations.sum()),
                                        "ids": len(ids)}) + "\n")
             manifest.flush()
     write_coverage(cache, teacher.config["phoneme_id_map"])

@@ -223,22 +223,24 @@ def distill(cfg: DistillConfig, run_dir: str | Path, resume: bool = False, max_s
     student.to(device)
     trainer = KDTrainer(student, None, ModuleCriterion(), cfg.alpha, cfg.temperature, tuple(cfg.modules), cfg.lr)
     rng = random.Random(cfg.seed + 1000 * rank)
-    step, best = 0, float("inf")
+    step, best, seconds_before = 0, float("inf"), 0.0
     if resume and (run_dir / "last.safetensors").exists():
         meta = load_state(run_dir, {"model": student}, {"main": trainer.optimizer}, rng)
-        step, best = meta["step"], meta["best_validation"]
+        step, best, seconds_before = meta["step"], meta["best_validation"], meta.get("seconds", 0.0)
 
     csv_path = run_dir / "loss.csv"
     fieldnames = ["step", "lr", "seconds", "loss"] + [f"kd_{m}" for m in MODULES] + [f"val_{m}" for m in MODULES]
-    if not csv_path.exists() or not resume:
-        with csv_path.open("w", newline="") as f:
-            csv.DictWriter(f, fieldnames).writeheader()
+    kept = [r for r in csv.DictReader(csv_path.open())] if resume and csv_path.exists() else []
+    with csv_path.open("w", newline="") as f:  # rows after the resumed state are redone, not repeated
+        writer = csv.DictWriter(f, fieldnames, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(r for r in kept if int(r["step"]) <= step)
     info = {"teacher": json.loads((cache / "teacher.json").read_text()) if (cache / "teacher.json").exists() else {},
             "utterances": len(train_utts), "temperature": cfg.temperature, "alpha": cfg.alpha,
             "modules": cfg.modules, "init": cfg.init}
 
     bar = tqdm(total=total_steps, initial=step, desc="distilling", unit="step", disable=not progress or rank != 0)
-    started, running = time.perf_counter(), {}
+    started, running = time.perf_counter() - seconds_before, {}  # elapsed seconds continue across resumes
     stopped = False
     while step < total_steps:
         if should_stop and should_stop():
@@ -276,7 +278,7 @@ def distill(cfg: DistillConfig, run_dir: str | Path, resume: bool = False, max_s
             plot_losses(csv_path, run_dir / "loss.png")
             total_val = sum(val.values())
             save_state(run_dir, {"model": student}, {"main": trainer.optimizer}, rng,
-                       {"step": step, "best_validation": min(best, total_val)})
+                       {"step": step, "best_validation": min(best, total_val), "seconds": row["seconds"]})
             if total_val < best:
                 best = total_val
                 save_student(student.cpu(), run_dir / "best.safetensors", {**info, "steps": step, "validation": val})
@@ -288,7 +290,8 @@ def distill(cfg: DistillConfig, run_dir: str | Path, resume: bool = False, max_s
     bar.close()
     out = run_dir / "student.safetensors"
     if rank == 0:
-        save_state(run_dir, {"model": student}, {"main": trainer.optimizer}, rng, {"step": step, "best_validation": best})
+        save_state(run_dir, {"model": student}, {"main": trainer.optimizer}, rng,
+                   {"step": step, "best_validation": best, "seconds": round(time.perf_counter() - started, 1)})
         save_student(student.cpu(), out, {**info, "steps": step, "stopped_early": stopped})
     if distributed:
         dist.destroy_process_group()

@@ -64,7 +64,55 @@ def read_metadata(path: str | Path) -> dict:
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{path.name} is a safetensors file but not a kdtts student checkpoint "
                               f"(format {meta.get('format')!r}, expected {FORMAT!r}).")
-    return {"config": json.loads(meta["config"]), "info": json.loads(meta.get("info", "{}"))}
+    try:
+        config, info = json.loads(meta.get("config", "")), json.loads(meta.get("info", "{}"))
+    except json.JSONDecodeError as error:
+        raise CheckpointError(f"{path.name}: its config or info header is not valid JSON ({error}).") from None
+    if not isinstance(config, dict) or not isinstance(info, dict):
+        raise CheckpointError(f"{path.name}: its config and info headers must be JSON objects.")
+    return {"config": config, "info": info}
+
+
+# Bounds on every architecture number a checkpoint header may carry: a header is untrusted input, and
+# a huge value would make the loader allocate gigabytes before any weight is read.
+CONFIG_BOUNDS: dict[str, tuple[int, int]] = {
+    "n_symbols": (1, 4096), "z_channels": (1, 1024), "sample_rate": (8000, 96000), "hop_length": (16, 2048),
+    "n_fft": (32, 8192), "duration_channels": (1, 1024), "duration_layers": (0, 32), "front_channels": (1, 1024),
+    "front_phoneme_layers": (0, 32), "front_frame_layers": (0, 32), "decoder_channels": (1, 1024),
+    "decoder_layers": (0, 32), "decoder_mult": (1, 16)}
+
+
+def checked_config(path: Path, raw: dict) -> StudentConfig:
+    """A StudentConfig from a header, or CheckpointError naming the file and the bad key."""
+    known = {f.name for f in fields(StudentConfig)}
+    unknown = set(raw) - known
+    if unknown:
+        raise CheckpointError(f"{path.name} has config keys this kdtts does not know: {sorted(unknown)}")
+    for key, value in raw.items():
+        low, high = CONFIG_BOUNDS[key]
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise CheckpointError(f"{path.name}: config {key}={value!r} is not an integer in [{low}, {high}].")
+    config = StudentConfig(**raw)
+    if config.n_fft < 2 * config.hop_length:
+        raise CheckpointError(f"{path.name}: config n_fft={config.n_fft} must be at least twice hop_length.")
+    return config
+
+
+def _check_shapes(path: Path, config: StudentConfig) -> None:
+    """Compare every tensor's shape in the header with the architecture, before allocating either."""
+    from safetensors import safe_open
+
+    with torch.device("meta"):
+        expected = {k: tuple(v.shape) for k, v in StudentTTS(config).state_dict().items()}
+    with safe_open(str(path), "pt") as f:
+        stored = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    missing, extra = set(expected) - set(stored), set(stored) - set(expected)
+    if missing or extra:
+        raise CheckpointError(f"{path.name} does not match the student architecture: "
+                              f"missing {sorted(missing)[:5]}, unexpected {sorted(extra)[:5]}")
+    for key, shape in stored.items():
+        if shape != expected[key]:
+            raise CheckpointError(f"{path.name}: {key} has shape {shape}, the config implies {expected[key]}")
 
 
 def load_student(path: str | Path | None = None, runtime: str = "torch", threads: int | None = None) -> StudentTTS:
@@ -78,24 +126,17 @@ def load_student(path: str | Path | None = None, runtime: str = "torch", threads
         raise CheckpointError(f"No student checkpoint at {path}. Train one with `python -m kdtts distill` "
                               "or pass --student PATH.")
     meta = read_metadata(path)
-    known = {f.name for f in fields(StudentConfig)}
-    unknown = set(meta["config"]) - known
-    if unknown:
-        raise CheckpointError(f"{path.name} has config keys this kdtts does not know: {sorted(unknown)}")
-    model = StudentTTS(StudentConfig(**meta["config"]))
+    config = checked_config(path, meta["config"])
+    _check_shapes(path, config)
     try:
         state = load_file(str(path))
     except (SafetensorError, OSError) as error:
         raise CheckpointError(f"{path.name} is corrupt or truncated: {error}")
-    expected = model.state_dict()
-    missing, extra = set(expected) - set(state), set(state) - set(expected)
-    if missing or extra:
-        raise CheckpointError(f"{path.name} does not match the student architecture: "
-                              f"missing {sorted(missing)[:5]}, unexpected {sorted(extra)[:5]}")
     for key, tensor in state.items():
-        if tensor.shape != expected[key].shape:
-            raise CheckpointError(f"{path.name}: {key} has shape {tuple(tensor.shape)}, "
-                                  f"the config implies {tuple(expected[key].shape)}")
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise CheckpointError(f"{path.name}: {key} holds NaN or infinite values; the checkpoint is damaged.")
+    model = StudentTTS(config)
+    expected = model.state_dict()
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
     model.info = meta["info"]
     model.path = path

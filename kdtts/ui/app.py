@@ -15,14 +15,19 @@ from kdtts.distill.trainer import MODULES
 from kdtts.student.checkpoint import CheckpointError
 from kdtts.text import MAX_CHARS, TextError
 from kdtts.ui import about, compare, plots, settings
-from kdtts.ui.finetune import Busy, FinetuneManager, FinetuneRequest
+from kdtts.ui.finetune import MAX_USER_CHARS, Busy, FinetuneManager, FinetuneRequest
+from kdtts.ui.limits import RateLimiter, visitor
 from kdtts.ui.listen import Listening
 from kdtts.ui.service import NO_STUDENT, Service
 from kdtts.ui.votes import VoteStore, markdown, summarise
 
 log = logging.getLogger("kdtts.ui")
-SYNTH = "synth"  # concurrency group: synthesis shares the 2 CPUs, everyone else queues (slower, never failing)
+SYNTH = "synth"  # synthesis events: Gradio does not limit them; Service.slot allows two teacher and two
+# student syntheses at once, separately, so a queue of teacher requests never delays the student's
+SYNTH_LIMIT = None
 SIDES = ("teacher", "student")
+MAX_UPLOAD = "1mb"   # a fine-tune's text file; MAX_USER_CHARS is far smaller
+MAX_THREADS = 200    # worker threads: requests waiting for a synthesis slot hold one each
 CSS = ".kd-progress{height:14px;background:#eee;border-radius:7px;overflow:hidden}.kd-progress>div{height:100%;background:#ff7f0e}"
 
 
@@ -44,6 +49,7 @@ class App:
         self.votes = VoteStore(service.data / "votes.sqlite")
         self.listening = Listening(service, self.votes, self.prompts)
         self.jobs = FinetuneManager(service)
+        self.vote_limit = RateLimiter(settings.votes_per_minute(), 60, "votes")
         self._loss_png: tuple[tuple, str | None] = ((), None)
         self._loss_lock = threading.Lock()
 
@@ -72,7 +78,8 @@ class App:
         pair = self.listening.next_pair()
         return pair.token, f"### “{pair.text}”", pair.wav_a, pair.wav_b
 
-    def do_vote(self, token, choice, mos_a=None, mos_b=None):
+    def do_vote(self, token, choice, mos_a=None, mos_b=None, request: gr.Request = None):
+        self.vote_limit.hit(visitor(request))
         choice = {"no preference": "none", "a": "A", "b": "B"}.get(str(choice).strip().lower(), choice)
         if not token:
             raise ValueError("Load a pair first.")
@@ -89,23 +96,24 @@ class App:
 
     # -- distill -------------------------------------------------------------------------------------
     def do_finetune(self, name="", steps=200, lr=3e-4, alpha=1.0, temperature=0.0, modules=None, source="built-in set",
-                    text="", upload=None, base=None, sentences=64):
+                    text="", upload=None, base=None, sentences=64, request: gr.Request = None):
+        """Start a job; returns (message, owner key). The key is needed to cancel, so only its starter can."""
         user_text = ""
         if source != "built-in set":
             user_text = (text or "")
             if upload:
                 with open(upload, encoding="utf-8", errors="replace") as f:
-                    user_text += "\n" + f.read()
+                    user_text += "\n" + f.read(MAX_USER_CHARS + 1)  # never more than the quota into memory
             if not user_text.strip():
                 raise ValueError("Paste or upload some text, or choose the built-in set.")
-        request = FinetuneRequest(name=name or "", steps=int(steps), lr=float(lr), alpha=float(alpha),
-                                  temperature=float(temperature), modules=tuple(modules or MODULES), text=user_text,
-                                  base=base or None, sentences=int(sentences))
-        job = self.jobs.start(request)
-        return f"Started fine-tune {job.id}: {request.steps} steps."
+        request_ = FinetuneRequest(name=name or "", steps=int(steps), lr=float(lr), alpha=float(alpha),
+                                   temperature=float(temperature), modules=tuple(modules or MODULES), text=user_text,
+                                   base=base or None, sentences=int(sentences))
+        job = self.jobs.start(request_, visitor(request))
+        return f"Started fine-tune {job.id}: {request_.steps} steps.", job.secret
 
-    def do_cancel(self):
-        return "Cancelling…" if self.jobs.cancel() else "No fine-tune is running."
+    def do_cancel(self, owner_key=""):
+        return "Cancelling…" if self.jobs.cancel(owner_key) else "No fine-tune is running."
 
     def do_status(self):
         return self.jobs.state()
@@ -158,7 +166,7 @@ class App:
         s = self.service
         d = s.teacher.default_scales
         choices = self.student_choices()
-        with gr.Blocks(title="kdtts: knowledge distillation for TTS") as demo:
+        with gr.Blocks(title="kdtts: knowledge distillation for TTS", delete_cache=(600, 3600)) as demo:
             gr.Markdown("# kdtts: a big teacher voice, distilled into a tiny, fast student\n"
                         f"Teacher: Piper **{s.teacher.model_path.stem}** ({s.teacher.parameters / 1e6:.1f} M parameters). "
                         + (f"Student: **{s.default_name}**." if s.has_student else f"⚠️ {NO_STUDENT}"))
@@ -191,10 +199,10 @@ class App:
                 scale_inputs = [noise, length, noise_w, deterministic]
                 go.click(friendly(self.do_compare), [text, student, *scale_inputs],
                          [teacher_audio, student_audio, mel, durations, timings, table, numbers],
-                         api_name="compare", concurrency_id=SYNTH, concurrency_limit=2)
+                         api_name="compare", concurrency_id=SYNTH, concurrency_limit=SYNTH_LIMIT)
                 text.submit(friendly(self.do_compare), [text, student, *scale_inputs],
                             [teacher_audio, student_audio, mel, durations, timings, table, numbers],
-                            api_visibility="private", concurrency_id=SYNTH, concurrency_limit=2)
+                            api_visibility="private", concurrency_id=SYNTH, concurrency_limit=SYNTH_LIMIT)
 
                 gr.Markdown("### Mix and match: choose who runs each module, and hear where quality is lost")
                 with gr.Row():
@@ -206,12 +214,12 @@ class App:
                     mix_audio = gr.Audio(label="Mix", type="filepath", interactive=False)
                     mix_info = gr.Markdown()
                 mix_btn.click(friendly(self.do_mix), [text, mix_d, mix_l, mix_dec, student, *scale_inputs],
-                              [mix_audio, mix_info], api_name="mix", concurrency_id=SYNTH, concurrency_limit=2)
+                              [mix_audio, mix_info], api_name="mix", concurrency_id=SYNTH, concurrency_limit=SYNTH_LIMIT)
                 # API only: one model end to end
                 model = gr.Radio(SIDES, value="student", visible=False)
                 one = gr.Audio(type="filepath", visible=False)
                 gr.Button(visible=False).click(friendly(self.do_synthesize), [text, model, student, *scale_inputs], one,
-                                               api_name="synthesize", concurrency_id=SYNTH, concurrency_limit=2)
+                                               api_name="synthesize", concurrency_id=SYNTH, concurrency_limit=SYNTH_LIMIT)
 
             with gr.Tab("Distill", id="distill"):
                 gr.Markdown("Fine-tune the student on the teacher's outputs, right here (CPU). One job at a time; "
@@ -237,14 +245,16 @@ class App:
                             ft_start = gr.Button("Start fine-tune", variant="primary", elem_id="ft-start")
                             ft_cancel = gr.Button("Cancel", variant="stop", elem_id="ft-cancel")
                 ft_msg = gr.Markdown()
+                ft_key = gr.Textbox("", label="owner key (only this page can cancel its job)", interactive=False,
+                                    max_lines=1, elem_id="ft-key")
                 ft_status = gr.Markdown(elem_id="ft-status")
                 ft_bar = gr.HTML()
                 ft_loss = gr.Image(label="Loss curve", type="filepath", interactive=False)
                 ft_json = gr.JSON(visible=False)
                 ft_start.click(friendly(self.do_finetune),
                                [ft_name, ft_steps, ft_lr, ft_alpha, ft_temp, ft_modules, ft_source, ft_text, ft_file,
-                                ft_base, ft_sentences], ft_msg, api_name="finetune", concurrency_id="jobs")
-                ft_cancel.click(self.do_cancel, None, ft_msg, api_name="finetune_cancel", concurrency_id="jobs")
+                                ft_base, ft_sentences], [ft_msg, ft_key], api_name="finetune", concurrency_id="jobs")
+                ft_cancel.click(friendly(self.do_cancel), ft_key, ft_msg, api_name="finetune_cancel", concurrency_id="jobs")
                 gr.Button(visible=False).click(self.do_status, None, ft_json, api_name="finetune_status",
                                                concurrency_limit=None)
                 seen = gr.State(choices)
@@ -272,10 +282,11 @@ class App:
                     new_pair = gr.Button("New pair")
                 vote_msg = gr.Markdown()
                 pair_outputs = [token, prompt_md, audio_a, audio_b]
-                new_pair.click(friendly(self.do_next_pair), None, pair_outputs, api_name="next_pair", concurrency_id=SYNTH, concurrency_limit=2)
+                new_pair.click(friendly(self.do_next_pair), None, pair_outputs, api_name="next_pair", concurrency_id=SYNTH, concurrency_limit=SYNTH_LIMIT)
                 vote_btn.click(friendly(self.do_vote), [token, choice, mos_a, mos_b], vote_msg, api_name="vote",
                                concurrency_id="votes", concurrency_limit=8).success(
-                    friendly(self.do_next_pair), None, pair_outputs, api_visibility="private", concurrency_id=SYNTH).then(
+                    friendly(self.do_next_pair), None, pair_outputs, api_visibility="private", concurrency_id=SYNTH,
+                    concurrency_limit=SYNTH_LIMIT).then(
                     lambda: (None, None, None), None, [choice, mos_a, mos_b], api_visibility="private", queue=False)
                 with gr.Accordion("Results", open=False):
                     results_md = gr.Markdown()
@@ -308,10 +319,21 @@ def build(service: Service | None = None) -> tuple[gr.Blocks, App]:
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     start = time.perf_counter()
-    service = Service.load()
+    try:
+        service = Service.load()
+    except settings.SettingsError as error:
+        raise SystemExit(f"kdtts: error: {error}") from None
     service.warm_up()
     demo, app = build(service)
     log.info("models loaded and warm in %.1f s; data directory %s", time.perf_counter() - start, service.data)
     threading.Thread(target=app.prewarm, name="prewarm", daemon=True).start()
-    demo.launch(server_name="0.0.0.0", server_port=settings.port(), allowed_paths=[str(service.data), str(service.out_dir)],
+    def clean_outputs() -> None:
+        while True:
+            time.sleep(300)
+            service.clean_outputs()
+
+    threading.Thread(target=clean_outputs, name="clean-outputs", daemon=True).start()
+    # served: only the output folder; the data directory (votes, runs, caches, checkpoints) never
+    demo.launch(server_name="0.0.0.0", server_port=settings.port(), allowed_paths=[str(service.out_dir)],
+                blocked_paths=[str(service.data)], max_file_size=MAX_UPLOAD, max_threads=MAX_THREADS,
                 theme=gr.themes.Soft(), css=CSS, show_error=True)

@@ -1,6 +1,7 @@
 """Compare tab logic: teacher and student on the same text, with everything a learner needs to see."""
 from __future__ import annotations
 
+import math
 import os
 import uuid
 from dataclasses import dataclass
@@ -12,8 +13,21 @@ from kdtts.ui import plots
 from kdtts.ui.service import Service
 
 
+SCALE_RANGES = {"noise scale": (0.0, 1.5), "length scale": (0.5, 2.0), "noise_w": (0.0, 1.5)}
+"""What the sliders offer; checked again here because API callers can send any JSON number (or NaN)."""
+
+
 def scales_from(noise: float, length: float, noise_w: float, deterministic: bool) -> Scales:
-    scales = Scales(float(noise), float(length), float(noise_w))
+    values = []
+    for (name, (low, high)), raw in zip(SCALE_RANGES.items(), (noise, length, noise_w)):
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be a number, got {raw!r}") from None
+        if not math.isfinite(value) or not low <= value <= high:
+            raise ValueError(f"{name} must be a finite number in [{low}, {high}], got {raw!r}")
+        values.append(value)
+    scales = Scales(*values)
     return scales.deterministic() if deterministic else scales
 
 
@@ -39,8 +53,8 @@ def _size(n_bytes: int) -> str:
 def compare(service: Service, text: str, student_name: str | None, scales: Scales) -> Comparison:
     """Teacher and (when available) student on `text`; raises TextError for bad input."""
     engine = service.engine(student_name)
-    teacher = engine.synthesize(text, Mix.of("teacher"), scales)
-    student = engine.synthesize(text, Mix.of("student"), scales) if engine.student is not None else None
+    teacher = service.synthesize(engine, text, Mix.of("teacher"), scales)
+    student = service.synthesize(engine, text, Mix.of("student"), scales) if engine.student is not None else None
     hop, rate = service.teacher.hop_length, service.teacher.sample_rate
     labels, t_frames = plots.phoneme_durations(teacher.ids, teacher.durations, service.id_to_symbol)
     s_frames = plots.phoneme_durations(student.ids, student.durations, service.id_to_symbol)[1] if student else None
@@ -81,15 +95,18 @@ def synthesize(service: Service, text: str, model: str, student_name: str | None
     if model not in ("teacher", "student"):
         raise ValueError(f"model must be 'teacher' or 'student', got {model!r}")
     engine = service.engine(student_name, need_student=model == "student")
-    return wav(service, engine.synthesize(text, Mix.of(model), scales), model)
+    return wav(service, service.synthesize(engine, text, Mix.of(model), scales), model)
 
 
 def mix(service: Service, text: str, duration: str, latent: str, decoder: str, student_name: str | None,
         scales: Scales) -> tuple[str, str]:
     """Any teacher/student combination of the three modules; returns (WAV path, Markdown summary)."""
+    for module, side in (("duration", duration), ("latent", latent), ("decoder", decoder)):
+        if side not in ("teacher", "student"):
+            raise ValueError(f"{module} must be 'teacher' or 'student', got {side!r}")
     choice = Mix(duration, latent, decoder)
     engine = service.engine(student_name, need_student="student" in (duration, latent, decoder))
-    synthesis = engine.synthesize(text, choice, scales)
+    synthesis = service.synthesize(engine, text, choice, scales)
     summary = (f"**{choice.label()}** — {synthesis.seconds:.2f} s of audio in {1000 * synthesis.compute_seconds:.0f} ms "
                f"(RTF {synthesis.rtf:.3f}); " + ", ".join(f"{s} {1000 * synthesis.timings[s]:.0f} ms" for s in STAGES))
     return wav(service, synthesis, "mix"), summary

@@ -7,8 +7,13 @@ A job is `kdtts.distill.train.distill()` (the same loop as `python -m kdtts dist
 * per-step progress into the job, cancel checked every step;
 * its run directory under `<data>/finetune_runs/<job id>` (config, loss.csv/png, sample, state);
 * the result copied to a new named checkpoint in `<data>/checkpoints`, never overwriting anything and
-  never the shipped one. A cancelled job saves nothing: its run directory is removed and no
-  checkpoint is written.
+  never the shipped one; then the run directory (and the teacher's reading of a visitor's own text)
+  is deleted. A cancelled job saves nothing: its run directory is removed and no checkpoint is written.
+  Run folders left by a killed process are removed at the next start.
+
+Quotas for a public Space: one running job, `settings.jobs_per_hour()` starts per visitor, at most
+MAX_USER_CHARS of a visitor's text, `settings.max_checkpoints()` fine-tuned checkpoints kept (oldest
+deleted). Only the visitor who started a job holds its owner key, which cancelling requires.
 """
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ import json
 import logging
 import os
 import re
+import secrets
 import shutil
 import threading
 import time
@@ -29,10 +35,13 @@ from kdtts.distill.data import CorpusConfig, build_cache, read_manifest
 from kdtts.distill.train import DistillConfig, distill
 from kdtts.distill.trainer import MODULES
 from kdtts.student.checkpoint import SHIPPED_STUDENT, load_student, save_student
+from kdtts.ui import settings
+from kdtts.ui.limits import RateLimiter
 from kdtts.ui.service import Service
 
 log = logging.getLogger("kdtts.ui")
 MAX_USER_SENTENCES = 500
+MAX_USER_CHARS = 20_000          # a visitor's own text: the teacher reads it all before training starts
 VALIDATE_EVERY = 25              # distill()'s checkpoint_every: validation losses join the rows
 
 
@@ -67,6 +76,9 @@ class FinetuneRequest:
             raise ValueError("temperature must be in [0, 1.5]")
         if not self.modules or set(self.modules) - set(MODULES):
             raise ValueError(f"choose one or more modules from {MODULES}")
+        if len(self.text) > MAX_USER_CHARS:
+            raise ValueError(f"your text has {len(self.text):,} characters; a fine-tune takes at most "
+                             f"{MAX_USER_CHARS:,} (about {MAX_USER_SENTENCES} sentences)")
 
 
 @dataclass
@@ -81,6 +93,8 @@ class Job:
     started: float = field(default_factory=time.time)
     finished: float | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
+    secret: str = field(default_factory=lambda: secrets.token_urlsafe(16), repr=False)
+    run_dir: Path | None = None
 
     @property
     def running(self) -> bool:
@@ -123,8 +137,14 @@ class FinetuneManager:
         self.job: Job | None = None
         self._thread: threading.Thread | None = None
         self._cache_lock = threading.Lock()  # one writer per teacher cache (a job, or the start-up prewarm)
+        self.limit = RateLimiter(settings.jobs_per_hour(), 3600, "fine-tunes from you")
+        # whatever a killed process left: run folders and the teacher's readings of visitors' text
+        shutil.rmtree(service.data / "finetune_runs", ignore_errors=True)
+        for orphan in (service.data / "finetune_cache").glob("user-*"):
+            shutil.rmtree(orphan, ignore_errors=True)
 
-    def start(self, request: FinetuneRequest) -> Job:
+    def start(self, request: FinetuneRequest, owner: str = "local") -> Job:
+        """Start a job for visitor `owner`; the returned job's `secret` is needed to cancel it."""
         request.validate()
         if request.base and request.base not in self.service.checkpoints():
             raise ValueError(f"Unknown student checkpoint {request.base!r} to start from.")
@@ -132,16 +152,20 @@ class FinetuneManager:
             if self.job is not None and self.job.running:
                 raise Busy(f"A fine-tune is already running (step {self.job.step}/{self.job.request.steps}); "
                            "one job at a time. Wait for it to finish, or cancel it.")
+            self.limit.hit(owner)
             self.job = Job(time.strftime("%Y%m%d-%H%M%S"), request)
             job = self.job
         self._thread = threading.Thread(target=self._run, args=(job,), name=f"finetune-{job.id}", daemon=True)
         self._thread.start()
         return job
 
-    def cancel(self) -> bool:
+    def cancel(self, secret: str | None = None) -> bool:
+        """Cancel the running job if `secret` is its owner key; False when nothing is running."""
         job = self.job
         if job is None or not job.running:
             return False
+        if not secret or not secrets.compare_digest(str(secret), job.secret):
+            raise ValueError("Only the visitor who started this fine-tune can cancel it (wrong or missing owner key).")
         job.cancel.set()
         job.message = "cancelling…"
         return True
@@ -162,13 +186,18 @@ class FinetuneManager:
             log.error("fine-tune %s failed:\n%s", job.id, traceback.format_exc())
             job.status, job.message = "failed", f"failed: {error}"
         finally:
+            if job.run_dir is not None:
+                shutil.rmtree(job.run_dir, ignore_errors=True)
+            if job.request.text.strip():  # a visitor's own text is not kept once their job ends
+                for cache in (self.service.data / "finetune_cache").glob("user-*"):
+                    shutil.rmtree(cache, ignore_errors=True)
             job.finished = time.time()
 
     def _cache(self, job: Job, sentences: list[str]) -> Path:
         """The app's teacher reads the sentences once (cached by content under the data directory)."""
         r = job.request
         key = hashlib.sha1(json.dumps([sentences, r.temperature, str(self.service.teacher.model_path)]).encode()).hexdigest()[:12]
-        cache = self.service.data / "finetune_cache" / key
+        cache = self.service.data / "finetune_cache" / (f"user-{key}" if r.text.strip() else key)
         config = CorpusConfig(cache, len(sentences), None, float(r.temperature), self.service.teacher.model_path)
         job.message = "waiting for the teacher cache"
         with self._cache_lock:
@@ -218,7 +247,7 @@ class FinetuneManager:
                             lr=float(r.lr), lr_min=float(r.lr) / 10, warmup_steps=min(20, max(1, steps // 10)),
                             validation_utts=max(1, min(8, spoken // 5)), checkpoint_every=VALIDATE_EVERY,
                             sample_every=steps, seed=int(r.seed))
-        run_dir = self._run_dir(job)
+        run_dir = job.run_dir = self._run_dir(job)
         job.status, job.message = "training", "loading the teacher's outputs"
 
         def on_step(step: int, row: dict) -> None:
@@ -232,7 +261,6 @@ class FinetuneManager:
         exported = distill(cfg, run_dir, progress=False, should_stop=job.cancel.is_set, on_log=on_log,
                            on_step=on_step, sentences=sentences, teacher=self.service.teacher)
         if job.step < steps:  # cancelled: distill() exported into the run dir; the app keeps nothing
-            shutil.rmtree(run_dir, ignore_errors=True)
             job.status, job.message = "cancelled", f"cancelled at step {job.step}/{steps}; nothing was saved"
             return
 
@@ -245,9 +273,12 @@ class FinetuneManager:
         info = {**student.info, "finetune": {k: v for k, v in asdict(r).items() if k != "text"},
                 "base": str(base_path) if base_path else None, "sentences": spoken, "user_text": bool(r.text.strip()),
                 "final": job.rows[-1], "train_seconds": job.rows[-1]["seconds"],
-                "cache_seconds": round(cache_seconds, 1), "run_dir": str(run_dir)}
+                "cache_seconds": round(cache_seconds, 1)}
         _publish(save_student(student, run_dir / f"{name}.safetensors", info), path)
         (path.with_suffix(".losses.json")).write_text(json.dumps(job.rows))
+        evicted = self.service.evict_checkpoints(settings.max_checkpoints())
+        if evicted:
+            log.info("fine-tune %s: deleted the oldest checkpoints %s", job.id, evicted)
         job.checkpoint = str(path)
         job.status = "done"
         job.message = (f"saved checkpoint **{name}** after {steps} steps in {time.time() - job.started:.0f} s "

@@ -14,6 +14,9 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import soundfile as sf
+
 from kdtts.audio import write_wav
 from kdtts.engine import Mix
 from kdtts.student.checkpoint import CheckpointError
@@ -60,21 +63,34 @@ class Listening:
         if not path.exists():
             with self._generate:  # one generator at a time: concurrent listeners wait, the CPU is not oversubscribed
                 if not path.exists():
-                    if name == TEACHER:
-                        synthesis = self.service.engine().synthesize(self.prompts[prompt], Mix.of("teacher"))
-                    else:
-                        synthesis = self.service.engine(name, need_student=True).synthesize(self.prompts[prompt], Mix.of("student"))
+                    side = "teacher" if name == TEACHER else "student"
+                    engine = self.service.engine(None if name == TEACHER else name, need_student=side == "student")
+                    synthesis = self.service.synthesize(engine, self.prompts[prompt], Mix.of(side))
                     tmp = folder / f".{prompt:03d}.{secrets.token_hex(4)}.wav"
                     write_wav(tmp, synthesis.audio, synthesis.sample_rate)
                     os.replace(tmp, path)
         return str(path)
+
+    def served_copy(self, path: str) -> str:
+        """A copy for one pair, in the served output folder: random +-1 LSB dither and 0-40 ms of extra
+        silence at each end. Inaudible, but no copy matches another byte for byte or in length, so a
+        script cannot tell the systems apart by hashing what /synthesize returns."""
+        audio, rate = sf.read(path, dtype="int16")
+        rng = np.random.default_rng(self._rng.getrandbits(64))
+        pad = rng.integers(0, int(0.04 * rate) + 1, size=2)
+        audio = np.concatenate([np.zeros(pad[0], np.int32), audio.astype(np.int32), np.zeros(pad[1], np.int32)])
+        audio = np.clip(audio + rng.integers(-1, 2, size=audio.shape), -32768, 32767).astype(np.int16)
+        out = self.service.out_dir / f"pair-{secrets.token_hex(8)}.wav"
+        sf.write(str(out), audio, rate, subtype="PCM_16")
+        return str(out)
 
     def next_pair(self) -> Pair:
         if not self.ready:
             raise CheckpointError("The blind test needs a student checkpoint; none is loaded yet.")
         prompt = self._rng.randrange(len(self.prompts))
         a, b = self._rng.sample(sorted(self.systems), 2)  # sides shuffled
-        pair = Pair(secrets.token_urlsafe(12), prompt, self.prompts[prompt], a, b, self.audio(a, prompt), self.audio(b, prompt))
+        wav_a, wav_b = (self.served_copy(self.audio(system, prompt)) for system in (a, b))
+        pair = Pair(secrets.token_urlsafe(12), prompt, self.prompts[prompt], a, b, wav_a, wav_b)
         with self._lock:
             self._tokens[pair.token] = pair
             while len(self._tokens) > self._max_tokens:

@@ -5,16 +5,22 @@ inference mode are safe to call from several threads).
 """
 from __future__ import annotations
 
+import atexit
+import contextlib
 import hashlib
 import logging
+import shutil
 import tempfile
 import threading
+import time
+from collections import OrderedDict
 from pathlib import Path
+from typing import Iterator
 
-from kdtts.engine import Engine, Mix
+from kdtts.engine import Engine, Mix, Synthesis
 from kdtts.student.checkpoint import SHIPPED_STUDENT, CheckpointError, load_student
 from kdtts.student.model import StudentTTS
-from kdtts.teachers.piper import PiperTeacher
+from kdtts.teachers.piper import PiperTeacher, Scales
 from kdtts.ui import settings
 
 log = logging.getLogger("kdtts.ui")
@@ -31,17 +37,26 @@ def file_key(path: Path) -> str:
     return digest.hexdigest()[:10]
 
 
+MAX_LOADED_STUDENTS = 4  # fine-tuned students kept in memory (least recently used evicted); the default stays
+OUTPUT_MAX_AGE_S = 1800  # served WAVs and plots older than this are deleted
+
+
 class Service:
+    """Models, the data directory (private: never served) and the output folder (the only one served)."""
+
     def __init__(self, teacher: PiperTeacher, default_student: Path | None, data: Path) -> None:
         self.teacher = teacher
         self.data = data
         self.checkpoint_dir = data / "checkpoints"
         self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
         self.out_dir = Path(tempfile.mkdtemp(prefix="kdtts-ui-"))
+        atexit.register(shutil.rmtree, self.out_dir, True)
         self.default_path = default_student
         self.id_to_symbol = {i: s for s, ids in teacher.config["phoneme_id_map"].items() for i in ids}
-        self._students: dict[tuple[str, float], StudentTTS] = {}
+        self._students: OrderedDict[tuple[str, float], StudentTTS] = OrderedDict()
         self._lock = threading.Lock()
+        # at most two syntheses per side at once: the teacher's requests never hold up the student's
+        self._slots = {"teacher": threading.BoundedSemaphore(2), "student": threading.BoundedSemaphore(2)}
         self.default_name = None
         if default_student is not None:
             self.default_name = "shipped" if Path(default_student).resolve() == SHIPPED_STUDENT.resolve() \
@@ -50,7 +65,44 @@ class Service:
 
     @classmethod
     def load(cls) -> "Service":
-        return cls(PiperTeacher.load(threads=settings.threads()), settings.student_path(), settings.data_dir())
+        data = settings.data_dir()  # checked first: a bad data directory fails before the teacher loads
+        return cls(PiperTeacher.load(threads=settings.threads()), settings.student_path(), data)
+
+    @contextlib.contextmanager
+    def slot(self, mix: Mix) -> Iterator[None]:
+        """Hold a synthesis slot: the teacher's when any module is the teacher's, else the student's."""
+        side = "teacher" if "teacher" in (mix.duration, mix.latent, mix.decoder) else "student"
+        with self._slots[side]:
+            yield
+
+    def synthesize(self, engine: Engine, text: str, mix: Mix, scales: Scales | None = None) -> Synthesis:
+        with self.slot(mix):
+            return engine.synthesize(text, mix, scales)
+
+    def clean_outputs(self, max_age: float = OUTPUT_MAX_AGE_S) -> int:
+        """Delete served files older than `max_age` seconds; return how many."""
+        cutoff, removed = time.time() - max_age, 0
+        for path in self.out_dir.iterdir():
+            try:
+                if path.is_file() and path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+            except OSError:
+                pass
+        return removed
+
+    def evict_checkpoints(self, keep: int) -> list[str]:
+        """Delete the oldest fine-tuned checkpoints beyond `keep` (never the default student)."""
+        found = sorted(self.checkpoint_dir.glob("*.safetensors"), key=lambda p: p.stat().st_mtime, reverse=True)
+        removed = []
+        for path in found[keep:]:
+            path.unlink(missing_ok=True)
+            path.with_suffix(".losses.json").unlink(missing_ok=True)
+            removed.append(path.stem)
+        with self._lock:
+            for key in [k for k in self._students if not Path(k[0]).exists()]:
+                del self._students[key]
+        return removed
 
     # -- checkpoints -------------------------------------------------------------------------------
     def checkpoints(self) -> dict[str, Path]:
@@ -73,6 +125,11 @@ class Service:
         with self._lock:
             if key not in self._students:
                 self._students[key] = load_student(path, "onnx", settings.threads())
+            self._students.move_to_end(key)
+            default = str(self.default_path) if self.default_path else None
+            evictable = [k for k in self._students if k[0] != default]
+            for old in evictable[:max(0, len(evictable) - MAX_LOADED_STUDENTS)]:
+                del self._students[old]
             return self._students[key]
 
     def engine(self, student_name: str | None = None, need_student: bool = False) -> Engine:

@@ -5,6 +5,9 @@
 * `KDTTS_STUDENT`: the student checkpoint to show; default the shipped `assets/student.safetensors`.
 * `KDTTS_THREADS`: CPU threads for inference (default: the libraries' own choice).
 * `KDTTS_LISTEN_PROMPTS`: use only the first N held-out prompts in the blind test (default: all).
+* `KDTTS_VOTES_PER_MINUTE`: blind-test votes one visitor may cast per minute (default 6).
+* `KDTTS_JOBS_PER_HOUR`: fine-tunes one visitor may start per hour (default 4).
+* `KDTTS_MAX_CHECKPOINTS`: fine-tuned checkpoints kept; the oldest is deleted beyond (default 12).
 * `GRADIO_SERVER_PORT`: the port (default 7860).
 """
 from __future__ import annotations
@@ -15,7 +18,12 @@ from pathlib import Path
 from kdtts.student.checkpoint import SHIPPED_STUDENT
 
 
+class SettingsError(RuntimeError):
+    """A setting the app cannot start with; the message says what to change."""
+
+
 def data_dir() -> Path:
+    """The data directory, created and checked writable (before any model is loaded)."""
     env = os.environ.get("KDTTS_DATA_DIR")
     if env:
         path = Path(env)
@@ -23,8 +31,32 @@ def data_dir() -> Path:
         path = Path("/data/kdtts")
     else:
         path = Path("kdtts_data")
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise SettingsError(f"The data directory {path.resolve()} is not writable ({error.strerror}). Votes and "
+                            "fine-tuned checkpoints live there: set KDTTS_DATA_DIR to a writable folder.") from None
     return path.resolve()
+
+
+def _int_env(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
+def votes_per_minute() -> int:
+    return _int_env("KDTTS_VOTES_PER_MINUTE", 6)
+
+
+def jobs_per_hour() -> int:
+    return _int_env("KDTTS_JOBS_PER_HOUR", 4)
+
+
+def max_checkpoints() -> int:
+    return _int_env("KDTTS_MAX_CHECKPOINTS", 12)
 
 
 def student_path() -> Path | None:

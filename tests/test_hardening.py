@@ -1,0 +1,143 @@
+"""A public Space's hostile visitor: checkpoints, memory, private files, quotas (offline, bounded)."""
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from kdtts.student.checkpoint import FORMAT, CheckpointError, load_student, save_student
+from kdtts.student.model import StudentTTS
+from kdtts.student.modules import StudentConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = {"duration_channels": 8, "front_channels": 8, "front_phoneme_layers": 1, "front_frame_layers": 1,
+        "decoder_channels": 8, "decoder_layers": 1}
+
+
+def _header_file(path: Path, config: object, tensors: dict | None = None, raw_config: str | None = None) -> Path:
+    tensors = tensors if tensors is not None else {"x": torch.zeros(1)}
+    meta = {"format": FORMAT, "config": raw_config if raw_config is not None else json.dumps(config), "info": "{}"}
+    save_file(tensors, str(path), metadata=meta)
+    return path
+
+
+def _hostile(tmp: Path) -> dict[str, Path]:
+    good = save_student(StudentTTS(StudentConfig(**TINY)), tmp / "good.safetensors")
+    nan = StudentTTS(StudentConfig(**TINY))
+    with torch.no_grad():
+        nan.decoder.head.weight[0, 0] = float("nan")
+    pickled = tmp / "pickle.safetensors"
+    pickled.write_bytes(pickle.dumps({"w": [1, 2, 3]}))
+    truncated = tmp / "truncated.safetensors"
+    truncated.write_bytes(good.read_bytes()[:len(good.read_bytes()) // 3])
+    wrong_shape = StudentTTS(StudentConfig(**TINY)).state_dict()
+    wrong_shape["decoder.head.weight"] = torch.zeros(3, 3)
+    return {
+        "huge": _header_file(tmp / "huge.safetensors", {**TINY, "n_symbols": 100_000 * 256}),
+        "huge_channels": _header_file(tmp / "wide.safetensors", {**TINY, "decoder_channels": 10**7}),
+        "negative": _header_file(tmp / "negative.safetensors", {**TINY, "front_channels": -96}),
+        "float": _header_file(tmp / "float.safetensors", {**TINY, "decoder_layers": 2.5}),
+        "boolean": _header_file(tmp / "bool.safetensors", {**TINY, "decoder_mult": True}),
+        "bad_json": _header_file(tmp / "badjson.safetensors", None, raw_config="{not json"),
+        "not_object": _header_file(tmp / "list.safetensors", [1, 2]),
+        "wrong_shape": _header_file(tmp / "shape.safetensors", TINY, {k: v.contiguous() for k, v in wrong_shape.items()}),
+        "nan": save_student(nan, tmp / "nan.safetensors", half=False),
+        "pickle": pickled,
+        "truncated": truncated,
+    }
+
+
+def _reset_peak() -> float:
+    with open("/proc/self/clear_refs", "w", encoding="ascii") as f:
+        f.write("5")
+    return _status_mb("VmRSS")
+
+
+def _status_mb(field: str) -> float:
+    with open("/proc/self/status", encoding="ascii") as f:
+        return next(int(line.split()[1]) / 1024 for line in f if line.startswith(field + ":"))
+
+
+def test_hostile_checkpoints_are_refused_fast_small_and_by_name(tmp_path):
+    for kind, path in _hostile(tmp_path).items():
+        idle, start = _reset_peak(), time.perf_counter()
+        with pytest.raises(CheckpointError) as error:
+            load_student(path)
+        assert time.perf_counter() - start < 5, kind
+        assert _status_mb("VmHWM") - idle < 300, kind
+        assert path.name in str(error.value), (kind, str(error.value))
+        assert "Traceback" not in str(error.value)
+
+
+def test_a_good_tiny_checkpoint_still_loads(tmp_path):
+    path = save_student(StudentTTS(StudentConfig(**TINY)), tmp_path / "ok.safetensors")
+    assert load_student(path).config.decoder_channels == 8
+
+
+@pytest.mark.parametrize("model", ["student", "teacher"])
+def test_worst_accepted_text_stays_within_the_memory_bound(model):
+    """2,000 characters with no sentence end, at the largest length scale: < 1.5 GB above the idle app."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-m", "kdtts.evaluate.memory", model, "--worst-text", "--threads", "1"],
+                         capture_output=True, text=True, env=env, timeout=300, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    assert report["characters"] >= 1990 and report["passes"] > 5      # read in bounded pieces
+    assert report["audio_seconds"] > 120                               # all of it was read
+    assert report["request_peak_mb"] < 1536, report
+
+
+def test_unwritable_data_dir_fails_before_loading_with_advice(tmp_path, monkeypatch):
+    from kdtts.ui import settings
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("KDTTS_DATA_DIR", str(blocker / "data"))   # cannot exist: its parent is a file
+    with pytest.raises(settings.SettingsError, match="KDTTS_DATA_DIR"):
+        settings.data_dir()
+
+
+def test_rate_limiter_counts_per_visitor():
+    from kdtts.ui.limits import RateLimiter, visitor
+
+    limit = RateLimiter(2, 60, "votes")
+    limit.hit("a")
+    limit.hit("a")
+    limit.hit("b")
+    with pytest.raises(ValueError, match="at most 2 every 1 min"):
+        limit.hit("a")
+
+    class Request:
+        headers = {"x-forwarded-for": "203.0.113.9, 10.0.0.1"}
+        client = None
+
+    assert visitor(Request()) == "203.0.113.9" and visitor(None) == "local"
+
+
+def test_restart_removes_orphans_and_old_checkpoints_are_evicted(teacher, tmp_path, random_student_path):
+    from kdtts.ui.finetune import FinetuneManager
+    from kdtts.ui.service import Service
+
+    data = tmp_path / "data"
+    (data / "finetune_runs" / "20260101-000000").mkdir(parents=True)   # a job killed with the process
+    (data / "finetune_cache" / "user-abc").mkdir(parents=True)         # a visitor's text, read by the teacher
+    (data / "finetune_cache" / "builtin").mkdir(parents=True)
+    service = Service(teacher, random_student_path, data)
+    FinetuneManager(service)
+    assert not (data / "finetune_runs").exists() and not (data / "finetune_cache" / "user-abc").exists()
+    assert (data / "finetune_cache" / "builtin").exists()
+    for i in range(4):
+        path = service.checkpoint_dir / f"ft{i}.safetensors"
+        path.write_bytes(random_student_path.read_bytes())
+        os.utime(path, (1000 + i, 1000 + i))
+    assert service.evict_checkpoints(2) == ["ft1", "ft0"]
+    assert sorted(service.checkpoints()) == sorted([service.default_name, "ft3", "ft2"])
+    assert random_student_path.exists()
