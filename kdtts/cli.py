@@ -58,6 +58,9 @@ def cmd_synth(args: argparse.Namespace) -> None:
         engine = Engine.load(args.voice, args.student, args.threads, require_student=args.model == "student")
     except (CheckpointError, FileNotFoundError, ValueError, TeacherGraphError) as error:
         _fail(str(error))
+    mix = Mix.of(args.model)
+    if args.model == "student" and args.durations == "teacher":  # sample-aligned with the teacher's reading
+        mix = Mix(duration="teacher", latent="student", decoder="student")
     scales = engine.teacher.default_scales
     if args.deterministic:
         scales = scales.deterministic()
@@ -66,7 +69,7 @@ def cmd_synth(args: argparse.Namespace) -> None:
                                    file=sys.stderr):
         start = time.perf_counter()
         try:
-            result = engine.synthesize(text, Mix.of(args.model), scales)
+            result = engine.synthesize(text, mix, scales)
         except TextError as error:
             _fail(f"{source}: {error}")
         compute_seconds += time.perf_counter() - start
@@ -152,6 +155,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", help="WAV file for --text")
     p.add_argument("--text-file", help="one utterance per non-empty line")
     p.add_argument("--out-dir", help="folder for 000.wav, 001.wav ... from --text-file")
+    p.add_argument("--durations", choices=["student", "teacher"], default="student",
+                   help="--model student: whose durations to use; 'teacher' makes the output sample-aligned "
+                        "with the teacher's (for aligned listening and PESQ/STOI)")
     p.add_argument("--deterministic", action="store_true", help="teacher noise scales 0 (repeatable output)")
     p.add_argument("--threads", type=int, help="torch and onnxruntime intra-op threads")
     p.add_argument("--voice", help="Piper voice .onnx (default: en_US-joe-medium)")

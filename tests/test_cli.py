@@ -69,6 +69,21 @@ def test_synth_student_single_text(random_student_path, tmp_path):
     assert sf.info(str(out)).samplerate == 22050
 
 
+def test_student_with_teacher_durations_is_sample_aligned(random_student_path, tmp_path):
+    text = "The student reads with the teacher's timing."
+    paths = {}
+    for name, extra in (("teacher", ["--model", "teacher"]),
+                        ("aligned", ["--model", "student", "--durations", "teacher"]),
+                        ("own", ["--model", "student"])):
+        paths[name] = tmp_path / f"{name}.wav"
+        run = kdtts("synth", *extra, "--student", str(random_student_path), "--text", text, "--out", str(paths[name]),
+                    "--deterministic", "--threads", "1")
+        assert run.returncode == 0, run.stderr
+    frames = {name: sf.info(str(p)).frames for name, p in paths.items()}
+    assert frames["aligned"] == frames["teacher"]
+    assert frames["own"] != frames["teacher"]  # an untrained student's own durations differ
+
+
 def test_info(random_student_path):
     run = kdtts("info", "--student", str(random_student_path))
     assert run.returncode == 0, run.stderr

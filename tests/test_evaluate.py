@@ -144,6 +144,11 @@ def test_report_has_every_key(tmp_path, random_student_path, capsys):
     assert report["pairs"]["student_vs_teacher"]["mcd_db"] > report["pairs"]["griffinlim_vs_teacher"]["mcd_db"]
     assert report["speedup_student_over_teacher"]["1thread"] > 0
     assert report["meta"]["sentences"] == 2 and not report["meta"]["skipped"]
+    student = report["models"]["student"]
+    assert student["length_ratio"] > 0 and student["length_ratio_median_deviation"] >= 0
+    goals = {g["goal"]: g for g in report["goals"]}
+    assert goals["parameters"]["passed"] and "DNSMOS P.808, end to end" in goals
+    assert "## Student goals" in (out / "report.md").read_text(encoding="utf-8")
     for name in ("report.md", "metrics.png", "rtf_modules.png"):
         assert (out / name).stat().st_size > 0
     assert "| WER (pocketsphinx)" in (out / "report.md").read_text(encoding="utf-8")

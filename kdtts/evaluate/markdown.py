@@ -17,6 +17,8 @@ ROWS = [  # key, label, unit / direction, format
     ("pesq_wb", "PESQ-WB vs teacher", "1-4.64, higher is better", "{:.2f}"),
     ("stoi", "STOI vs teacher", "0-1, higher is better", "{:.3f}"),
     ("f0_rmse_hz", "F0 RMSE vs teacher", "Hz, lower is better", "{:.1f}"),
+    ("length_ratio", "Audio length / teacher's (total)", "ratio, 1 is best", "{:.3f}"),
+    ("length_ratio_median_deviation", "Median per-sentence abs(length ratio - 1)", "ratio, lower is better", "{:.3f}"),
     ("rtf_1thread", "RTF end to end, 1 thread", "compute s / audio s, lower is better", "{:.4f}"),
     ("rtf_default", "RTF end to end, default threads", "compute s / audio s, lower is better", "{:.4f}"),
     ("parameters", "Parameters", "count", "{:,}"),
@@ -92,6 +94,12 @@ def report_markdown(report: dict) -> str:
                          f"{_fmt(p.get('pesq_wb'), '{:.2f}')} | "
                          f"{_fmt(p.get('stoi'), '{:.3f}')} | {_fmt(p.get('f0_rmse_hz'), '{:.1f}')} | "
                          f"{_fmt(p.get('f0_gross_error'), '{:.3f}')} | {_fmt(p.get('vuv_error'), '{:.3f}')} |")
+        lines.append("")
+    if report.get("goals"):
+        lines += ["## Student goals", "", "| goal | measured | target | met |", "|---|---:|---|---|"]
+        for g in report["goals"]:
+            value = f"{g['value']:,.0f}" if g["value"] >= 1000 else f"{g['value']:.3f}"
+            lines.append(f"| {g['goal']} | {value} | {g['target']} | {'yes' if g['passed'] else '**no**'} |")
         lines.append("")
     if meta.get("skipped"):
         lines += ["## Not measured", ""] + [f"- {k}: {v}" for k, v in meta["skipped"].items()] + [""]

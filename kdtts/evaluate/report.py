@@ -173,6 +173,7 @@ class Evaluation:
                 m.update(self._family("pesq", lambda: {"pesq_wb": intrusive.pesq_wb(ref, deg, self.rate)}))
                 m.update(self._family("stoi", lambda: {"stoi": intrusive.stoi(ref, deg, self.rate)}))
                 m.update(self._family("f0", lambda: fidelity.f0_metrics(ref, deg, self.rate)))
+            m["samples"] = len(audio)
             utt.metrics[system] = m
 
     # -- speed, size, memory ---------------------------------------------------------------------
@@ -271,6 +272,11 @@ class Evaluation:
                 pair["sentences"] = len(rows)
                 pairs[PAIRS[system]] = pair
                 entry.update({k: pair[k] for k in FIDELITY_KEYS})
+            if system != "teacher" and rows and "samples" in rows[0]:
+                ratios = [r["samples"] / max(u.metrics["teacher"]["samples"], 1) for r, u in zip(rows, utts)]
+                entry["length_ratio"] = sum(r["samples"] for r in rows) / max(
+                    sum(u.metrics["teacher"]["samples"] for u in utts), 1)
+                entry["length_ratio_median_deviation"] = float(np.median(np.abs(np.asarray(ratios) - 1)))
             timing = speed.get(system, {})
             entry["rtf_1thread"] = timing.get("1thread", {}).get("end_to_end")
             entry["rtf_default"] = timing.get("default", {}).get("end_to_end")
@@ -295,7 +301,7 @@ class Evaluation:
         cfg = self.config
         student_label = cfg.student_label or (
             f"{cfg.student} ({(self.student.info or {}).get('steps', '?')} steps)" if self.student else None)
-        return {
+        report = {
             "meta": {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                      "command": cfg.command or " ".join(sys.argv), "machine": machine(),
                      "text_file": str(cfg.text_file), "sentences": len(texts),
@@ -308,6 +314,10 @@ class Evaluation:
             "speedup_student_over_teacher": speedup,
             "sentences": [{"text": u.text, **{s: u.metrics.get(s, {}) for s in self.systems}} for u in utts],
         }
+        from kdtts.evaluate.goals import check_goals
+
+        report["goals"] = check_goals(report) if self.student is not None else []
+        return report
 
 
 def _load_average() -> float | None:
