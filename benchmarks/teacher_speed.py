@@ -1,7 +1,7 @@
 """The teacher's real-time factor (RTF = compute seconds / audio seconds) on the held-out sentences.
 
 Deterministic teacher (noise scales 0), onnxruntime with 1 and 2 intra-op threads; the full graph in one
-pass (`PiperTeacher.full`, the real teacher's speed) and module by module (`run_ids`: duration, latent,
+pass (`PiperTeacher.full`, the real teacher's speed) and module by module (`kdtts.voice.speak`: duration, latent,
 decoder, each its own session). Text front end (normalise + espeak phonemes) timed separately. One
 warm-up pass, then the median of 3 timed passes over all sentences.
 
@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from kdtts.teachers import PiperTeacher  # noqa: E402
+from kdtts.voice import speak  # noqa: E402
 
 HELDOUT = ROOT / "assets" / "heldout.txt"
 OUT = ROOT / "benchmarks" / "results" / "teacher_speed.json"
@@ -44,7 +45,7 @@ def one_pass(teacher: PiperTeacher, texts: list[str], ids: list[np.ndarray]) -> 
         out = teacher.full(sentence, scales)
         seconds["full"] += time.perf_counter() - start
         seconds["audio"] += len(out.audio) / teacher.sample_rate
-        modular = teacher.run_ids(sentence, scales)
+        modular = speak(sentence, scales, teacher, teacher, teacher)
         for stage in ("duration", "latent", "decoder"):
             seconds[stage] += modular.timings[stage]
     seconds["modules"] = seconds["duration"] + seconds["latent"] + seconds["decoder"]

@@ -12,12 +12,14 @@ import torchaudio
 
 
 @dataclass(frozen=True)
-class MelConfig:
-    """80-band log-mel at the teacher's rate; hop 256 so mel frame t lines up with z frame t."""
+class AudioSpec:
+    """A voice's audio: sample rate, frame hop (mel frame t lines up with latent frame t) and the mel
+    settings every comparison uses. The defaults are the default teacher's; any other voice's spec
+    comes from its own config (`PiperTeacher.spec`) and flows to the student, the cache and the losses."""
 
     sample_rate: int = 22050
-    n_fft: int = 1024
     hop_length: int = 256
+    n_fft: int = 1024
     n_mels: int = 80
     f_min: float = 0.0
     f_max: float = 8000.0
@@ -25,14 +27,14 @@ class MelConfig:
 
 
 @lru_cache(maxsize=8)
-def _mel_transform(config: MelConfig) -> torchaudio.transforms.MelSpectrogram:
+def _mel_transform(config: AudioSpec) -> torchaudio.transforms.MelSpectrogram:
     return torchaudio.transforms.MelSpectrogram(
         sample_rate=config.sample_rate, n_fft=config.n_fft, hop_length=config.hop_length,
         n_mels=config.n_mels, f_min=config.f_min, f_max=config.f_max, power=1.0,
         center=False, norm="slaney", mel_scale="slaney")
 
 
-def log_mel(audio: torch.Tensor | np.ndarray, config: MelConfig = MelConfig()) -> torch.Tensor:
+def log_mel(audio: torch.Tensor | np.ndarray, config: AudioSpec = AudioSpec()) -> torch.Tensor:
     """Natural-log mel magnitudes [..., n_mels, frames]; frames = len(audio) // hop exactly."""
     wav = torch.as_tensor(np.asarray(audio) if not torch.is_tensor(audio) else audio, dtype=torch.float32)
     pad = (config.n_fft - config.hop_length) // 2

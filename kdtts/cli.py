@@ -92,7 +92,7 @@ def cmd_info(args: argparse.Namespace) -> None:
         student = load_student(path)
         student_report = {"parameters": student.count_parameters()["total"],
                           "modules": student.count_parameters(), "bytes": os.path.getsize(path),
-                          "sample_rate": student.sample_rate, "path": str(path), "steps": student.info.get("steps")}
+                          "sample_rate": student.spec.sample_rate, "path": str(path), "steps": student.info.get("steps")}
     except CheckpointError as error:
         if args.student:
             _fail(str(error))

@@ -14,9 +14,10 @@ from typing import Literal
 import numpy as np
 import torch
 
-from kdtts.teachers.piper import PiperTeacher, Scales
-from kdtts.student.checkpoint import SHIPPED_STUDENT, load_student
-from kdtts.student.model import StudentTTS
+from kdtts.student.checkpoint import SHIPPED_STUDENT, CheckpointError
+from kdtts.student.onnx_student import load_fast
+from kdtts.teachers.piper import PiperTeacher
+from kdtts.voice import Scales, Voice, speak
 
 Side = Literal["teacher", "student"]
 STAGES = ("text", "duration", "latent", "decoder")
@@ -70,27 +71,25 @@ class Synthesis:
 class Engine:
     """The teacher and (optionally) a student, with the text front end they share."""
 
-    def __init__(self, teacher: PiperTeacher, student: StudentTTS | None = None) -> None:
+    def __init__(self, teacher: PiperTeacher, student: Voice | None = None) -> None:
         self.teacher = teacher
         self.student = student
-        self.sample_rate = teacher.sample_rate
+        self.sample_rate = teacher.spec.sample_rate
 
     @classmethod
     def load(cls, voice: str | Path | None = None, student: str | Path | None = None,
              threads: int | None = None, require_student: bool = False) -> "Engine":
-        """Default teacher + shipped student; the student is optional unless `require_student`."""
+        """Default teacher + shipped student (on onnxruntime); the student is optional unless `require_student`."""
         if threads:
             torch.set_num_threads(threads)
         teacher = PiperTeacher.load(voice, threads=threads)
         path = Path(student) if student else SHIPPED_STUDENT
-        model = load_student(path, "onnx", threads) if (require_student or student or path.exists()) else None
+        model = load_fast(path, threads) if (require_student or student or path.exists()) else None
         return cls(teacher, model)
 
-    def _side(self, side: Side) -> PiperTeacher | StudentTTS:
+    def voice(self, side: Side) -> Voice:
         if side == "student":
             if self.student is None:
-                from kdtts.student.checkpoint import CheckpointError
-
                 raise CheckpointError("No student checkpoint is loaded; train one with `python -m kdtts distill`.")
             return self.student
         return self.teacher
@@ -98,25 +97,9 @@ class Engine:
     def run_ids(self, ids: np.ndarray, mix: Mix, scales: Scales | None = None,
                 durations: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, float]]:
         """One sentence: (durations, z, audio, timings). Given `durations` replace the duration module."""
-        scales = scales or self.teacher.default_scales
-        timings: dict[str, float] = {}
-        start = time.perf_counter()
-        if durations is None:
-            if mix.duration == "teacher":
-                durations = self.teacher.durations(ids, scales)
-            else:
-                durations = self._side("student").durations(ids, scales.length)
-        timings["duration"] = time.perf_counter() - start
-        start = time.perf_counter()
-        if mix.latent == "teacher":
-            z = self.teacher.latent(ids, durations, scales)
-        else:
-            z = self._side("student").latent(ids, durations)
-        timings["latent"] = time.perf_counter() - start
-        start = time.perf_counter()
-        audio = self._side(mix.decoder).decode(z)
-        timings["decoder"] = time.perf_counter() - start
-        return np.asarray(durations, dtype=np.int64), z, audio, timings
+        spoken = speak(ids, scales or self.teacher.default_scales, self.voice(mix.duration), self.voice(mix.latent),
+                       self.voice(mix.decoder), durations)
+        return spoken.durations, spoken.z, spoken.audio, spoken.timings
 
     def synthesize(self, text: str, mix: Mix = Mix(), scales: Scales | None = None) -> Synthesis:
         """Text (validated; TextError for bad input) to audio, sentence by sentence."""

@@ -11,6 +11,10 @@ from kdtts.student.checkpoint import SHIPPED_STUDENT, CheckpointError, load_stud
 from kdtts.student.layers import length_regulate, sequence_mask
 from kdtts.student.model import StudentTTS
 from kdtts.student.modules import StudentConfig
+from kdtts.student.onnx_student import OnnxStudent, load_fast
+from kdtts.voice import Scales
+
+SCALES = Scales()
 
 
 @pytest.fixture(scope="module")
@@ -35,9 +39,9 @@ def test_length_regulate_repeats_each_phoneme_for_its_duration():
 
 def test_module_shapes(student):
     ids = np.array([1, 0, 20, 0, 59, 0, 24, 0, 2])
-    durations = student.durations(ids)
+    durations = student.durations(ids, SCALES)
     assert durations.shape == ids.shape and durations.min() >= 1
-    z = student.latent(ids, durations)
+    z = student.latent(ids, durations, SCALES)
     assert z.shape == (192, durations.sum())
     audio = student.decode(z)
     assert audio.shape == (durations.sum() * 256,)
@@ -129,10 +133,10 @@ def test_shipped_student_speaks(teacher, det_scales):
     assert SHIPPED_STUDENT.stat().st_size < 10 * 1024 * 1024
     ids = np.array(teacher.phonemizer.ids("The weather is lovely today."))
     teacher_durations = teacher.durations(ids, det_scales)
-    durations = student.durations(ids)
+    durations = student.durations(ids, SCALES)
     # its durations track the teacher's: total length within 25 %
     assert abs(durations.sum() - teacher_durations.sum()) < 0.25 * teacher_durations.sum()
-    audio = student.decode(student.latent(ids, teacher_durations))
+    audio = student.decode(student.latent(ids, teacher_durations, SCALES))
     assert len(audio) == teacher_durations.sum() * 256
     assert np.sqrt(np.mean(audio ** 2)) > 0.01  # not silent
 
@@ -140,14 +144,14 @@ def test_shipped_student_speaks(teacher, det_scales):
 def test_onnx_runtime_student_matches_pytorch(student, tmp_path, monkeypatch):
     monkeypatch.setenv("KDTTS_CACHE_DIR", str(tmp_path / "cache"))
     path = save_student(student, tmp_path / "s.safetensors")
-    eager, fast = load_student(path), load_student(path, "onnx", threads=1)
-    assert eager.runtime is None and fast.runtime is not None
+    eager, fast = load_student(path), load_fast(path, threads=1)
+    assert isinstance(fast, OnnxStudent) and fast.count_parameters() == eager.count_parameters()
     ids = np.array([1, 0, 20, 0, 59, 0, 24, 0, 120, 0, 27, 0, 2])
-    durations = eager.durations(ids)
-    assert (fast.durations(ids) == durations).all()
-    z = eager.latent(ids, durations)
-    assert np.abs(fast.latent(ids, durations) - z).max() < 1e-4
+    durations = eager.durations(ids, SCALES)
+    assert (fast.durations(ids, SCALES) == durations).all()
+    z = eager.latent(ids, durations, SCALES)
+    assert np.abs(fast.latent(ids, durations, SCALES) - z).max() < 1e-4
     assert np.abs(fast.decode(z) - eager.decode(z)).max() < 1e-4
     assert len(list((tmp_path / "cache" / "onnx").iterdir())) == 1  # exported once, cached by content
-    load_student(path, "onnx")
+    load_fast(path)
     assert len(list((tmp_path / "cache" / "onnx").iterdir())) == 1

@@ -16,7 +16,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from kdtts.teachers.piper import PiperTeacher, Scales
+from kdtts.teachers.piper import PiperTeacher
+from kdtts.voice import Scales
 from kdtts.text import TextError
 
 

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kdtts.audio import MelConfig, log_mel
+from kdtts.audio import AudioSpec, log_mel
 
 
 class MultiResolutionSTFTLoss(nn.Module):
@@ -35,7 +35,7 @@ class MultiResolutionSTFTLoss(nn.Module):
 class WaveformCriterion(nn.Module):
     """Decoder criterion: MR-STFT + weighted log-mel L1 (the mel term is what listeners track best)."""
 
-    def __init__(self, mel_weight: float = 1.0, mel: MelConfig = MelConfig()) -> None:
+    def __init__(self, mel_weight: float = 1.0, mel: AudioSpec = AudioSpec()) -> None:
         super().__init__()
         self.stft = MultiResolutionSTFTLoss()
         self.mel_weight = mel_weight

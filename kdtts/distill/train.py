@@ -322,12 +322,13 @@ def write_sample(student: StudentTTS, cache: Path, path: Path) -> None:
     from kdtts.audio import write_wav
     from kdtts.distill.corpus import read_heldout
     from kdtts.text import Phonemizer
+    from kdtts.voice import Scales, speak
 
     teacher_info = json.loads((cache / "teacher.json").read_text())
     voice_config = json.loads(Path(teacher_info["voice"] + ".json").read_text())
     ids = np.array(Phonemizer(voice_config).ids(read_heldout()[0]))
     device = next(student.parameters()).device
     student.cpu()
-    out = student.run_ids(ids)
+    out = speak(ids, Scales(), student, student, student)
     student.to(device)
-    write_wav(path, out.audio, student.sample_rate)
+    write_wav(path, out.audio, student.spec.sample_rate)

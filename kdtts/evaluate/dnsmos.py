@@ -41,17 +41,10 @@ def model_dir() -> Path:
 
 @lru_cache(maxsize=2)
 def _sessions(threads: int | None = None):
-    import onnxruntime as ort
+    from kdtts.runtime import cpu_session
 
-    options = ort.SessionOptions()
-    if threads:
-        options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
     folder = model_dir()
-    providers = ["CPUExecutionProvider"]
-    return (ort.InferenceSession(str(folder / "sig_bak_ovr.onnx"), options, providers=providers),
-            ort.InferenceSession(str(folder / "model_v8.onnx"), options, providers=providers))
+    return cpu_session(folder / "sig_bak_ovr.onnx", threads), cpu_session(folder / "model_v8.onnx", threads)
 
 
 def _hz_to_mel(f: np.ndarray) -> np.ndarray:

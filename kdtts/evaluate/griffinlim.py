@@ -7,11 +7,11 @@ import numpy as np
 import torch
 import torchaudio
 
-from kdtts.audio import MelConfig, log_mel
+from kdtts.audio import AudioSpec, log_mel
 
 
 @lru_cache(maxsize=4)
-def _transforms(config: MelConfig, n_iter: int):
+def _transforms(config: AudioSpec, n_iter: int):
     inverse_mel = torchaudio.transforms.InverseMelScale(
         n_stft=config.n_fft // 2 + 1, n_mels=config.n_mels, sample_rate=config.sample_rate,
         f_min=config.f_min, f_max=config.f_max, norm="slaney", mel_scale="slaney")
@@ -21,7 +21,7 @@ def _transforms(config: MelConfig, n_iter: int):
 
 
 def griffin_lim_from_mel(mel: torch.Tensor | np.ndarray, length: int | None = None,
-                         config: MelConfig = MelConfig(), n_iter: int = 32) -> np.ndarray:
+                         config: AudioSpec = AudioSpec(), n_iter: int = 32) -> np.ndarray:
     """Audio from an 80-band natural-log mel (kdtts.audio.log_mel): least-squares inverse mel filter bank
     to a linear magnitude spectrogram, then `n_iter` Griffin-Lim iterations (deterministic zero-phase
     start). Output is shifted so sample n lines up with the mel's input sample n, and cut/padded to `length`."""
@@ -39,5 +39,5 @@ def griffin_lim_from_mel(mel: torch.Tensor | np.ndarray, length: int | None = No
 
 def griffin_lim(audio: np.ndarray, sample_rate: int = 22050, n_iter: int = 32) -> np.ndarray:
     """The baseline for one utterance: teacher audio -> log-mel -> Griffin-Lim audio of the same length."""
-    config = MelConfig(sample_rate=sample_rate)
+    config = AudioSpec(sample_rate=sample_rate)
     return griffin_lim_from_mel(log_mel(audio, config), len(audio), config, n_iter)

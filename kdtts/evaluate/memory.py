@@ -88,7 +88,10 @@ def main() -> None:
     import torch
 
     import kdtts.engine  # noqa: F401  (same imports for both models, so the baselines match)
-    from kdtts.student.checkpoint import load_student
+    import numpy as np
+
+    from kdtts.student.onnx_student import load_fast
+    from kdtts.voice import Scales, speak
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -96,16 +99,14 @@ def main() -> None:
     if args.model == "teacher":
         # the real teacher: the unmodified Piper graph in one onnxruntime session, as Piper runs it
         # (PiperTeacher also holds the three cut sub-graphs for module-wise runs, which costs ~4x the memory)
-        import numpy as np
-        import onnxruntime as ort
-
-        from kdtts.teachers.piper import Scales, default_voice, session_options
+        from kdtts.runtime import cpu_session
+        from kdtts.teachers.piper import default_voice
         from kdtts.text import Phonemizer
 
         voice = args.voice or str(default_voice())
         with open(f"{voice}.json", encoding="utf-8") as f:
             phonemizer = Phonemizer(json.load(f))
-        session = ort.InferenceSession(voice, session_options(args.threads), providers=["CPUExecutionProvider"])
+        session = cpu_session(voice, args.threads)
         for text in SENTENCES:
             ids = np.asarray(phonemizer.ids(text), dtype=np.int64)[None]
             session.run(None, {"input": ids, "input_lengths": np.array([ids.shape[1]], dtype=np.int64),
@@ -118,9 +119,9 @@ def main() -> None:
         voice = args.voice or str(default_voice())
         with open(f"{voice}.json", encoding="utf-8") as f:
             phonemizer = Phonemizer(json.load(f))
-        student = load_student(args.student, "onnx", args.threads)  # as the app and evaluation run it
+        student = load_fast(args.student, args.threads)  # as the app and evaluation run it
         for text in SENTENCES:
-            student.run_ids(phonemizer.ids(text))
+            speak(np.asarray(phonemizer.ids(text)), Scales(), student, student, student)
     peak = _peak_mb()
     print(json.dumps({"peak_rss_mb": round(peak, 1), "baseline_rss_mb": round(baseline, 1),
                       "model_rss_mb": round(peak - baseline, 1)}))

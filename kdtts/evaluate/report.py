@@ -109,7 +109,7 @@ class Evaluation:
 
     def __init__(self, config: EvalConfig) -> None:
         from kdtts.engine import Engine
-        from kdtts.student.checkpoint import load_student
+        from kdtts.student.onnx_student import load_fast
         from kdtts.teachers.piper import PiperTeacher
 
         self.config = config
@@ -118,7 +118,7 @@ class Evaluation:
         # and steadiest; `speed()` times default threads with a teacher of its own
         self.teacher = PiperTeacher.load(config.voice, threads=1)
         self.scales = self.teacher.default_scales.deterministic()
-        self.student = load_student(config.student, "onnx", threads=1) if config.student else None
+        self.student = load_fast(config.student, threads=1) if config.student else None
         self.engine = Engine(self.teacher, self.student)
         self.rate = self.teacher.sample_rate
         self.systems = [s for s in SYSTEMS if s != "student" or self.student is not None]
@@ -182,7 +182,7 @@ class Evaluation:
         from kdtts.engine import Engine
         from kdtts.evaluate import speed
         from kdtts.evaluate.griffinlim import griffin_lim
-        from kdtts.student.checkpoint import load_student
+        from kdtts.student.onnx_student import load_fast
         from kdtts.teachers.piper import PiperTeacher
 
         cfg = self.config
@@ -193,7 +193,7 @@ class Evaluation:
             setting.apply()
             teacher = self.teacher if setting.threads == 1 else PiperTeacher.load(cfg.voice, threads=setting.threads)
             student = self.student if setting.threads == 1 or self.student is None else \
-                load_student(self.config.student, "onnx", threads=setting.threads)  # onnxruntime threads are per session
+                load_fast(self.config.student, threads=setting.threads)  # onnxruntime threads are per session
             engine = Engine(teacher, student)
             modules = speed.time_engine(engine, "teacher", texts, self.scales, cfg.repeats, cfg.warmup)
             full = speed.time_teacher_full(teacher, texts, self.scales, cfg.repeats, cfg.warmup)

@@ -20,7 +20,8 @@ import numpy as np
 import torch
 
 from kdtts.engine import STAGES, Engine, Mix
-from kdtts.teachers.piper import PiperTeacher, Scales
+from kdtts.teachers.piper import PiperTeacher
+from kdtts.voice import Scales
 
 DEFAULT_TORCH_THREADS = torch.get_num_threads()
 

@@ -115,12 +115,9 @@ def _check_shapes(path: Path, config: StudentConfig) -> None:
             raise CheckpointError(f"{path.name}: {key} has shape {shape}, the config implies {expected[key]}")
 
 
-def load_student(path: str | Path | None = None, runtime: str = "torch", threads: int | None = None) -> StudentTTS:
-    """Load a student (the shipped one by default) in float32, in eval mode.
-
-    runtime="onnx" runs inference on onnxruntime with `threads` intra-op threads (training always
-    uses the PyTorch modules); see kdtts.student.export.accelerate.
-    """
+def load_student(path: str | Path | None = None) -> StudentTTS:
+    """Load a student (the shipped one by default) in float32 on PyTorch, in eval mode; for inference
+    speed use kdtts.student.onnx_student.load_fast."""
     path = Path(path) if path else SHIPPED_STUDENT
     if not path.exists():
         raise CheckpointError(f"No student checkpoint at {path}. Train one with `python -m kdtts distill` "
@@ -140,8 +137,4 @@ def load_student(path: str | Path | None = None, runtime: str = "torch", threads
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
     model.info = meta["info"]
     model.path = path
-    if runtime == "onnx":
-        from kdtts.student.export import accelerate
-
-        accelerate(model, path, threads)
     return model.eval()

