@@ -1,6 +1,6 @@
 """How long the app's Distill tab takes for a fine-tune with its default settings (issue: 200 steps < 2 min on 2 CPUs).
 
-Runs the app's own FinetuneManager (same code path as the browser) on the built-in text set and writes
+Runs kdtts.distill.finetune.Finetuner (the code path behind the app's Distill tab) on the built-in text set and writes
 benchmarks/finetune_speed.json: the teacher's reading of the text (cold cache, a one-off per text),
 the training steps, and the whole job. Usage:
 
@@ -34,14 +34,13 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     from kdtts.student.checkpoint import SHIPPED_STUDENT
     from kdtts.teachers.piper import PiperTeacher
-    from kdtts.ui.finetune import FinetuneManager, FinetuneRequest
-    from kdtts.ui.service import Service
+    from kdtts.distill.finetune import Finetuner, FinetuneRequest
 
     data = Path(tempfile.mkdtemp(prefix="kdtts-ftbench-"))
     student = Path(args.student) if args.student else (SHIPPED_STUDENT if SHIPPED_STUDENT.exists() else None)
-    service = Service(PiperTeacher.load(threads=args.threads), student, data)
-    request = FinetuneRequest(name="bench", steps=args.steps)  # the Distill tab's defaults
-    manager = FinetuneManager(service)
+    checkpoints = {"shipped": student} if student else {}
+    request = FinetuneRequest(name="bench", steps=args.steps, base="shipped" if student else None)  # the tab's defaults
+    manager = Finetuner(PiperTeacher.load(threads=args.threads), data, lambda: checkpoints)
     results = {}
     try:
         for run in ("cold cache", "warm cache"):

@@ -109,13 +109,14 @@ def cmd_info(args: argparse.Namespace) -> None:
 
 
 def cmd_distill(args: argparse.Namespace) -> None:
-    from kdtts.distill.train import DistillConfig, distill
+    from kdtts.distill.config import DistillConfig, overrides
+    from kdtts.distill.train import distill
 
     try:
-        cfg = DistillConfig.from_file(args.config, threads=args.threads)
-    except (ValueError, FileNotFoundError, json.JSONDecodeError) as error:
-        _fail(f"bad config: {error}")
-    out = distill(cfg, args.out, resume=args.resume, max_steps=args.max_steps)
+        cfg = DistillConfig.from_file(args.config, **overrides(args))
+    except (ValueError, TypeError, FileNotFoundError, json.JSONDecodeError) as error:
+        _fail(f"bad config {args.config or ''}: {error}")
+    out = distill(cfg, args.out, resume=args.resume)
     print(json.dumps({"student": str(out)}))
 
 
@@ -146,6 +147,8 @@ def cmd_export(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from kdtts.distill.config import add_arguments as add_config_arguments
+
     parser = argparse.ArgumentParser(prog="python -m kdtts", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -170,11 +173,10 @@ def main(argv: list[str] | None = None) -> None:
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("distill", help="distil a student from the teacher")
-    p.add_argument("--config", help="JSON file of DistillConfig keys (default: built-in defaults)")
+    p.add_argument("--config", help="JSON file of DistillConfig keys; flags below override it")
     p.add_argument("--out", required=True, help="run folder (checkpoints, curves, samples)")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.safetensors")
-    p.add_argument("--max-steps", type=int)
-    p.add_argument("--threads", type=int)
+    add_config_arguments(p.add_argument_group("run settings (kdtts.distill.config.DistillConfig)"))
     p.set_defaults(func=cmd_distill)
 
     p = sub.add_parser("adversarial", help="refine a student's decoder with discriminators (GAN stage)")

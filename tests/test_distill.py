@@ -7,8 +7,10 @@ import json
 import pytest
 import torch
 
-from kdtts.distill.data import CorpusConfig, build_cache, load_cache, read_manifest
-from kdtts.distill.train import DistillConfig, crop, distill, segment_batch, utterance_batch
+from kdtts.distill.batches import crop, segment_batch, utterance_batch
+from kdtts.distill.config import DistillConfig
+from kdtts.distill.data import build_cache, load_cache, read_manifest
+from kdtts.distill.train import distill, learning_rate
 from kdtts.distill.trainer import KDTrainer, ModuleCriterion, Predictions, Targets
 from kdtts.student.checkpoint import load_student
 from kdtts.student.model import StudentTTS
@@ -24,7 +26,7 @@ TINY = {"duration_channels": 16, "front_channels": 16, "front_phoneme_layers": 1
 @pytest.fixture(scope="module")
 def cache(teacher, tmp_path_factory):
     path = tmp_path_factory.mktemp("cache")
-    build_cache(CorpusConfig(path), SENTENCES, teacher=teacher, progress=False)
+    build_cache(path, SENTENCES, teacher, progress=False)
     return path
 
 
@@ -36,7 +38,7 @@ def test_cache_is_complete_and_resumable(cache, teacher):
         assert u.z.shape == (192, int(u.durations.sum()))
         assert u.audio.shape[0] == u.z.shape[1] * 256
     mtime = (cache / "manifest.jsonl").stat().st_mtime_ns
-    build_cache(CorpusConfig(cache), SENTENCES, teacher=teacher, progress=False)  # nothing left to do
+    build_cache(cache, SENTENCES, teacher, progress=False)  # nothing left to do
     assert (cache / "manifest.jsonl").stat().st_mtime_ns == mtime
     coverage = json.loads((cache / "coverage.json").read_text())
     assert coverage["utterances"] == len(SENTENCES)
@@ -57,18 +59,18 @@ def test_compute_loss_mixes_ground_truth_by_alpha():
     teacher = Targets(durations=durations, id_mask=mask)
     truth = Targets(durations=torch.tensor([[4, 4]]), id_mask=mask)
     prediction = Predictions(log_durations=torch.log(durations.float()))  # exactly the teacher
-    kd_only, _ = KDTrainer(student, None, criterion, alpha=1.0).compute_loss(teacher, prediction, truth)
+    kd_only, _ = KDTrainer(student, criterion, alpha=1.0).compute_loss(teacher, prediction, truth)
     assert float(kd_only) == pytest.approx(0.0, abs=1e-7)
-    mixed, parts = KDTrainer(student, None, criterion, alpha=0.25).compute_loss(teacher, prediction, truth)
+    mixed, parts = KDTrainer(student, criterion, alpha=0.25).compute_loss(teacher, prediction, truth)
     log_ratio = torch.log(durations.float()) - torch.log(torch.tensor([4.0, 4.0]))
     total_term = 10.0 * float(torch.log(torch.tensor(5.0 / 8.0)) ** 2)  # predicted 5 frames, truth 8
     expected = 0.75 * (float(torch.mean(log_ratio ** 2)) + total_term)
     assert float(mixed) == pytest.approx(expected, rel=1e-5)
     assert "gt_duration" in parts
     with pytest.raises(ValueError):
-        KDTrainer(student, None, criterion, alpha=1.5)
+        KDTrainer(student, criterion, alpha=1.5)
     with pytest.raises(ValueError):
-        KDTrainer(student, None, criterion, modules=("vocoder",))
+        KDTrainer(student, criterion, modules=("vocoder",))
 
 
 def test_training_steps_lower_the_loss(cache):
@@ -76,10 +78,10 @@ def test_training_steps_lower_the_loss(cache):
 
     torch.manual_seed(0)
     student = StudentTTS(StudentConfig(**TINY))
-    trainer = KDTrainer(student, None, ModuleCriterion(), lr=3e-3)
+    trainer = KDTrainer(student, ModuleCriterion(), lr=3e-3)
     rng = random.Random(0)
     utts = load_cache(cache)
-    ids, targets = utterance_batch([crop(u, 32, rng) for u in utts[:4]], torch.device("cpu"))
+    ids, targets = utterance_batch([crop(u, 32, 256, rng) for u in utts[:4]], torch.device("cpu"))
     targets.audio = None
     z_seg, a_seg = segment_batch(utts[:4], 16, 256, rng, torch.device("cpu"))
     targets.audio = a_seg
@@ -92,7 +94,7 @@ def test_only_selected_modules_change(cache):
     torch.manual_seed(0)
     student = StudentTTS(StudentConfig(**TINY))
     before = {k: v.clone() for k, v in student.state_dict().items()}
-    trainer = KDTrainer(student, None, ModuleCriterion(), modules=("decoder",))
+    trainer = KDTrainer(student, ModuleCriterion(), modules=("decoder",))
     import random
 
     rng = random.Random(0)
@@ -145,3 +147,59 @@ def test_bad_config_keys_are_rejected(tmp_path):
     path.write_text(json.dumps({"max_stepz": 3}))
     with pytest.raises(ValueError, match="max_stepz"):
         DistillConfig.from_file(path)
+
+
+def test_learning_rate_schedule_warms_up_then_follows_a_cosine():
+    cfg = DistillConfig(lr=1e-3, lr_min=1e-4, warmup_steps=10, max_steps=110)
+    assert learning_rate(cfg, 0) == pytest.approx(1e-4)            # 1/10 of the peak at the first step
+    assert learning_rate(cfg, 9) == pytest.approx(1e-3)            # peak at the end of warm-up
+    assert learning_rate(cfg, 60) == pytest.approx(5.5e-4)         # half-way down the cosine
+    assert learning_rate(cfg, 110) == pytest.approx(1e-4)          # lr_min at max_steps, and after
+    assert learning_rate(cfg, 500) == pytest.approx(1e-4)
+    steps = [learning_rate(cfg, s) for s in range(10, 111)]
+    assert all(a >= b for a, b in zip(steps, steps[1:]))
+
+
+def test_finetune_request_maps_to_a_distill_config(tmp_path):
+    from kdtts.distill.finetune import FinetuneRequest
+
+    request = FinetuneRequest(steps=40, lr=2e-4, alpha=0.5, temperature=0.3, modules=("decoder",), seed=7)
+    cfg = request.to_config(tmp_path / "cache", tmp_path / "voice.onnx", tmp_path / "base.safetensors", spoken=23)
+    assert (cfg.max_steps, cfg.lr, cfg.lr_min, cfg.alpha, cfg.temperature, cfg.seed) == (40, 2e-4, 2e-5, 0.5, 0.3, 7)
+    assert cfg.modules == ["decoder"] and cfg.init.endswith("base.safetensors") and cfg.sentences == 23
+    assert cfg.validation_utts == 4 and cfg.warmup_steps == 4 and cfg.sample_every == 40
+    assert request.to_config(tmp_path, tmp_path / "v.onnx", None, spoken=3).init is None  # a fresh student
+    assert FinetuneRequest(steps=1000).to_config(tmp_path, tmp_path, None, 100).validation_utts == 8
+
+
+def test_cache_is_keyed_by_temperature(cache, teacher):
+    with pytest.raises(ValueError, match="temperature"):
+        build_cache(cache, ["A sentence it has not read yet."], teacher, temperature=0.5, progress=False)
+
+
+def test_student_takes_the_teachers_audio_spec(cache, tmp_path):
+    out = distill(DistillConfig(**{**_config(cache).__dict__, "max_steps": 1, "checkpoint_every": 1}),
+                  tmp_path / "spec", progress=False)
+    student = load_student(out)
+    record = json.loads((cache / "teacher.json").read_text())
+    assert student.spec.sample_rate == record["sample_rate"] and student.spec.hop_length == record["hop_length"]
+    assert student.info["teacher"]["voice_name"] == "en_US-joe-medium"
+    assert len(student.info["teacher"]["voice_sha256"]) == 16 and "voice" not in student.info["teacher"]
+
+
+def test_cli_flags_come_from_the_config_dataclass(tmp_path):
+    import argparse
+
+    from kdtts.distill.config import add_arguments, overrides
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--max-steps", "5", "--modules", "duration", "front", "--lr", "0.01",
+                              "--student", '{"decoder_layers": 2}', "--grow-with-cache"])
+    assert overrides(args) == {"max_steps": 5, "modules": ["duration", "front"], "lr": 0.01,
+                               "student": {"decoder_layers": 2}, "grow_with_cache": True}
+    path = tmp_path / "flat.json"
+    path.write_text(json.dumps({"cache_dir": "c", "max_steps": 9, "lr": 0.5}))  # today's flat config files
+    cfg = DistillConfig.from_file(path, **overrides(args))
+    assert cfg.cache_dir == "c" and cfg.max_steps == 5 and cfg.lr == 0.01
+    assert DistillConfig().student == {} and DistillConfig().modules == ["duration", "front", "decoder"]

@@ -123,6 +123,7 @@ def test_rate_limiter_counts_per_visitor():
 
 
 def test_restart_removes_orphans_and_old_checkpoints_are_evicted(teacher, tmp_path, random_student_path):
+    from kdtts.distill.finetune import evict_oldest
     from kdtts.ui.finetune import FinetuneManager
     from kdtts.ui.service import Service
 
@@ -138,6 +139,6 @@ def test_restart_removes_orphans_and_old_checkpoints_are_evicted(teacher, tmp_pa
         path = service.checkpoint_dir / f"ft{i}.safetensors"
         path.write_bytes(random_student_path.read_bytes())
         os.utime(path, (1000 + i, 1000 + i))
-    assert service.evict_checkpoints(2) == ["ft1", "ft0"]
+    assert evict_oldest(service.checkpoint_dir, 2) == ["ft1", "ft0"]
     assert sorted(service.checkpoints()) == sorted([service.default_name, "ft3", "ft2"])
     assert random_student_path.exists()

@@ -172,3 +172,16 @@ def test_engine_rejects_bad_text(engine):
     for bad in ("", "   ", "🙂🙂", "x" * 2001):
         with pytest.raises(TextError):
             engine.synthesize(bad)
+
+
+@pytest.mark.parametrize("mix", [(d, l, dec) for d in ("teacher", "student") for l in ("teacher", "student")
+                                 for dec in ("teacher", "student")])
+def test_every_teacher_student_mix_runs(engine, det_scales, mix):
+    from kdtts.engine import Mix
+
+    result = engine.synthesize("Every mix speaks.", Mix(*mix), det_scales)
+    assert len(result.audio) == result.durations.sum() * engine.teacher.spec.hop_length
+    assert result.z.shape == (192, result.durations.sum())
+    assert np.sqrt(np.mean(result.audio ** 2)) > 1e-3
+    teacher_durations = engine.teacher.durations(result.ids, det_scales)
+    assert (mix[0] == "teacher") == np.array_equal(result.durations, teacher_durations)

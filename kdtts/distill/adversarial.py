@@ -25,7 +25,8 @@ from kdtts.distill.discriminators import (Discriminators, discriminator_loss, fe
                                           generator_loss)
 from kdtts.distill.losses import WaveformCriterion
 from kdtts.distill.state import load_state, save_state
-from kdtts.distill.train import plot_losses, segment_batch
+from kdtts.distill.batches import segment_batch
+from kdtts.distill.callbacks import plot_losses
 from kdtts.student.checkpoint import load_student, save_student
 
 

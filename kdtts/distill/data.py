@@ -21,24 +21,18 @@ from kdtts.voice import Scales
 from kdtts.text import TextError
 
 
-@dataclass
-class CorpusConfig:
-    cache_dir: Path
-    sentences: int = 3000
-    extra_text: Path | None = None
-    temperature: float = 0.0  # multiplies the voice's noise scales: 0 = the teacher's mean, 1 = its samples
-    voice: Path | None = None
-
-
 def teacher_scales(teacher: PiperTeacher, temperature: float) -> Scales:
     d = teacher.default_scales
     return Scales(noise=d.noise * temperature, length=d.length, noise_w=d.noise_w * temperature)
 
 
-def build_cache(config: CorpusConfig, sentences: list[str], teacher: PiperTeacher | None = None,
-                progress: bool = True) -> Path:
-    """Have the teacher read `sentences`; skip those already in the manifest."""
-    cache = Path(config.cache_dir)
+def build_cache(cache: Path, sentences: list[str], teacher: PiperTeacher | None = None, temperature: float = 0.0,
+                voice: Path | None = None, progress: bool = True) -> Path:
+    """Have the teacher (`teacher`, else loaded from `voice`) read `sentences` at `temperature` (a multiplier
+    on its noise scales: 0 = its mean, 1 = its samples); skip those already in the manifest.
+
+    A cache belongs to one voice and one temperature (`teacher.json`); filling it with another is an error."""
+    cache = Path(cache)
     (cache / "utts").mkdir(parents=True, exist_ok=True)
     lock = (cache / ".lock").open("w")
     try:
@@ -47,23 +41,45 @@ def build_cache(config: CorpusConfig, sentences: list[str], teacher: PiperTeache
         lock.close()
         return cache
     try:
-        return _fill_cache(cache, config, sentences, teacher, progress)
+        return _fill_cache(cache, sentences, teacher, temperature, voice, progress)
     finally:
         lock.close()
 
 
-def _fill_cache(cache: Path, config: CorpusConfig, sentences: list[str], teacher: PiperTeacher | None,
-                progress: bool) -> Path:
+def voice_identity(model_path: Path) -> dict[str, str]:
+    """How a checkpoint names its teacher: the voice's name and content hash, never a machine's path."""
+    digest = hashlib.sha256()
+    with Path(model_path).open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return {"name": Path(model_path).name.removesuffix(".onnx"), "sha256": digest.hexdigest()[:16]}
+
+
+def teacher_record(cache: Path) -> dict:
+    """The cache's teacher.json: voice identity, audio spec, scales and temperature ({} for a new cache)."""
+    path = Path(cache) / "teacher.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _fill_cache(cache: Path, sentences: list[str], teacher: PiperTeacher | None, temperature: float,
+                voice: Path | None, progress: bool) -> Path:
     manifest_path = cache / "manifest.jsonl"
     done = {json.loads(line)["text"] for line in manifest_path.open()} if manifest_path.exists() else set()
     todo = [s for s in sentences if s not in done]
     if not todo:
         return cache
-    teacher = teacher or PiperTeacher.load(config.voice)
-    scales = teacher_scales(teacher, config.temperature)
-    (cache / "teacher.json").write_text(json.dumps({
-        "voice": str(teacher.model_path), "sample_rate": teacher.sample_rate, "hop_length": teacher.hop_length,
-        "scales": scales.__dict__, "temperature": config.temperature}, indent=1))
+    teacher = teacher or PiperTeacher.load(voice)
+    scales = teacher_scales(teacher, temperature)
+    record = {"voice": str(teacher.model_path), **{f"voice_{k}": v for k, v in voice_identity(teacher.model_path).items()},
+              "sample_rate": teacher.spec.sample_rate, "hop_length": teacher.spec.hop_length,
+              "scales": scales.__dict__, "temperature": temperature}
+    old = teacher_record(cache)
+    if old and (old.get("voice_sha256", record["voice_sha256"]) != record["voice_sha256"]
+                or old.get("temperature") != temperature):
+        raise ValueError(f"{cache} holds the outputs of {old.get('voice_name', old.get('voice'))} at temperature "
+                         f"{old.get('temperature')}; this run asks for {record['voice_name']} at temperature "
+                         f"{temperature}. Use another cache_dir.")
+    (cache / "teacher.json").write_text(json.dumps(record, indent=1))
     with manifest_path.open("a") as manifest:
         for text in tqdm(todo, desc="teacher reads corpus", unit="sent", disable=not progress):
             try:
@@ -82,11 +98,11 @@ def _fill_cache(cache: Path, config: CorpusConfig, sentences: list[str], teacher
             manifest.write(json.dumps({"text": text, "file": name, "frames": int(durations.sum()),
                                        "ids": len(ids)}) + "\n")
             manifest.flush()
-    write_coverage(cache, teacher.config["phoneme_id_map"])
+    write_coverage(cache, teacher.config["phoneme_id_map"], teacher.spec.hop_length / teacher.spec.sample_rate)
     return cache
 
 
-def write_coverage(cache: Path, id_map: dict[str, list[int]]) -> dict:
+def write_coverage(cache: Path, id_map: dict[str, list[int]], seconds_per_frame: float) -> dict:
     """Which of the voice's phonemes the corpus contains, and how often (coverage.json)."""
     counts: Counter[int] = Counter()
     frames = 0
@@ -95,7 +111,7 @@ def write_coverage(cache: Path, id_map: dict[str, list[int]]) -> dict:
             counts.update(f["ids"].tolist())
         frames += item["frames"]
     seen = {ph: sum(counts[i] for i in ids) for ph, ids in id_map.items()}
-    report = {"utterances": len(read_manifest(cache)), "audio_hours": frames * 256 / 22050 / 3600,
+    report = {"utterances": len(read_manifest(cache)), "audio_hours": frames * seconds_per_frame / 3600,
               "phonemes_in_voice": len(id_map), "phonemes_seen": sum(1 for n in seen.values() if n),
               "missing": sorted(ph for ph, n in seen.items() if not n), "counts": seen}
     (cache / "coverage.json").write_text(json.dumps(report, ensure_ascii=False, indent=1))

@@ -4,21 +4,22 @@ The seed's loss, made precise:
 
     L = (1 - alpha) * L(y, S(x)) + alpha * L(T(x), S(x))
 
-where T(x) is the teacher's output (durations, z, audio) sampled at `temperature` (a multiplier on
-the teacher's noise scales: 0 gives its mean, 1 its own sampling), y is recorded ground truth when
-the user has it, and alpha = 1 when only the teacher is available.
+where T(x) is the teacher's output (durations, z, audio; sampled at the cache's temperature, a
+multiplier on the teacher's noise scales), y is recorded ground truth when the user has it, and
+alpha = 1 when only the teacher is available.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 from torch import nn
 
+from kdtts.audio import AudioSpec
+from kdtts.distill.config import MODULES
 from kdtts.distill.losses import WaveformCriterion, duration_loss, masked_l1
 from kdtts.student.model import StudentTTS
-
-MODULES = ("duration", "front", "decoder")
 
 
 @dataclass
@@ -42,10 +43,10 @@ class Predictions:
 class ModuleCriterion(nn.Module):
     """L(target, prediction) summed over the modules present, with each part reported."""
 
-    def __init__(self, weights: dict[str, float] | None = None) -> None:
+    def __init__(self, spec: AudioSpec = AudioSpec(), weights: dict[str, float] | None = None) -> None:
         super().__init__()
         self.weights = {"duration": 1.0, "front": 1.0, "decoder": 1.0, **(weights or {})}
-        self.waveform = WaveformCriterion()
+        self.waveform = WaveformCriterion(mel=spec)
 
     def forward(self, target: Targets, predicted: Predictions) -> dict[str, torch.Tensor]:
         parts: dict[str, torch.Tensor] = {}
@@ -59,18 +60,17 @@ class ModuleCriterion(nn.Module):
 
 
 class KDTrainer:
-    """Distils a StudentTTS from a teacher's outputs; the seed's API, module-wise."""
+    """Distils a StudentTTS from a teacher's outputs (read from the cache, so no teacher is held)."""
 
-    def __init__(self, student: StudentTTS, teacher: object | None, criterion: ModuleCriterion,
-                 alpha: float = 1.0, temperature: float = 0.0, modules: tuple[str, ...] = MODULES,
-                 lr: float = 1e-3, weight_decay: float = 0.0) -> None:
+    def __init__(self, student: StudentTTS, criterion: ModuleCriterion, alpha: float = 1.0,
+                 modules: tuple[str, ...] = MODULES, lr: float = 1e-3, weight_decay: float = 0.0) -> None:
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"alpha must be in [0, 1], got {alpha}")
         unknown = set(modules) - set(MODULES)
         if unknown or not modules:
             raise ValueError(f"modules must be a non-empty subset of {MODULES}, got {modules}")
-        self.student, self.teacher, self.criterion = student, teacher, criterion
-        self.alpha, self.temperature, self.modules = alpha, temperature, tuple(modules)
+        self.student, self.criterion = student, criterion
+        self.alpha, self.modules = alpha, tuple(modules)
         for name in MODULES:
             getattr(student, name).requires_grad_(name in self.modules)
         params = [p for name in self.modules for p in getattr(student, name).parameters()]
@@ -101,7 +101,10 @@ class KDTrainer:
         return out
 
     def step(self, ids: torch.Tensor, teacher: Targets, z_segments: torch.Tensor | None,
-             ground_truth: Targets | None = None, lr: float | None = None) -> dict[str, float]:
+             ground_truth: Targets | None = None, lr: float | None = None,
+             reduce: Callable[[list[torch.Tensor]], None] | None = None) -> dict[str, float]:
+        """One update. `reduce` (data-parallel runs) averages the gradients across processes, before
+        clipping, so single-process and distributed runs take the same path."""
         self.student.train()
         if lr is not None:
             for group in self.optimizer.param_groups:
@@ -109,6 +112,9 @@ class KDTrainer:
         loss, parts = self.compute_loss(teacher, self.predict(ids, teacher, z_segments), ground_truth)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_([p for g in self.optimizer.param_groups for p in g["params"]], 5.0)
+        params = [p for g in self.optimizer.param_groups for p in g["params"]]
+        if reduce is not None:
+            reduce([p.grad for p in params if p.grad is not None])
+        torch.nn.utils.clip_grad_norm_(params, 5.0)
         self.optimizer.step()
         return {"loss": float(loss.detach()), **parts}

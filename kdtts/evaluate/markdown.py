@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kdtts.evaluate.report import SYSTEMS
+from kdtts.evaluate.schema import NAMES, SYSTEMS
 
 ROWS = [  # key, label, unit / direction, format
     ("wer", "WER (pocketsphinx)", "ratio, lower is better", "{:.3f}"),
@@ -26,7 +26,6 @@ ROWS = [  # key, label, unit / direction, format
     ("peak_rss_mb", "Peak RSS (whole process)", "MB", "{:.0f}"),
     ("model_rss_mb", "Peak RSS above imports", "MB", "{:.0f}"),
 ]
-NAMES = {"teacher": "teacher", "student": "student", "griffinlim": "Griffin-Lim"}
 
 
 def _fmt(value, fmt: str) -> str:

@@ -8,8 +8,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from kdtts.evaluate.markdown import NAMES  # noqa: E402
-from kdtts.evaluate.report import FIDELITY_KEYS, QUALITY_KEYS, SYSTEMS  # noqa: E402
+from kdtts.evaluate.schema import FIDELITY_KEYS, NAMES, QUALITY_KEYS, SYSTEMS  # noqa: E402
 
 COLORS = {"teacher": "#4C72B0", "student": "#DD8452", "griffinlim": "#8C8C8C"}
 STAGE_COLORS = {"text": "#937860", "duration": "#55A868", "latent": "#4C72B0", "decoder": "#C44E52"}

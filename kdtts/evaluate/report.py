@@ -24,17 +24,11 @@ from typing import Callable
 import numpy as np
 from tqdm import tqdm
 
+from kdtts.evaluate.markdown import report_markdown
+from kdtts.evaluate.machine import git_head, load_average, machine
 from kdtts.evaluate.optional import MissingEvaluator
-
-HELDOUT = Path(__file__).resolve().parents[2] / "assets" / "heldout.txt"
-SYSTEMS = ("teacher", "student", "griffinlim")
-PAIRS = {"student": "student_vs_teacher", "griffinlim": "griffinlim_vs_teacher"}
-QUALITY_KEYS = ("wer", "cer", "dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "dnsmos_p808")
-FIDELITY_KEYS = ("mcd_db", "mcd_8k_db", "pesq_wb", "stoi", "f0_rmse_hz")
-SPEED_KEYS = ("rtf_1thread", "rtf_default", "parameters", "bytes", "peak_rss_mb")
-REPORT_KEYS = QUALITY_KEYS + FIDELITY_KEYS + SPEED_KEYS
-"""Every model entry of report.json carries all of these (null where one does not apply or was skipped)."""
-
+from kdtts.evaluate.plots import plot_metrics, plot_rtf
+from kdtts.evaluate.schema import FIDELITY_KEYS, HELDOUT, PAIRS, QUALITY_KEYS, REPORT_KEYS, SYSTEMS
 
 @dataclass
 class EvalConfig:
@@ -84,24 +78,6 @@ def _clean(value):
     if isinstance(value, np.integer):
         return int(value)
     return value
-
-
-def machine() -> dict[str, str | int]:
-    """Where the numbers come from: CPU model, cores, OS, Python, library versions."""
-    import onnxruntime
-    import torch
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "nproc": os.cpu_count() or 0, "platform": platform.platform(),
-            "python": platform.python_version(), "torch": torch.__version__,
-            "onnxruntime": onnxruntime.__version__, "torch_default_threads": torch.get_num_threads()}
 
 
 class Evaluation:
@@ -179,34 +155,11 @@ class Evaluation:
     # -- speed, size, memory ---------------------------------------------------------------------
     def speed(self, texts: list[str]) -> dict[str, dict]:
         """RTF per module and end to end, 1 thread and default threads, for every system."""
-        from kdtts.engine import Engine
-        from kdtts.evaluate import speed
-        from kdtts.evaluate.griffinlim import griffin_lim
-        from kdtts.student.onnx_student import load_fast
-        from kdtts.teachers.piper import PiperTeacher
+        from kdtts.evaluate.speed import measure
 
         cfg = self.config
-        result: dict[str, dict] = {s: {} for s in self.systems}
-        teacher_audio = [self.teacher.full(np.asarray(u.ids, np.int64), self.scales).audio
-                         for t in texts for u in self.teacher.phonemizer(t)]
-        for setting in tqdm(speed.SETTINGS, desc="speed", unit="setting", disable=not cfg.progress, file=sys.stderr):
-            setting.apply()
-            teacher = self.teacher if setting.threads == 1 else PiperTeacher.load(cfg.voice, threads=setting.threads)
-            student = self.student if setting.threads == 1 or self.student is None else \
-                load_fast(self.config.student, threads=setting.threads)  # onnxruntime threads are per session
-            engine = Engine(teacher, student)
-            modules = speed.time_engine(engine, "teacher", texts, self.scales, cfg.repeats, cfg.warmup)
-            full = speed.time_teacher_full(teacher, texts, self.scales, cfg.repeats, cfg.warmup)
-            result["teacher"][setting.name] = {"modules": modules, "full_graph": full, "end_to_end": full["total"]}
-            if self.student is not None:
-                modules = speed.time_engine(engine, "student", texts, self.scales, cfg.repeats, cfg.warmup)
-                result["student"][setting.name] = {"modules": modules, "end_to_end": modules["total"]}
-            gl = speed.time_function(lambda x: griffin_lim(x, self.rate), teacher_audio, self.rate,
-                                     cfg.repeats, cfg.warmup)
-            result["griffinlim"][setting.name] = {"modules": {"decoder": gl, "total": gl}, "end_to_end": gl,
-                                                  "note": "Griffin-Lim vocoder only (teacher mel -> audio)"}
-        speed.SETTINGS[1].apply()
-        return result
+        return measure(self.teacher, self.student, cfg.student, cfg.voice, self.systems, texts, self.scales,
+                       cfg.repeats, cfg.warmup, cfg.progress)
 
     def sizes(self) -> dict[str, dict]:
         from kdtts.evaluate import speed
@@ -229,7 +182,7 @@ class Evaluation:
     # -- everything ------------------------------------------------------------------------------
     def run(self) -> dict:
         cfg = self.config
-        started, load_before = time.perf_counter(), _load_average()
+        started, load_before = time.perf_counter(), load_average()
         texts = read_sentences(cfg.text_file, cfg.limit)
         if not texts:
             raise ValueError(f"{cfg.text_file} has no sentences")
@@ -252,7 +205,7 @@ class Evaluation:
         sizes = self.sizes()
         report = self.assemble(texts, utts, speed, sizes)
         report["meta"]["wall_seconds"] = round(time.perf_counter() - started, 1)
-        report["meta"]["load_average_1min"] = {"before": load_before, "after": _load_average()}
+        report["meta"]["load_average_1min"] = {"before": load_before, "after": load_average()}
         return _clean(report)
 
     def assemble(self, texts: list[str], utts: list[Utt], speed: dict, sizes: dict) -> dict:
@@ -285,19 +238,7 @@ class Evaluation:
                 entry["rtf_full_graph"] = {name: t["full_graph"] for name, t in timing.items()}
             entry.update(sizes.get(system, {}))
             models[system] = entry
-        speedup = {}
-        if "student" in models and models["student"]["rtf_1thread"]:
-            t, s = models["teacher"], models["student"]
-            for name in ("1thread", "default"):
-                key = f"rtf_{name}"
-                if t[key] and s[key]:
-                    speedup[name] = t[key] / s[key]
-                    speedup[f"{name}_modules"] = {
-                        m: t["rtf_modules"][name][m] / s["rtf_modules"][name][m]
-                        for m in ("duration", "latent", "decoder") if s["rtf_modules"][name].get(m)}
-            if t.get("parameters") and s.get("parameters"):
-                speedup["parameters_ratio"] = t["parameters"] / s["parameters"]
-                speedup["bytes_ratio"] = t["bytes"] / s["bytes"]
+        speedup = _speedup(models)
         cfg = self.config
         student_label = cfg.student_label or (
             f"{cfg.student} ({(self.student.info or {}).get('steps', '?')} steps)" if self.student else None)
@@ -308,7 +249,7 @@ class Evaluation:
                      "speed_sentences": min(cfg.speed_sentences, len(texts)), "repeats": cfg.repeats,
                      "warmup": cfg.warmup, "teacher": str(self.teacher.model_path),
                      "student": str(cfg.student) if cfg.student else None, "student_label": student_label,
-                     "git": _git_head(), "skipped": dict(self.skipped, **{k: "skipped by --skip" for k in cfg.skip})},
+                     "git": git_head(), "skipped": dict(self.skipped, **{k: "skipped by --skip" for k in cfg.skip})},
             "models": models,
             "pairs": pairs,
             "speedup_student_over_teacher": speedup,
@@ -320,28 +261,8 @@ class Evaluation:
         return report
 
 
-def _load_average() -> float | None:
-    """1-minute load average (how busy the shared machine was), None where the OS has none."""
-    try:
-        return round(os.getloadavg()[0], 2)
-    except (AttributeError, OSError):
-        return None
-
-
-def _git_head() -> str | None:
-    try:
-        root = Path(__file__).resolve().parents[2]
-        return subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, timeout=10).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
 def evaluate(config: EvalConfig) -> dict:
     """Run the evaluation and write report.json, report.md and the PNG plots into `config.out`."""
-    from kdtts.evaluate.plots import plot_metrics, plot_rtf
-    from kdtts.evaluate.markdown import report_markdown
-
     config.out.mkdir(parents=True, exist_ok=True)
     report = Evaluation(config).run()
     (config.out / "report.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
@@ -350,3 +271,20 @@ def evaluate(config: EvalConfig) -> dict:
     plot_rtf(report, config.out / "rtf_modules.png")
     return report
 
+
+def _speedup(models: dict[str, dict]) -> dict:
+    """Student over teacher: RTF ratios end to end and per module, parameter and size ratios."""
+    speedup: dict = {}
+    if "student" not in models or not models["student"]["rtf_1thread"]:
+        return speedup
+    t, s = models["teacher"], models["student"]
+    for name in ("1thread", "default"):
+        key = f"rtf_{name}"
+        if t[key] and s[key]:
+            speedup[name] = t[key] / s[key]
+            speedup[f"{name}_modules"] = {m: t["rtf_modules"][name][m] / s["rtf_modules"][name][m]
+                                          for m in ("duration", "latent", "decoder") if s["rtf_modules"][name].get(m)}
+    if t.get("parameters") and s.get("parameters"):
+        speedup["parameters_ratio"] = t["parameters"] / s["parameters"]
+        speedup["bytes_ratio"] = t["bytes"] / s["bytes"]
+    return speedup

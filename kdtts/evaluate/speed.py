@@ -120,3 +120,38 @@ def peak_rss(model: str, student: str | Path | None = None, voice: str | Path | 
     if out.returncode != 0:
         raise RuntimeError(f"peak RSS subprocess for {model} failed: {out.stderr.strip()[-500:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def measure(teacher: PiperTeacher, student, student_path: Path | None, voice: Path | None, systems: list[str],
+            texts: list[str], scales: Scales, repeats: int, warmup: int, progress: bool) -> dict[str, dict]:
+    """RTF per module and end to end for every system, once per thread setting (one thread, defaults).
+
+    The 1-thread models are the ones given; default-thread ones are loaded anew, because onnxruntime
+    fixes its threads per session."""
+    import sys
+
+    from tqdm import tqdm
+
+    from kdtts.evaluate.griffinlim import griffin_lim
+    from kdtts.student.onnx_student import load_fast
+
+    rate = teacher.spec.sample_rate
+    result: dict[str, dict] = {s: {} for s in systems}
+    teacher_audio = [teacher.full(np.asarray(u.ids, np.int64), scales).audio
+                     for t in texts for u in teacher.phonemizer(t)]
+    for setting in tqdm(SETTINGS, desc="speed", unit="setting", disable=not progress, file=sys.stderr):
+        setting.apply()
+        t = teacher if setting.threads == 1 else PiperTeacher.load(voice, threads=setting.threads)
+        s = student if setting.threads == 1 or student is None else load_fast(student_path, threads=setting.threads)
+        engine = Engine(t, s)
+        modules = time_engine(engine, "teacher", texts, scales, repeats, warmup)
+        full = time_teacher_full(t, texts, scales, repeats, warmup)
+        result["teacher"][setting.name] = {"modules": modules, "full_graph": full, "end_to_end": full["total"]}
+        if student is not None:
+            modules = time_engine(engine, "student", texts, scales, repeats, warmup)
+            result["student"][setting.name] = {"modules": modules, "end_to_end": modules["total"]}
+        gl = time_function(lambda x: griffin_lim(x, rate), teacher_audio, rate, repeats, warmup)
+        result["griffinlim"][setting.name] = {"modules": {"decoder": gl, "total": gl}, "end_to_end": gl,
+                                              "note": "Griffin-Lim vocoder only (teacher mel -> audio)"}
+    SETTINGS[1].apply()
+    return result

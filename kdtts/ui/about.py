@@ -58,3 +58,15 @@ def benchmark_table() -> str:
         return "## Current benchmark results\n\n" + RESULTS.read_text(encoding="utf-8")
     return ("## Current benchmark results\n\n_No benchmark results yet: `benchmarks/RESULTS.md` appears once the "
             "evaluation scripts in `benchmarks/` have been run._")
+
+
+def build(service) -> None:
+    """The tab: the text, the module diagram and the measured results."""
+    import gradio as gr
+
+    from kdtts.ui import plots
+
+    gr.Markdown(INTRO, latex_delimiters=[{"left": "$$", "right": "$$", "display": True},
+                                         {"left": "$", "right": "$", "display": False}])
+    gr.Image(plots.diagram(service.out_dir), label="Module-wise distillation", interactive=False, buttons=[])
+    gr.Markdown(benchmark_table())

@@ -1,4 +1,5 @@
-"""Compare tab logic: teacher and student on the same text, with everything a learner needs to see."""
+"""The Compare tab: teacher and student on the same text, with everything a learner needs to see, and
+mix-and-match of the three modules. Its API endpoints: /compare, /mix, /synthesize."""
 from __future__ import annotations
 
 import math
@@ -6,11 +7,20 @@ import os
 import uuid
 from dataclasses import dataclass
 
+import gradio as gr
+
 from kdtts.audio import write_wav
 from kdtts.engine import STAGES, Mix, Synthesis
 from kdtts.voice import Scales
 from kdtts.ui import plots
-from kdtts.ui.service import Service
+from kdtts.distill.corpus import read_heldout
+from kdtts.text import MAX_CHARS
+from kdtts.ui.errors import friendly
+from kdtts.ui.service import NO_STUDENT, Service
+
+SYNTH = "synth"  # synthesis events: Gradio does not limit them; Service.slot allows two teacher and two
+SYNTH_LIMIT = None  # student syntheses at once, separately, so a queue of teacher requests never delays the student's
+SIDES = ("teacher", "student")
 
 
 SCALE_RANGES = {"noise scale": (0.0, 1.5), "length scale": (0.5, 2.0), "noise_w": (0.0, 1.5)}
@@ -110,3 +120,78 @@ def mix(service: Service, text: str, duration: str, latent: str, decoder: str, s
     summary = (f"**{choice.label()}** — {synthesis.seconds:.2f} s of audio in {1000 * synthesis.compute_seconds:.0f} ms "
                f"(RTF {synthesis.rtf:.3f}); " + ", ".join(f"{s} {1000 * synthesis.timings[s]:.0f} ms" for s in STAGES))
     return wav(service, synthesis, "mix"), summary
+
+
+class CompareTab:
+    def __init__(self, service: Service, first_text: str) -> None:
+        self.service, self.first_text = service, first_text
+        self.student: gr.Dropdown | None = None  # the checkpoint dropdown, refreshed when fine-tunes finish
+
+    def do_compare(self, text, student=None, noise=0.667, length=1.0, noise_w=0.8, deterministic=True):
+        result = compare(self.service, text, student, scales_from(noise, length, noise_w, deterministic))
+        if result.student_wav is None:
+            gr.Warning(NO_STUDENT)
+        return (result.teacher_wav, result.student_wav, result.mel_png, result.durations_png, result.timings_png,
+                result.table, result.timings)
+
+    def do_synthesize(self, text, model="student", student=None, noise=0.667, length=1.0, noise_w=0.8,
+                      deterministic=True):
+        return synthesize(self.service, text, model, student, scales_from(noise, length, noise_w, deterministic))
+
+    def do_mix(self, text, duration="student", latent="student", decoder="teacher", student=None,
+               noise=0.667, length=1.0, noise_w=0.8, deterministic=True):
+        return mix(self.service, text, duration, latent, decoder, student,
+                   scales_from(noise, length, noise_w, deterministic))
+
+    def build(self, choices: list[str]) -> None:
+        d = self.service.teacher.default_scales
+        with gr.Row():
+            with gr.Column(scale=3):
+                text = gr.Textbox(label=f"Text (up to {MAX_CHARS} characters)", lines=2, value=self.first_text,
+                                  elem_id="text")
+                gr.Examples([[p] for p in read_heldout()[:6]], inputs=[text], label="Examples (held-out sentences)")
+            with gr.Column(scale=2):
+                self.student = gr.Dropdown(choices, value=choices[0] if choices else None, label="Student checkpoint",
+                                           allow_custom_value=True)  # fine-tunes appear after start-up
+                with gr.Accordion("Teacher sampling scales (the KD 'temperature')", open=False):
+                    noise = gr.Slider(0.0, 1.5, d.noise, step=0.01, label="noise scale")
+                    length = gr.Slider(0.5, 2.0, d.length, step=0.05, label="length scale (both models)")
+                    noise_w = gr.Slider(0.0, 1.5, d.noise_w, step=0.01, label="noise_w (duration noise)")
+                    deterministic = gr.Checkbox(True, label="deterministic teacher (noise = noise_w = 0: its mean)")
+                go = gr.Button("Synthesise teacher and student", variant="primary", elem_id="compare-btn")
+        outputs = self._outputs()
+        scale_inputs = [noise, length, noise_w, deterministic]
+        for event, options in ((go.click, {"api_name": "compare"}), (text.submit, {"api_visibility": "private"})):
+            event(friendly(self.do_compare), [text, self.student, *scale_inputs], outputs,
+                  concurrency_id=SYNTH, concurrency_limit=SYNTH_LIMIT, **options)
+        self._build_mix(text, scale_inputs)
+
+    def _outputs(self) -> list:
+        with gr.Row():
+            teacher_audio = gr.Audio(label="Teacher", type="filepath", interactive=False, elem_id="teacher-audio")
+            student_audio = gr.Audio(label="Student", type="filepath", interactive=False, elem_id="student-audio")
+        table = gr.Markdown(elem_id="timing-table")
+        mel = gr.Image(label="Mel spectrograms", show_label=False, type="filepath", interactive=False, elem_id="mel-plot")
+        durations = gr.Image(label="Per-phoneme durations", show_label=False, type="filepath", interactive=False,
+                             elem_id="dur-plot")
+        timings = gr.Image(label="Time per module", show_label=False, type="filepath", interactive=False,
+                           elem_id="time-plot", height=260)
+        numbers = gr.JSON(label="Timings (JSON)", visible=False)
+        return [teacher_audio, student_audio, mel, durations, timings, table, numbers]
+
+    def _build_mix(self, text: gr.Textbox, scale_inputs: list) -> None:
+        gr.Markdown("### Mix and match: choose who runs each module, and hear where quality is lost")
+        with gr.Row():
+            mix_d = gr.Radio(SIDES, value="student", label="duration")
+            mix_l = gr.Radio(SIDES, value="student", label="latent (front)")
+            mix_dec = gr.Radio(SIDES, value="teacher", label="decoder")
+            mix_btn = gr.Button("Hear the mix")
+        with gr.Row():
+            mix_audio = gr.Audio(label="Mix", type="filepath", interactive=False)
+            mix_info = gr.Markdown()
+        mix_btn.click(friendly(self.do_mix), [text, mix_d, mix_l, mix_dec, self.student, *scale_inputs],
+                      [mix_audio, mix_info], api_name="mix", concurrency_id=SYNTH, concurrency_limit=SYNTH_LIMIT)
+        model = gr.Radio(SIDES, value="student", visible=False)  # API only: one model end to end
+        one = gr.Audio(type="filepath", visible=False)
+        gr.Button(visible=False).click(friendly(self.do_synthesize), [text, model, self.student, *scale_inputs], one,
+                                       api_name="synthesize", concurrency_id=SYNTH, concurrency_limit=SYNTH_LIMIT)

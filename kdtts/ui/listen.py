@@ -1,4 +1,5 @@
-"""Blind A/B listening: random prompt, random sides, hidden names; audio cached on disk per system.
+"""The Listen tab, a blind A/B test: random prompt, random sides, hidden names; audio cached on disk per
+system. Its API endpoints: /next_pair, /vote, /results, /export_csv.
 
 A pair is handed out with an opaque single-use token; the server alone knows which system is on
 which side, so neither the page nor an API caller can see the names before voting.
@@ -14,14 +15,21 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
+import time
+
+import gradio as gr
 import numpy as np
 import soundfile as sf
 
 from kdtts.audio import write_wav
 from kdtts.engine import Mix
 from kdtts.student.checkpoint import CheckpointError
-from kdtts.ui.service import Service, file_key
-from kdtts.ui.votes import Vote, VoteStore
+from kdtts.ui import settings
+from kdtts.ui.compare import SYNTH, SYNTH_LIMIT
+from kdtts.ui.errors import friendly
+from kdtts.ui.limits import RateLimiter, visitor
+from kdtts.ui.service import NO_STUDENT, Service, file_key
+from kdtts.ui.votes import Vote, VoteStore, markdown, summarise
 
 log = logging.getLogger("kdtts.ui")
 TEACHER = "teacher"
@@ -123,3 +131,69 @@ class Listening:
                     self.audio(system, prompt)
                 except Exception:  # noqa: BLE001 - a bad prompt must not stop the others
                     log.exception("listening cache: %s #%d failed", system, prompt)
+
+
+class ListenTab:
+    def __init__(self, service: Service, prompts: list[str]) -> None:
+        self.service = service
+        self.votes = VoteStore(service.data / "votes.sqlite")
+        self.listening = Listening(service, self.votes, prompts)
+        self.vote_limit = RateLimiter(settings.votes_per_minute(), 60, "votes")
+
+    def do_next_pair(self):
+        pair = self.listening.next_pair()
+        return pair.token, f"### “{pair.text}”", pair.wav_a, pair.wav_b
+
+    def do_vote(self, token, choice, mos_a=None, mos_b=None, request: gr.Request = None):
+        self.vote_limit.hit(visitor(request))
+        choice = {"no preference": "none", "a": "A", "b": "B"}.get(str(choice).strip().lower(), choice)
+        if not token:
+            raise ValueError("Load a pair first.")
+        if choice not in ("A", "B", "none"):
+            raise ValueError("Pick A, B or no preference.")
+        vote_id = self.listening.vote(token, choice, mos_a, mos_b)
+        return f"Thanks! Vote #{vote_id} recorded; here is the next pair."
+
+    def do_results(self):
+        return markdown(summarise(self.votes.rows()))
+
+    def do_export(self):
+        return str(self.votes.csv(self.service.out_dir / f"votes-{time.strftime('%Y%m%d-%H%M%S')}.csv"))
+
+    def build(self, demo: gr.Blocks) -> None:
+        gr.Markdown("**Blind test.** Two recordings of the same sentence: one from the teacher, one from the "
+                    "student, in random order. Which do you prefer? Then rate each from 1 (bad) to 5 (excellent).")
+        if not self.listening.ready:
+            gr.Markdown(f"⚠️ {NO_STUDENT}")
+        token = gr.Textbox(visible=False)
+        prompt_md = gr.Markdown()
+        with gr.Row():
+            with gr.Column():
+                audio_a = gr.Audio(label="A", type="filepath", interactive=False)
+                mos_a = gr.Radio([1, 2, 3, 4, 5], label="rating of A (1–5)")
+            with gr.Column():
+                audio_b = gr.Audio(label="B", type="filepath", interactive=False)
+                mos_b = gr.Radio([1, 2, 3, 4, 5], label="rating of B (1–5)")
+        choice = gr.Radio(["A", "B", "no preference"], label="which do you prefer?")
+        with gr.Row():
+            vote_btn = gr.Button("Submit vote", variant="primary")
+            new_pair = gr.Button("New pair")
+        vote_msg = gr.Markdown()
+        pair = [token, prompt_md, audio_a, audio_b]
+        synth = {"concurrency_id": SYNTH, "concurrency_limit": SYNTH_LIMIT}
+        new_pair.click(friendly(self.do_next_pair), None, pair, api_name="next_pair", **synth)
+        vote_btn.click(friendly(self.do_vote), [token, choice, mos_a, mos_b], vote_msg, api_name="vote",
+                       concurrency_id="votes", concurrency_limit=8).success(
+            friendly(self.do_next_pair), None, pair, api_visibility="private", **synth).then(
+            lambda: (None, None, None), None, [choice, mos_a, mos_b], api_visibility="private", queue=False)
+        with gr.Accordion("Results", open=False):
+            results_md = gr.Markdown()
+            with gr.Row():
+                refresh = gr.Button("Refresh results")
+                export = gr.Button("Export CSV")
+            csv_file = gr.File(label="votes.csv", interactive=False)
+        refresh.click(self.do_results, None, results_md, api_name="results", concurrency_id="votes")
+        export.click(self.do_export, None, csv_file, api_name="export_csv", concurrency_id="votes")
+        if self.listening.ready:
+            demo.load(friendly(self.do_next_pair), None, pair, api_visibility="private")
+        demo.load(self.do_results, None, results_md, api_visibility="private")

@@ -81,6 +81,11 @@ class Service:
         with self.slot(mix):
             return engine.synthesize(text, mix, scales)
 
+    def clean_outputs_forever(self, every: float = 300) -> None:
+        while True:
+            time.sleep(every)
+            self.clean_outputs()
+
     def clean_outputs(self, max_age: float = OUTPUT_MAX_AGE_S) -> int:
         """Delete served files older than `max_age` seconds; return how many."""
         cutoff, removed = time.time() - max_age, 0
@@ -91,19 +96,6 @@ class Service:
                     removed += 1
             except OSError:
                 pass
-        return removed
-
-    def evict_checkpoints(self, keep: int) -> list[str]:
-        """Delete the oldest fine-tuned checkpoints beyond `keep` (never the default student)."""
-        found = sorted(self.checkpoint_dir.glob("*.safetensors"), key=lambda p: p.stat().st_mtime, reverse=True)
-        removed = []
-        for path in found[keep:]:
-            path.unlink(missing_ok=True)
-            path.with_suffix(".losses.json").unlink(missing_ok=True)
-            removed.append(path.stem)
-        with self._lock:
-            for key in [k for k in self._students if not Path(k[0]).exists()]:
-                del self._students[key]
         return removed
 
     # -- checkpoints -------------------------------------------------------------------------------

@@ -1,0 +1,324 @@
+"""Short distillation fine-tunes (the app's Distill tab, and benchmarks/finetune_speed.py): one job at a
+time, live progress, cancel by its owner.
+
+A job is `kdtts.distill.train.distill()` (the same loop as `python -m kdtts distill`) with:
+* an already-loaded teacher, which reads the text once into a cache keyed by its content
+  (in chunks, so progress shows and cancel works while it reads);
+* exactly the chosen sentences as the training text (a user's own text really is what the student sees);
+* per-step progress into the job, cancel checked every step;
+* its run directory under `<data>/finetune_runs/<job id>` (config, loss.csv/png, sample, state);
+* the result copied to a new named checkpoint in `<data>/checkpoints`, never overwriting anything and
+  never the shipped one; then the run directory (and the teacher's reading of a visitor's own text)
+  is deleted. A cancelled job saves nothing: its run directory is removed and no checkpoint is written.
+  Run folders left by a killed process are removed at the next start.
+
+Bounds: one running job, at most MAX_USER_CHARS of a user's text, `max_checkpoints` fine-tuned
+checkpoints kept (oldest deleted). Only whoever started a job holds its owner key, which cancelling needs.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import secrets
+import shutil
+import threading
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from typing import Callable
+
+from kdtts.distill.config import MODULES, DistillConfig
+from kdtts.distill.corpus import pydoc_topics, read_heldout, template_sentences
+from kdtts.distill.data import build_cache, read_manifest
+from kdtts.distill.train import distill
+from kdtts.student.checkpoint import SHIPPED_STUDENT, load_student, save_student
+from kdtts.teachers.piper import PiperTeacher
+
+log = logging.getLogger("kdtts.ui")
+MAX_USER_SENTENCES = 500
+MAX_USER_CHARS = 20_000          # a visitor's own text: the teacher reads it all before training starts
+VALIDATE_EVERY = 25              # distill()'s checkpoint_every: validation losses join the rows
+
+
+class Busy(RuntimeError):
+    """Another fine-tune is running."""
+
+
+@dataclass
+class FinetuneRequest:
+    name: str = ""
+    steps: int = 200
+    lr: float = 3e-4
+    alpha: float = 1.0
+    temperature: float = 0.0
+    modules: tuple[str, ...] = MODULES
+    text: str = ""               # the user's sentences, one per line; empty: the built-in set
+    sentences: int = 64          # size of the built-in set
+    base: str | None = None      # student to start from (by name in the app); None: a fresh student
+    batch_utts: int = 4
+    batch_segments: int = 8
+    segment_frames: int = 32
+    seed: int = 0
+
+    def to_config(self, cache: Path, voice: Path, init: Path | None, spoken: int) -> DistillConfig:
+        """The distillation run this request asks for, on `spoken` cached sentences (validation: a fifth,
+        between 1 and 8), from `init` (None: a fresh student)."""
+        steps = int(self.steps)
+        return DistillConfig(
+            cache_dir=str(cache), sentences=spoken, temperature=float(self.temperature), voice=str(voice),
+            alpha=float(self.alpha), modules=list(self.modules), init=str(init) if init else None, max_steps=steps,
+            batch_utts=int(self.batch_utts), batch_segments=int(self.batch_segments),
+            segment_frames=int(self.segment_frames), lr=float(self.lr), lr_min=float(self.lr) / 10,
+            warmup_steps=min(20, max(1, steps // 10)), validation_utts=max(1, min(8, spoken // 5)),
+            checkpoint_every=VALIDATE_EVERY, sample_every=steps, seed=int(self.seed))
+
+    def validate(self) -> None:
+        if not 1 <= int(self.steps) <= 5000:
+            raise ValueError("steps must be between 1 and 5000")
+        if not 0 < float(self.lr) <= 0.01:
+            raise ValueError("learning rate must be in (0, 0.01]")
+        if not 0.0 <= float(self.alpha) <= 1.0:
+            raise ValueError("alpha must be in [0, 1]")
+        if not 0.0 <= float(self.temperature) <= 1.5:
+            raise ValueError("temperature must be in [0, 1.5]")
+        if not self.modules or set(self.modules) - set(MODULES):
+            raise ValueError(f"choose one or more modules from {MODULES}")
+        if len(self.text) > MAX_USER_CHARS:
+            raise ValueError(f"your text has {len(self.text):,} characters; a fine-tune takes at most "
+                             f"{MAX_USER_CHARS:,} (about {MAX_USER_SENTENCES} sentences)")
+
+
+@dataclass
+class Job:
+    id: str
+    request: FinetuneRequest
+    status: str = "preparing"    # preparing, training, saving, done, cancelled, failed
+    step: int = 0
+    message: str = ""
+    rows: list[dict] = field(default_factory=list)
+    checkpoint: str | None = None
+    started: float = field(default_factory=time.time)
+    finished: float | None = None
+    cancel: threading.Event = field(default_factory=threading.Event)
+    secret: str = field(default_factory=lambda: secrets.token_urlsafe(16), repr=False)
+    run_dir: Path | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.finished is None
+
+    def snapshot(self) -> dict:
+        elapsed = (self.finished or time.time()) - self.started
+        return {"id": self.id, "status": self.status, "step": self.step, "steps": int(self.request.steps),
+                "message": self.message, "checkpoint": self.checkpoint, "seconds": round(elapsed, 1),
+                "running": self.running, "loss": self.rows[-1]["loss"] if self.rows else None,
+                "settings": {k: v for k, v in asdict(self.request).items() if k != "text"},
+                "user_text": bool(self.request.text.strip())}
+
+
+def builtin_sentences(count: int) -> list[str]:
+    """Short, plain sentences from the built-in corpus sources (not the held-out set), fixed order."""
+    heldout = set(read_heldout())
+    pool = sorted({s for s in pydoc_topics() + template_sentences() if 5 <= len(s.split()) <= 10 and s not in heldout},
+                  key=lambda s: hashlib.sha1(s.encode()).hexdigest())
+    return pool[:count]
+
+
+def user_sentences(text: str) -> list[str]:
+    parts = [p.strip() for line in text.splitlines() for p in re.split(r"(?<=[.!?])\s+", line)]
+    return [p for p in parts if any(ch.isalpha() for ch in p)][:MAX_USER_SENTENCES]
+
+
+def checkpoint_name(raw: str, taken: set[str]) -> str:
+    base = re.sub(r"[^A-Za-z0-9_-]+", "-", raw.strip()).strip("-")[:60] or time.strftime("finetune-%Y%m%d-%H%M%S")
+    name, n = base, 2
+    while name in taken or name in ("shipped", "student"):
+        name, n = f"{base}-{n}", n + 1
+    return name
+
+
+class Finetuner:
+    """Runs fine-tunes one at a time with `teacher`, keeping runs and caches under `data_dir` and
+    publishing results into `data_dir/checkpoints`.
+
+    checkpoints(): the students a job may start from, by name (the default one first)."""
+
+    def __init__(self, teacher: PiperTeacher, data_dir: Path, checkpoints: Callable[[], dict[str, Path]],
+                 max_checkpoints: int = 12) -> None:
+        self.teacher, self.data, self.checkpoints = teacher, Path(data_dir), checkpoints
+        self.checkpoint_dir = self.data / "checkpoints"
+        self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        self.max_checkpoints = max_checkpoints
+        self._lock = threading.Lock()
+        self.job: Job | None = None
+        self._thread: threading.Thread | None = None
+        self._cache_lock = threading.Lock()  # one writer per teacher cache (a job, or the start-up prewarm)
+        # whatever a killed process left: run folders and the teacher's readings of users' text
+        shutil.rmtree(self.data / "finetune_runs", ignore_errors=True)
+        for orphan in (self.data / "finetune_cache").glob("user-*"):
+            shutil.rmtree(orphan, ignore_errors=True)
+
+    def start(self, request: FinetuneRequest, admit: Callable[[], None] | None = None) -> Job:
+        """Start a job; the returned job's `secret` is needed to cancel it. `admit` (a quota check) runs
+        once the job is known to be startable, and may raise to refuse it."""
+        request.validate()
+        if request.base and request.base not in self.checkpoints():
+            raise ValueError(f"Unknown student checkpoint {request.base!r} to start from.")
+        with self._lock:
+            if self.job is not None and self.job.running:
+                raise Busy(f"A fine-tune is already running (step {self.job.step}/{self.job.request.steps}); "
+                           "one job at a time. Wait for it to finish, or cancel it.")
+            if admit:
+                admit()
+            self.job = Job(time.strftime("%Y%m%d-%H%M%S"), request)
+            job = self.job
+        self._thread = threading.Thread(target=self._run, args=(job,), name=f"finetune-{job.id}", daemon=True)
+        self._thread.start()
+        return job
+
+    def cancel(self, secret: str | None = None) -> bool:
+        """Cancel the running job if `secret` is its owner key; False when nothing is running."""
+        job = self.job
+        if job is None or not job.running:
+            return False
+        if not secret or not secrets.compare_digest(str(secret), job.secret):
+            raise ValueError("Only the visitor who started this fine-tune can cancel it (wrong or missing owner key).")
+        job.cancel.set()
+        job.message = "cancelling…"
+        return True
+
+    def wait(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def state(self) -> dict:
+        return self.job.snapshot() if self.job else {"status": "idle", "running": False, "step": 0, "steps": 0,
+                                                      "message": "No fine-tune has run yet.", "checkpoint": None}
+
+    # -- the job ---------------------------------------------------------------------------------
+    def _run(self, job: Job) -> None:
+        try:
+            self._train(job)
+        except Exception as error:  # noqa: BLE001 - reported to the page, logged in full
+            log.error("fine-tune %s failed:\n%s", job.id, traceback.format_exc())
+            job.status, job.message = "failed", f"failed: {error}"
+        finally:
+            if job.run_dir is not None:
+                shutil.rmtree(job.run_dir, ignore_errors=True)
+            if job.request.text.strip():  # a user's own text is not kept once their job ends
+                for cache in (self.data / "finetune_cache").glob("user-*"):
+                    shutil.rmtree(cache, ignore_errors=True)
+            job.finished = time.time()
+
+    def _cache(self, job: Job, sentences: list[str]) -> Path:
+        """The teacher reads the sentences once (cached by content under the data directory)."""
+        r = job.request
+        key = hashlib.sha1(json.dumps([sentences, r.temperature, str(self.teacher.model_path)]).encode()).hexdigest()[:12]
+        cache = self.data / "finetune_cache" / (f"user-{key}" if r.text.strip() else key)
+        job.message = "waiting for the teacher cache"
+        with self._cache_lock:
+            for start in range(0, len(sentences), 8):
+                if job.cancel.is_set():
+                    return cache
+                job.message = f"the teacher reads the text: {start}/{len(sentences)} sentences"
+                build_cache(cache, sentences[start:start + 8], self.teacher, float(r.temperature), progress=False)
+        return cache
+
+    def prewarm(self, request: FinetuneRequest | None = None) -> None:
+        """Have the teacher read the built-in set (background), so the first job trains at once."""
+        request = request or FinetuneRequest()
+        self._cache(Job("prewarm", request), builtin_sentences(int(request.sentences)))
+
+    def _run_dir(self, job: Job) -> Path:
+        runs = self.data / "finetune_runs"
+        path, n = runs / job.id, 2
+        while path.exists():
+            path, n = runs / f"{job.id}-{n}", n + 1
+        return path
+
+    def _train(self, job: Job) -> None:
+        r = job.request
+        t0 = time.perf_counter()
+        sentences = user_sentences(r.text) if r.text.strip() else builtin_sentences(int(r.sentences))
+        if len(sentences) < 2:
+            raise ValueError("give at least two sentences of text")
+        cache = self._cache(job, sentences)
+        if job.cancel.is_set():
+            job.status, job.message = "cancelled", "cancelled before training started"
+            return
+        wanted = set(sentences)
+        spoken = sum(1 for item in read_manifest(cache) if item["text"] in wanted)
+        if spoken < 2:
+            raise ValueError("fewer than two of the sentences could be spoken; check the text")
+        cache_seconds = time.perf_counter() - t0
+        base_path = self.checkpoints()[r.base] if r.base else None
+        cfg = r.to_config(cache, self.teacher.model_path, base_path, spoken)
+        run_dir = job.run_dir = self._run_dir(job)
+        job.status, job.message = "training", "loading the teacher's outputs"
+
+        def on_step(step: int, row: dict) -> None:
+            job.rows.append(row)
+            job.step = step
+            job.message = f"step {step}/{r.steps}, loss {row['loss']:.4f}"
+
+        def on_log(step: int, row: dict) -> None:  # validation: a new dict, never mutate one a page may read
+            job.rows[-1] = {**job.rows[-1], **{k: v for k, v in row.items() if k.startswith("val_")}}
+
+        exported = distill(cfg, run_dir, progress=False, should_stop=job.cancel.is_set, on_log=on_log,
+                           on_step=on_step, sentences=sentences, teacher=self.teacher)
+        if job.step < int(r.steps):  # cancelled: the run dir goes in _run; nothing is kept
+            job.status, job.message = "cancelled", f"cancelled at step {job.step}/{r.steps}; nothing was saved"
+            return
+        self._publish(job, exported, base_path, spoken, cache_seconds)
+
+    def _publish(self, job: Job, exported: Path, base_path: Path | None, spoken: int, cache_seconds: float) -> None:
+        r = job.request
+        job.status = "saving"
+        name = checkpoint_name(r.name, set(self.checkpoints()))
+        path = self.checkpoint_dir / f"{name}.safetensors"
+        if path.resolve() == SHIPPED_STUDENT.resolve() or path.exists():  # never overwrite anything
+            raise RuntimeError(f"refusing to overwrite {path}")
+        student = load_student(exported)
+        info = {**student.info, "finetune": {k: v for k, v in asdict(r).items() if k != "text"},
+                "base": base_path.name if base_path else None, "sentences": spoken, "user_text": bool(r.text.strip()),
+                "final": job.rows[-1], "train_seconds": job.rows[-1]["seconds"], "cache_seconds": round(cache_seconds, 1)}
+        _publish(save_student(student, exported.parent / f"{name}.safetensors", info), path)
+        (path.with_suffix(".losses.json")).write_text(json.dumps(job.rows))
+        evicted = evict_oldest(self.checkpoint_dir, self.max_checkpoints)
+        if evicted:
+            log.info("fine-tune %s: deleted the oldest checkpoints %s", job.id, evicted)
+        job.checkpoint = str(path)
+        job.status = "done"
+        job.message = (f"saved checkpoint **{name}** after {r.steps} steps in {time.time() - job.started:.0f} s "
+                       f"(teacher reading {cache_seconds:.0f} s); choose it in the Compare tab")
+
+
+def evict_oldest(checkpoint_dir: Path, keep: int) -> list[str]:
+    """Delete the oldest checkpoints in `checkpoint_dir` beyond `keep`; return their names."""
+    found = sorted(Path(checkpoint_dir).glob("*.safetensors"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for path in found[keep:]:
+        path.unlink(missing_ok=True)
+        path.with_suffix(".losses.json").unlink(missing_ok=True)
+    return [p.stem for p in found[keep:]]
+
+
+def _publish(src: Path, dest: Path) -> None:
+    """Put a finished file at `dest` in one step, never replacing an existing file."""
+    try:
+        os.link(src, dest)  # atomic; fails if dest exists
+    except FileExistsError:
+        raise RuntimeError(f"refusing to overwrite {dest}") from None
+    except OSError:  # another file system, or no hard links: exclusive create, copy, and no half file left
+        try:
+            with src.open("rb") as f, dest.open("xb") as g:
+                shutil.copyfileobj(f, g)
+        except FileExistsError:
+            raise RuntimeError(f"refusing to overwrite {dest}") from None
+        except BaseException:
+            dest.unlink(missing_ok=True)
+            raise

@@ -1,0 +1,18 @@
+"""The evaluation report's schema: which systems, which pairs, which keys every model entry carries.
+
+Its own module so that the report, its Markdown and its plots all read it without importing each other.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+HELDOUT = Path(__file__).resolve().parents[2] / "assets" / "heldout.txt"
+SYSTEMS = ("teacher", "student", "griffinlim")
+PAIRS = {"student": "student_vs_teacher", "griffinlim": "griffinlim_vs_teacher"}
+QUALITY_KEYS = ("wer", "cer", "dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "dnsmos_p808")
+FIDELITY_KEYS = ("mcd_db", "mcd_8k_db", "pesq_wb", "stoi", "f0_rmse_hz")
+SPEED_KEYS = ("rtf_1thread", "rtf_default", "parameters", "bytes", "peak_rss_mb")
+REPORT_KEYS = QUALITY_KEYS + FIDELITY_KEYS + SPEED_KEYS
+"""Every model entry of report.json carries all of these (null where one does not apply or was skipped)."""
+NAMES = {"teacher": "teacher", "student": "student", "griffinlim": "Griffin-Lim"}
+"""How tables and plots name each system."""

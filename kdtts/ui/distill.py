@@ -1,0 +1,113 @@
+"""The Distill tab: launch a short fine-tune in the browser, watch its progress and loss, cancel it.
+Its API endpoints: /finetune (returns the owner key), /finetune_cancel (needs it), /finetune_status."""
+from __future__ import annotations
+
+import html
+import threading
+
+import gradio as gr
+
+from kdtts.distill.config import MODULES
+from kdtts.ui import plots
+from kdtts.ui.errors import friendly
+from kdtts.ui.finetune import MAX_USER_CHARS, FinetuneManager, FinetuneRequest
+from kdtts.ui.limits import visitor
+from kdtts.ui.service import Service
+
+
+class DistillTab:
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self.jobs = FinetuneManager(service)
+        self._loss_png: tuple[tuple, str | None] = ((), None)
+        self._loss_lock = threading.Lock()
+
+    def do_finetune(self, name="", steps=200, lr=3e-4, alpha=1.0, temperature=0.0, modules=None,
+                    source="built-in set", text="", upload=None, base=None, sentences=64, request: gr.Request = None):
+        """Start a job; returns (message, owner key). The key is needed to cancel, so only its starter can."""
+        user_text = ""
+        if source != "built-in set":
+            user_text = (text or "")
+            if upload:
+                with open(upload, encoding="utf-8", errors="replace") as f:
+                    user_text += "\n" + f.read(MAX_USER_CHARS + 1)  # never more than the quota into memory
+            if not user_text.strip():
+                raise ValueError("Paste or upload some text, or choose the built-in set.")
+        job_request = FinetuneRequest(name=name or "", steps=int(steps), lr=float(lr), alpha=float(alpha),
+                                      temperature=float(temperature), modules=tuple(modules or MODULES),
+                                      text=user_text, base=base or None, sentences=int(sentences))
+        job = self.jobs.start(job_request, visitor(request))
+        return f"Started fine-tune {job.id}: {job_request.steps} steps.", job.secret
+
+    def do_cancel(self, owner_key=""):
+        return "Cancelling…" if self.jobs.cancel(owner_key) else "No fine-tune is running."
+
+    def do_status(self):
+        return self.jobs.state()
+
+    def loss_png(self) -> str | None:
+        job = self.jobs.job
+        if job is None or not job.rows:
+            return None
+        n = len(job.rows)
+        with self._loss_lock:  # shared by every open page; redrawn every 5 steps at most
+            key, path = self._loss_png
+            if key and key[0] == job.id and (n - key[1] < 5 and job.running or n == key[1]):
+                return path
+            path = plots.losses(list(job.rows), self.service.out_dir, f"fine-tune {job.id}")
+            self._loss_png = ((job.id, n), path)
+            return path
+
+    def poll(self, seen_checkpoints):
+        state = self.jobs.state()
+        fraction = state["step"] / max(1, state.get("steps") or 1)
+        colour = {"failed": "#d62728", "cancelled": "#7f7f7f", "done": "#2ca02c"}.get(state["status"], "#ff7f0e")
+        busy = "🔒 **busy** – one job at a time; " if state["running"] else ""
+        status = (f"{busy}**{state['status']}** {html.escape(state['message'] or '')} "
+                  f"({state.get('seconds', 0)} s)" if state["status"] != "idle" else state["message"])
+        bar = (f"<div class='kd-progress'><div style='width:{100 * fraction:.0f}%;background:{colour}'></div></div>"
+               if state["status"] != "idle" else "")
+        choices = list(self.service.checkpoints())
+        if choices != seen_checkpoints:
+            update = gr.update(choices=choices, value=choices[0] if choices else None)
+            return status, bar, self.loss_png(), choices, update, gr.update(choices=choices)
+        return status, bar, self.loss_png(), seen_checkpoints, gr.skip(), gr.skip()
+
+    def build(self, choices: list[str], compare_student: gr.Dropdown) -> None:
+        gr.Markdown("Fine-tune the student on the teacher's outputs, right here (CPU). One job at a time; "
+                    "the result is a new checkpoint under the data directory, selectable in the Compare tab. "
+                    "The shipped checkpoint is never overwritten.")
+        with gr.Row():
+            with gr.Column():
+                name = gr.Textbox("", label="Checkpoint name", placeholder="my-finetune")
+                steps = gr.Slider(1, 1000, 200, step=1, label="steps")
+                lr = gr.Number(3e-4, label="learning rate")
+                alpha = gr.Slider(0.0, 1.0, 1.0, step=0.05,
+                                  label="α (weight of the teacher term; without recordings only the teacher term exists)")
+                temperature = gr.Slider(0.0, 1.0, 0.0, step=0.05, label="temperature (teacher noise: 0 = its mean)")
+                modules = gr.CheckboxGroup(list(MODULES), value=list(MODULES), label="modules to train")
+                base = gr.Dropdown(choices, value=choices[0] if choices else None,
+                                   label="start from (empty: a fresh student)", allow_custom_value=True)
+            with gr.Column():
+                source = gr.Radio(["built-in set", "my text"], value="built-in set", label="text")
+                sentences = gr.Slider(16, 200, 64, step=8, label="built-in set: sentences")
+                text = gr.Textbox("", label="my text (one sentence per line)", lines=5)
+                upload = gr.File(label="…or upload a .txt file", file_types=[".txt"], type="filepath")
+                with gr.Row():
+                    start = gr.Button("Start fine-tune", variant="primary", elem_id="ft-start")
+                    cancel = gr.Button("Cancel", variant="stop", elem_id="ft-cancel")
+        message = gr.Markdown()
+        key = gr.Textbox("", label="owner key (only this page can cancel its job)", interactive=False, max_lines=1,
+                         elem_id="ft-key")
+        status = gr.Markdown(elem_id="ft-status")
+        bar = gr.HTML()
+        loss = gr.Image(label="Loss curve", type="filepath", interactive=False)
+        state = gr.JSON(visible=False)
+        start.click(friendly(self.do_finetune), [name, steps, lr, alpha, temperature, modules, source, text, upload,
+                                                 base, sentences], [message, key], api_name="finetune",
+                    concurrency_id="jobs")
+        cancel.click(friendly(self.do_cancel), key, message, api_name="finetune_cancel", concurrency_id="jobs")
+        gr.Button(visible=False).click(self.do_status, None, state, api_name="finetune_status", concurrency_limit=None)
+        seen = gr.State(choices)
+        gr.Timer(1.0).tick(self.poll, seen, [status, bar, loss, seen, compare_student, base],
+                           api_visibility="private", show_progress="hidden", concurrency_limit=None)
