@@ -50,7 +50,7 @@ def render(report: dict, results: Path) -> Path:
     """benchmarks/RESULTS.md from a report (the evaluation's own report.md, with a header)."""
     header = [
         "# Benchmark results", "",
-        "Produced by `benchmarks/evaluate.py` (the `python -m kdtts evaluate` suite, DESIGN.md §4). "
+        "Produced by `benchmarks/evaluate.py` (the `python -m kdtts evaluate` suite). "
         "Teacher, student and Griffin-Lim are measured in the same run on the same machine. The machine is "
         "shared and noisy (see the load average): trust medians and ratios, not absolute seconds.", "",
         f"- machine: `nproc` = {report['meta']['machine']['nproc']}, {report['meta']['machine']['platform']}",

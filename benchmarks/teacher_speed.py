@@ -1,7 +1,7 @@
 """The teacher's real-time factor (RTF = compute seconds / audio seconds) on the held-out sentences.
 
 Deterministic teacher (noise scales 0), onnxruntime with 1 and 2 intra-op threads; the full graph in one
-pass (`PiperTeacher.full`, the real teacher's speed) and module by module (`kdtts.voice.speak`: duration, latent,
+pass (`PiperTeacher.full`, the real teacher's speed) and module by module (`kdtts.voice.speak`: duration, front,
 decoder, each its own session). Text front end (normalise + espeak phonemes) timed separately. One
 warm-up pass, then the median of 3 timed passes over all sentences.
 
@@ -35,7 +35,7 @@ OUT = ROOT / "benchmarks" / "results" / "teacher_speed.json"
 def one_pass(teacher: PiperTeacher, texts: list[str], ids: list[np.ndarray]) -> dict[str, float]:
     """Seconds spent per stage over all sentences, and the audio seconds produced."""
     scales = teacher.default_scales.deterministic()
-    seconds = {"text": 0.0, "full": 0.0, "duration": 0.0, "latent": 0.0, "decoder": 0.0, "audio": 0.0}
+    seconds = {"text": 0.0, "full": 0.0, "duration": 0.0, "front": 0.0, "decoder": 0.0, "audio": 0.0}
     start = time.perf_counter()
     for text in texts:
         teacher.phonemizer(text)
@@ -46,9 +46,9 @@ def one_pass(teacher: PiperTeacher, texts: list[str], ids: list[np.ndarray]) -> 
         seconds["full"] += time.perf_counter() - start
         seconds["audio"] += len(out.audio) / teacher.sample_rate
         modular = speak(sentence, scales, teacher, teacher, teacher)
-        for stage in ("duration", "latent", "decoder"):
+        for stage in ("duration", "front", "decoder"):
             seconds[stage] += modular.timings[stage]
-    seconds["modules"] = seconds["duration"] + seconds["latent"] + seconds["decoder"]
+    seconds["modules"] = seconds["duration"] + seconds["front"] + seconds["decoder"]
     return seconds
 
 
@@ -59,7 +59,7 @@ def measure(threads: int, texts: list[str], runs: int) -> dict:
     passes = [one_pass(teacher, texts, ids) for _ in range(runs)]
     audio = passes[0]["audio"]
     rtf = {stage: statistics.median(p[stage] / p["audio"] for p in passes)
-           for stage in ("text", "full", "modules", "duration", "latent", "decoder")}
+           for stage in ("text", "full", "modules", "duration", "front", "decoder")}
     return {"threads": threads, "audio_seconds": round(audio, 3), "runs": runs,
             "rtf_median": {k: round(v, 5) for k, v in rtf.items()},
             "rtf_runs": {stage: [round(p[stage] / p["audio"], 5) for p in passes]
@@ -69,13 +69,13 @@ def measure(threads: int, texts: list[str], runs: int) -> dict:
 
 
 def markdown(results: list[dict]) -> str:
-    rows = ["| threads | text | full graph | modules (sum) | duration | latent | decoder | decoder share | "
+    rows = ["| threads | text | full graph | modules (sum) | duration | front | decoder | decoder share | "
             "end to end (text + full) |",
             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results:
         m = r["rtf_median"]
         rows.append(f"| {r['threads']} | {m['text']:.4f} | {m['full']:.4f} | {m['modules']:.4f} | "
-                    f"{m['duration']:.4f} | {m['latent']:.4f} | {m['decoder']:.4f} | "
+                    f"{m['duration']:.4f} | {m['front']:.4f} | {m['decoder']:.4f} | "
                     f"{r['decoder_share_of_modules']:.0%} | {r['end_to_end_rtf']:.4f} |")
     return "\n".join(rows)
 

@@ -73,8 +73,3 @@ def resample(audio: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
         return np.asarray(audio, dtype=np.float32)
     wav = torch.as_tensor(np.asarray(audio, dtype=np.float32))
     return torchaudio.functional.resample(wav, orig_rate, new_rate).numpy()
-
-
-def to_int16(audio: np.ndarray) -> np.ndarray:
-    """Float [-1, 1] to int16 PCM, as Gradio and WAV files want it."""
-    return (np.clip(audio, -1.0, 1.0) * 32767.0).astype(np.int16)

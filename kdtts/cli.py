@@ -60,7 +60,7 @@ def cmd_synth(args: argparse.Namespace) -> None:
         _fail(str(error))
     mix = Mix.of(args.model)
     if args.model == "student" and args.durations == "teacher":  # sample-aligned with the teacher's reading
-        mix = Mix(duration="teacher", latent="student", decoder="student")
+        mix = Mix(duration="teacher", front="student", decoder="student")
     scales = engine.teacher.default_scales
     if args.deterministic:
         scales = scales.deterministic()
@@ -140,9 +140,9 @@ def cmd_adversarial(args: argparse.Namespace) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> None:
-    from kdtts.student.export import export_onnx
+    from kdtts.student.onnx_student import export_checked
 
-    report = export_onnx(args.student, args.out)
+    report = export_checked(args.student, args.out)
     print(json.dumps(report))
 
 

@@ -1,7 +1,7 @@
 """Text to speech through any mix of teacher and student modules.
 
-Each module (duration, latent, decoder) is taken from the teacher or the student, so a learner can
-hear where quality is lost: e.g. student front + teacher decoder. The teacher's latent accepts the
+Each module (duration, front, decoder) is taken from the teacher or the student, so a learner can
+hear where quality is lost: e.g. student front + teacher decoder. The teacher's front accepts the
 student's durations (the graph is cut at the durations), and either decoder accepts either z.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ from kdtts.teachers.piper import PiperTeacher
 from kdtts.voice import Scales, Voice, speak
 
 Side = Literal["teacher", "student"]
-STAGES = ("text", "duration", "latent", "decoder")
+STAGES = ("text", "duration", "front", "decoder")
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class Mix:
     """Which model runs each module."""
 
     duration: Side = "teacher"
-    latent: Side = "teacher"
+    front: Side = "teacher"
     decoder: Side = "teacher"
 
     @classmethod
@@ -36,10 +36,10 @@ class Mix:
         return cls(model, model, model)
 
     def label(self) -> str:
-        sides = {self.duration, self.latent, self.decoder}
+        sides = {self.duration, self.front, self.decoder}
         if len(sides) == 1:
             return sides.pop()
-        return f"duration={self.duration}, latent={self.latent}, decoder={self.decoder}"
+        return f"duration={self.duration}, front={self.front}, decoder={self.decoder}"
 
 
 @dataclass
@@ -97,7 +97,7 @@ class Engine:
     def run_ids(self, ids: np.ndarray, mix: Mix, scales: Scales | None = None,
                 durations: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, float]]:
         """One sentence: (durations, z, audio, timings). Given `durations` replace the duration module."""
-        spoken = speak(ids, scales or self.teacher.default_scales, self.voice(mix.duration), self.voice(mix.latent),
+        spoken = speak(ids, scales or self.teacher.default_scales, self.voice(mix.duration), self.voice(mix.front),
                        self.voice(mix.decoder), durations)
         return spoken.durations, spoken.z, spoken.audio, spoken.timings
 

@@ -10,6 +10,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from kdtts.numbers import MONTHS, decimal_words, digit_words, number_to_words, ordinal_words, year_words
+
 MAX_CHARS = 2000
 """Longest input accepted, in characters, after cleaning (about two minutes of speech)."""
 MAX_CHUNK_CHARS = 250
@@ -25,69 +27,6 @@ class TextError(ValueError):
 
 
 # ---------------------------------------------------------------------------------------------
-# numbers
-_ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen "
-         "fourteen fifteen sixteen seventeen eighteen nineteen").split()
-_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
-_SCALES = ((10**12, "trillion"), (10**9, "billion"), (10**6, "million"), (1000, "thousand"))
-_ORDINAL_IRREGULAR = {"one": "first", "two": "second", "three": "third", "five": "fifth",
-                      "eight": "eighth", "nine": "ninth", "twelve": "twelfth"}
-_MONTHS = ("January February March April May June July August September October November "
-           "December").split()
-
-
-def number_to_words(n: int) -> str:
-    """Cardinal reading of an integer: 1234 -> 'one thousand two hundred thirty-four'."""
-    if n < 0:
-        return "minus " + number_to_words(-n)
-    if n < 20:
-        return _ONES[n]
-    if n < 100:
-        tens, ones = divmod(n, 10)
-        return _TENS[tens] + ("-" + _ONES[ones] if ones else "")
-    if n < 1000:
-        hundreds, rest = divmod(n, 100)
-        return _ONES[hundreds] + " hundred" + (" " + number_to_words(rest) if rest else "")
-    for value, name in _SCALES:
-        if n >= value:
-            head, rest = divmod(n, value)
-            return number_to_words(head) + " " + name + (" " + number_to_words(rest) if rest else "")
-    raise AssertionError("unreachable")
-
-
-def ordinal_words(n: int) -> str:
-    """Ordinal reading: 21 -> 'twenty-first'."""
-    words = number_to_words(n)
-    head, sep, last = words.rpartition("-" if "-" in words.split(" ")[-1] else " ")
-    if last in _ORDINAL_IRREGULAR:
-        last = _ORDINAL_IRREGULAR[last]
-    elif last.endswith("y"):
-        last = last[:-1] + "ieth"
-    else:
-        last += "th"
-    return head + sep + last
-
-
-def year_words(n: int) -> str:
-    """Year reading: 1999 -> 'nineteen ninety-nine', 2005 -> 'two thousand five'."""
-    century, rest = divmod(n, 100)
-    if 2000 <= n < 2010 or n % 1000 == 0:
-        return number_to_words(n)
-    if rest == 0:
-        return number_to_words(century) + " hundred"
-    if rest < 10:
-        return number_to_words(century) + " oh " + number_to_words(rest)
-    return number_to_words(century) + " " + number_to_words(rest)
-
-
-def _digits(s: str) -> str:
-    return " ".join("oh" if d == "0" else _ONES[int(d)] for d in s)
-
-
-def _decimal_words(whole: str, frac: str) -> str:
-    return number_to_words(int(whole.replace(",", "") or 0)) + " point " + " ".join(_ONES[int(d)] for d in frac)
-
-
 # ---------------------------------------------------------------------------------------------
 # patterns, applied in this order
 _ABBREVIATIONS = {
@@ -126,7 +65,7 @@ def _currency(m: re.Match[str]) -> str:
     whole = int(m.group(2).replace(",", ""))
     scale = m.group(4)
     if scale:  # "$3 million" -> "three million dollars", "$3.5 million" -> "three point five million dollars"
-        amount = _decimal_words(m.group(2), m.group(3)) if m.group(3) else number_to_words(whole)
+        amount = decimal_words(m.group(2), m.group(3)) if m.group(3) else number_to_words(whole)
         return f"{amount} {scale} {many}"
     cents = int((m.group(3) or "0").ljust(2, "0"))
     parts = []
@@ -154,7 +93,7 @@ def _time(m: re.Match[str]) -> str:
 
 def _date(m: re.Match[str]) -> str:
     month, day, year = int(m.group(1)), int(m.group(2)), m.group(3)
-    words = f"{_MONTHS[month - 1]} {ordinal_words(day)}"
+    words = f"{MONTHS[month - 1]} {ordinal_words(day)}"
     if year:
         y = int(year) if len(year) == 4 else 2000 + int(year)
         words += ", " + year_words(y)
@@ -173,7 +112,7 @@ def _number(m: re.Match[str]) -> str:
     if s == "-":
         return "minus "
     if len(s) > 15 and "," not in s:  # an id or a long digit string: read digit by digit
-        return _digits(s)
+        return digit_words(s)
     return number_to_words(int(s.replace(",", "")))
 
 
@@ -210,7 +149,7 @@ def normalize(text: str) -> str:
     text = _PERCENT_RE.sub(lambda m: m.group(1) + " percent", text)
     text = _ORDINAL_RE.sub(lambda m: ordinal_words(int(m.group(1).replace(",", ""))), text)
     text = _YEAR_RE.sub(_year, text)
-    text = _DECIMAL_RE.sub(lambda m: _decimal_words(m.group(1) or "0", m.group(2)), text)
+    text = _DECIMAL_RE.sub(lambda m: decimal_words(m.group(1) or "0", m.group(2)), text)
     text = _NUMBER_RE.sub(_number, text)
     for symbol, words in _SYMBOLS.items():
         text = text.replace(symbol, words)

@@ -72,7 +72,7 @@ def speak(ids: np.ndarray, scales: Scales, duration: Voice, latent: Voice, decod
     timings["duration"] = time.perf_counter() - start
     start = time.perf_counter()
     z = latent.latent(ids, durations, scales)
-    timings["latent"] = time.perf_counter() - start
+    timings["front"] = time.perf_counter() - start
     start = time.perf_counter()
     audio = decoder.decode(z)
     timings["decoder"] = time.perf_counter() - start

@@ -6,7 +6,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from kdtts.audio import AudioSpec, log_mel, read_wav, resample, to_int16, write_wav
+from kdtts.audio import AudioSpec, log_mel, read_wav, resample, write_wav
 from tests.conftest import sine
 
 
@@ -79,7 +79,3 @@ def test_resample_changes_length_by_rate_ratio(orig, new):
 def test_resample_same_rate_is_identity():
     audio = sine(0.1)
     assert np.array_equal(resample(audio, 22050, 22050), audio)
-
-
-def test_to_int16():
-    assert to_int16(np.array([0.0, 1.0, -1.0, 3.0])).tolist() == [0, 32767, -32767, 32767]

@@ -8,13 +8,17 @@ import pytest
 import torch
 
 from kdtts.student.checkpoint import SHIPPED_STUDENT, CheckpointError, load_student, read_metadata, save_student
-from kdtts.student.layers import length_regulate, sequence_mask
+from kdtts.student.layers import length_regulate
 from kdtts.student.model import StudentTTS
 from kdtts.student.modules import StudentConfig
 from kdtts.student.onnx_student import OnnxStudent, load_fast
 from kdtts.voice import Scales
 
 SCALES = Scales()
+
+
+def _mask(lengths: torch.Tensor, size: int) -> torch.Tensor:
+    return (torch.arange(size)[None] < lengths[:, None]).unsqueeze(1).float()
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +56,8 @@ def test_padding_does_not_leak_into_valid_frames(student):
     """A padded batch gives the same z for the short item as running it alone."""
     ids = torch.tensor([[5, 6, 7, 8], [5, 6, 0, 0]])
     durations = torch.tensor([[2, 3, 2, 4], [2, 3, 0, 0]])
-    id_mask = sequence_mask(torch.tensor([4, 2]), 4)
-    frame_mask = sequence_mask(durations.sum(1), 11)
+    id_mask = _mask(torch.tensor([4, 2]), 4)
+    frame_mask = _mask(durations.sum(1), 11)
     with torch.no_grad():
         batch = student.front(ids, durations, id_mask, frame_mask)
         alone = student.front(ids[1:, :2], durations[1:, :2], torch.ones(1, 1, 2), torch.ones(1, 1, 5))
@@ -117,10 +121,10 @@ def test_mismatched_architecture_is_refused(tmp_path):
 
 
 def test_onnx_export_matches_pytorch(student, tmp_path):
-    from kdtts.student.export import export_onnx
+    from kdtts.student.onnx_student import export_checked
 
     path = save_student(student, tmp_path / "s.safetensors", half=False)
-    report = export_onnx(path, tmp_path / "onnx")
+    report = export_checked(path, tmp_path / "onnx")
     assert report["durations_equal_fraction"] == 1.0
     assert report["z_max_abs_diff"] < 1e-4
     assert report["audio_max_abs_diff"] < 1e-4

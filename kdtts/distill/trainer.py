@@ -1,6 +1,6 @@
 """Knowledge distillation for the module-wise student.
 
-The seed's loss, made precise:
+The classic knowledge-distillation loss (Hinton et al., 2015), made precise for TTS:
 
     L = (1 - alpha) * L(y, S(x)) + alpha * L(T(x), S(x))
 

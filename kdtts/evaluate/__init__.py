@@ -1,4 +1,4 @@
-"""Evaluation suite (DESIGN.md §4): every number kdtts quotes about a student is measured here.
+"""Evaluation suite: every number kdtts quotes about a student is measured here.
 
 One small module per metric family, each function documented with its definition and units:
 

@@ -208,7 +208,7 @@ def f0_rmse_hz(reference: np.ndarray, degraded: np.ndarray, sample_rate: int = 2
 def mcd_both(reference: np.ndarray, degraded: np.ndarray, sample_rate: int = 22050) -> dict[str, float]:
     """Full-band MCD and 0-8 kHz MCD (both resampled to 16 kHz first).
 
-    The 0-8 kHz figure is the one comparable with DESIGN.md's quoted numbers (Griffin-Lim about 5 dB) and the
+    The 0-8 kHz figure is the one comparable with most published TTS figures (Griffin-Lim about 5 dB here) and the
     issue's goal; the full-band one also charges a student for what it gets wrong above 8 kHz.
     """
     from kdtts.audio import resample

@@ -37,10 +37,8 @@ def _fmt(value, fmt: str) -> str:
         return str(value)
 
 
-def report_markdown(report: dict) -> str:
-    meta, models = report["meta"], report["models"]
-    systems = [s for s in SYSTEMS if s in models]
-    header = [NAMES[s] + (" *" if s == "student" else "") for s in systems]
+def _header(report: dict) -> list[str]:
+    meta = report["meta"]
     lines = [f"# kdtts evaluation — {meta['sentences']} sentences", ""]
     lines += [f"- date: {meta['date']}; git {meta.get('git')}",
               f"- machine: {meta['machine']['cpu']}, {meta['machine']['nproc']} cores, "
@@ -52,6 +50,14 @@ def report_markdown(report: dict) -> str:
               f"- teacher: `{Path(meta['teacher']).name}` (deterministic: noise scales 0)"]
     if meta.get("student"):
         lines.append(f"- \\* student: {meta['student_label']}")
+    return lines
+
+
+def report_markdown(report: dict) -> str:
+    meta, models = report["meta"], report["models"]
+    systems = [s for s in SYSTEMS if s in models]
+    header = [NAMES[s] + (" *" if s == "student" else "") for s in systems]
+    lines = _header(report)
     lines += ["", "| metric | unit | " + " | ".join(header) + " |", "|---|---|" + "---:|" * len(systems)]
     for key, label, unit, fmt in ROWS:
         lines.append(f"| {label} | {unit} | " + " | ".join(_fmt(models[s].get(key), fmt) for s in systems) + " |")
@@ -63,7 +69,7 @@ def report_markdown(report: dict) -> str:
     rtf_rows = []
     for s in systems:
         for setting, modules in models[s].get("rtf_modules", {}).items():
-            cells = [modules.get(m) for m in ("text", "duration", "latent", "decoder", "total")]
+            cells = [modules.get(m) for m in ("text", "duration", "front", "decoder", "total")]
             rtf_rows.append(f"| {NAMES[s]} | {setting} | " + " | ".join(_fmt(c, "{:.4f}") for c in cells) + " |")
         for setting, full in models[s].get("rtf_full_graph", {}).items():
             rtf_rows.append(f"| {NAMES[s]} (unmodified graph) | {setting} | {_fmt(full.get('text'), '{:.4f}')} | "
@@ -71,7 +77,7 @@ def report_markdown(report: dict) -> str:
     if rtf_rows:
         lines += [f"## Real-time factor per module (median of {meta['repeats']} runs after {meta['warmup']} warm-up, "
                   f"{meta['speed_sentences']} sentences)", "",
-                  "| model | threads | text | duration | latent | decoder | total |",
+                  "| model | threads | text | duration | front | decoder | total |",
                   "|---|---|---:|---:|---:|---:|---:|", *rtf_rows, ""]
     speedup = report.get("speedup_student_over_teacher") or {}
     if speedup:

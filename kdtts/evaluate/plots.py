@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from kdtts.evaluate.schema import FIDELITY_KEYS, NAMES, QUALITY_KEYS, SYSTEMS  # noqa: E402
 
 COLORS = {"teacher": "#4C72B0", "student": "#DD8452", "griffinlim": "#8C8C8C"}
-STAGE_COLORS = {"text": "#937860", "duration": "#55A868", "latent": "#4C72B0", "decoder": "#C44E52"}
+STAGE_COLORS = {"text": "#937860", "duration": "#55A868", "front": "#4C72B0", "decoder": "#C44E52"}
 
 
 def plot_metrics(report: dict, path: Path) -> Path:
@@ -38,7 +38,7 @@ def plot_metrics(report: dict, path: Path) -> Path:
 
 
 def plot_rtf(report: dict, path: Path) -> Path:
-    """Stacked bars of RTF per module (text, duration, latent, decoder) per system and thread setting."""
+    """Stacked bars of RTF per module (text, duration, front, decoder) per system and thread setting."""
     models = report["models"]
     labels, stacks = [], []
     for s in SYSTEMS:

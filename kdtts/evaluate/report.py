@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import platform
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -283,7 +281,7 @@ def _speedup(models: dict[str, dict]) -> dict:
         if t[key] and s[key]:
             speedup[name] = t[key] / s[key]
             speedup[f"{name}_modules"] = {m: t["rtf_modules"][name][m] / s["rtf_modules"][name][m]
-                                          for m in ("duration", "latent", "decoder") if s["rtf_modules"][name].get(m)}
+                                          for m in ("duration", "front", "decoder") if s["rtf_modules"][name].get(m)}
     if t.get("parameters") and s.get("parameters"):
         speedup["parameters_ratio"] = t["parameters"] / s["parameters"]
         speedup["bytes_ratio"] = t["bytes"] / s["bytes"]

@@ -47,7 +47,7 @@ def _median_rtf(passes: list[dict[str, float]], audio_seconds: float) -> dict[st
 
 def time_engine(engine: Engine, side: str, texts: list[str], scales: Scales,
                 repeats: int = 3, warmup: int = 1) -> dict[str, float]:
-    """RTF of `side` ("teacher" or "student") per stage (text, duration, latent, decoder) and `total`,
+    """RTF of `side` ("teacher" or "student") per stage (text, duration, front, decoder) and `total`,
     run module by module through the Engine (the same path the app takes)."""
     passes, audio_seconds = [], 0.0
     for r in range(warmup + repeats):

@@ -27,12 +27,6 @@ class ConvNeXt1d(nn.Module):
         return x if mask is None else x * mask
 
 
-def sequence_mask(lengths: torch.Tensor, max_len: int | None = None) -> torch.Tensor:
-    """[B] lengths -> [B, 1, T] float mask."""
-    max_len = int(max_len if max_len is not None else lengths.max())
-    return (torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]).unsqueeze(1).float()
-
-
 def length_regulate(hidden: torch.Tensor, durations: torch.Tensor, frames: int | None = None
                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Repeat each phoneme vector for its duration, as VITS' alignment does.

@@ -55,7 +55,7 @@ class PiperTeacher:
         self.cut = graphs.cut
         self._full = cpu_session(graphs.full, threads)
         self._durations = cpu_session(graphs.durations, threads)
-        self._latent = cpu_session(graphs.latent, threads)
+        self._front = cpu_session(graphs.front, threads)
         self._decoder = cpu_session(graphs.decoder, threads)
         self.parameters = graphs.parameters
         self.decoder_parameters = graphs.decoder_parameters
@@ -92,7 +92,7 @@ class PiperTeacher:
         """The latent z [192, sum(durations)] for given (possibly someone else's) durations."""
         feed = self._feed(ids, scales or self.default_scales)
         feed[self.cut.durations] = np.asarray(durations, dtype=np.float32).reshape(1, 1, -1)
-        return self._latent.run(None, feed)[0][0]
+        return self._front.run(None, feed)[0][0]
 
     def decode(self, z: np.ndarray) -> np.ndarray:
         """The teacher's decoder alone: z [192, T] -> audio [T * hop]."""

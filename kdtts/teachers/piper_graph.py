@@ -7,7 +7,7 @@ A Piper graph maps phoneme ids to audio in one piece. We find two tensors by gra
   (the output's first dominator). In VITS that is ``z * y_mask`` after the flow, i.e. the
   decoder's input. Dominators are found in one topological pass.
 
-and cut the graph there into three sub-graphs (durations, latent given durations, decoder).
+and cut the graph there into three sub-graphs (durations; the front: latent z given durations; decoder).
 """
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ class TeacherGraphs:
     cut: GraphCut
     full: bytes      # inputs -> audio, durations, z
     durations: bytes  # inputs -> durations
-    latent: bytes    # inputs + durations -> z
+    front: bytes     # inputs + durations -> z (the latent)
     decoder: bytes   # z -> audio
     parameters: int = 0          # weights in the whole voice
     decoder_parameters: int = 0  # weights in the decoder sub-graph
@@ -98,7 +98,7 @@ def split_graph(model: onnx.ModelProto) -> TeacherGraphs:
         cut=cut,
         full=extractor.extract_model(list(cut.inputs), [cut.audio, cut.durations, cut.z]).SerializeToString(),
         durations=extractor.extract_model(list(cut.inputs), [cut.durations]).SerializeToString(),
-        latent=extractor.extract_model(list(cut.inputs) + [cut.durations], [cut.z]).SerializeToString(),
+        front=extractor.extract_model(list(cut.inputs) + [cut.durations], [cut.z]).SerializeToString(),
         decoder=decoder.SerializeToString(),
         parameters=count_parameters(model),
         decoder_parameters=count_parameters(decoder),

@@ -1,4 +1,4 @@
-"""The seed's teacher family: Tacotron 2 (+ WaveRNN or Griffin-Lim) from `torchaudio.pipelines` (LJSpeech).
+"""The second teacher family: Tacotron 2 (+ WaveRNN or Griffin-Lim) from `torchaudio.pipelines` (LJSpeech).
 
 Two modules, each callable alone, as with the Piper teacher:
 

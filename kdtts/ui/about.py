@@ -34,7 +34,7 @@ Compare tab to hear where quality is lost).
 | module | input → output | distilled from |
 |---|---|---|
 | duration | phoneme ids → frames per phoneme | the teacher's durations |
-| latent (front) | ids + durations → latent *z* (192 × frames) | the teacher's *z* |
+| front | ids + durations → latent *z* (192 × frames) | the teacher's *z* |
 | decoder | *z* → waveform | the teacher's decoder audio for the same *z* |
 
 The decoder is where the speed comes from: the teacher's decoder runs at the audio sample rate

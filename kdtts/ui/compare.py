@@ -108,14 +108,14 @@ def synthesize(service: Service, text: str, model: str, student_name: str | None
     return wav(service, service.synthesize(engine, text, Mix.of(model), scales), model)
 
 
-def mix(service: Service, text: str, duration: str, latent: str, decoder: str, student_name: str | None,
+def mix(service: Service, text: str, duration: str, front: str, decoder: str, student_name: str | None,
         scales: Scales) -> tuple[str, str]:
     """Any teacher/student combination of the three modules; returns (WAV path, Markdown summary)."""
-    for module, side in (("duration", duration), ("latent", latent), ("decoder", decoder)):
+    for module, side in (("duration", duration), ("front", front), ("decoder", decoder)):
         if side not in ("teacher", "student"):
             raise ValueError(f"{module} must be 'teacher' or 'student', got {side!r}")
-    choice = Mix(duration, latent, decoder)
-    engine = service.engine(student_name, need_student="student" in (duration, latent, decoder))
+    choice = Mix(duration, front, decoder)
+    engine = service.engine(student_name, need_student="student" in (duration, front, decoder))
     synthesis = service.synthesize(engine, text, choice, scales)
     summary = (f"**{choice.label()}** — {synthesis.seconds:.2f} s of audio in {1000 * synthesis.compute_seconds:.0f} ms "
                f"(RTF {synthesis.rtf:.3f}); " + ", ".join(f"{s} {1000 * synthesis.timings[s]:.0f} ms" for s in STAGES))
@@ -138,9 +138,9 @@ class CompareTab:
                       deterministic=True):
         return synthesize(self.service, text, model, student, scales_from(noise, length, noise_w, deterministic))
 
-    def do_mix(self, text, duration="student", latent="student", decoder="teacher", student=None,
+    def do_mix(self, text, duration="student", front="student", decoder="teacher", student=None,
                noise=0.667, length=1.0, noise_w=0.8, deterministic=True):
-        return mix(self.service, text, duration, latent, decoder, student,
+        return mix(self.service, text, duration, front, decoder, student,
                    scales_from(noise, length, noise_w, deterministic))
 
     def build(self, choices: list[str]) -> None:
@@ -183,7 +183,7 @@ class CompareTab:
         gr.Markdown("### Mix and match: choose who runs each module, and hear where quality is lost")
         with gr.Row():
             mix_d = gr.Radio(SIDES, value="student", label="duration")
-            mix_l = gr.Radio(SIDES, value="student", label="latent (front)")
+            mix_l = gr.Radio(SIDES, value="student", label="front (ids + durations -> latent z)")
             mix_dec = gr.Radio(SIDES, value="teacher", label="decoder")
             mix_btn = gr.Button("Hear the mix")
         with gr.Row():

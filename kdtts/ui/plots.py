@@ -151,7 +151,7 @@ def diagram(out_dir: Path) -> str:
     """The module-wise distillation diagram: teacher row, student row, a KD loss per module."""
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
-    boxes = ["text → phoneme ids", "duration", "latent (front)", "decoder"]
+    boxes = ["text → phoneme ids", "duration", "front (latent z)", "decoder"]
     with _LOCK:
         fig, ax = plt.subplots(figsize=(10, 3.4))
         ax.set_xlim(0, 10)

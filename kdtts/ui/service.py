@@ -73,7 +73,7 @@ class Service:
     @contextlib.contextmanager
     def slot(self, mix: Mix) -> Iterator[None]:
         """Hold a synthesis slot: the teacher's when any module is the teacher's, else the student's."""
-        side = "teacher" if "teacher" in (mix.duration, mix.latent, mix.decoder) else "student"
+        side = "teacher" if "teacher" in (mix.duration, mix.front, mix.decoder) else "student"
         with self._slots[side]:
             yield
 

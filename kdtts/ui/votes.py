@@ -120,9 +120,6 @@ class VoteStore:
         cursor = self._connect().execute(f"SELECT {', '.join(COLUMNS)} FROM votes ORDER BY id")
         return [dict(zip(COLUMNS, row)) for row in cursor]
 
-    def count(self) -> int:
-        return int(self._connect().execute("SELECT COUNT(*) FROM votes").fetchone()[0])
-
     def csv(self, path: str | Path) -> Path:
         path = Path(path)
         buffer = io.StringIO()

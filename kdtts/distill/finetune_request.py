@@ -1,0 +1,81 @@
+"""What a fine-tune asks for (FinetuneRequest), checked, and mapped to the DistillConfig it runs;
+and the text it trains on: a built-in set, or a user's own sentences."""
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from kdtts.distill.config import MODULES, DistillConfig
+from kdtts.distill.corpus import pydoc_topics, read_heldout, template_sentences
+
+MAX_USER_SENTENCES = 500
+MAX_USER_CHARS = 20_000          # a visitor's own text: the teacher reads it all before training starts
+VALIDATE_EVERY = 25              # distill()'s checkpoint_every: validation losses join the rows
+
+
+@dataclass
+class FinetuneRequest:
+    name: str = ""
+    steps: int = 200
+    lr: float = 3e-4
+    alpha: float = 1.0
+    temperature: float = 0.0
+    modules: tuple[str, ...] = MODULES
+    text: str = ""               # the user's sentences, one per line; empty: the built-in set
+    sentences: int = 64          # size of the built-in set
+    base: str | None = None      # student to start from (by name in the app); None: a fresh student
+    batch_utts: int = 4
+    batch_segments: int = 8
+    segment_frames: int = 32
+    seed: int = 0
+
+    def to_config(self, cache: Path, voice: Path, init: Path | None, spoken: int) -> DistillConfig:
+        """The distillation run this request asks for, on `spoken` cached sentences (validation: a fifth,
+        between 1 and 8), from `init` (None: a fresh student)."""
+        steps = int(self.steps)
+        return DistillConfig(
+            cache_dir=str(cache), sentences=spoken, temperature=float(self.temperature), voice=str(voice),
+            alpha=float(self.alpha), modules=list(self.modules), init=str(init) if init else None, max_steps=steps,
+            batch_utts=int(self.batch_utts), batch_segments=int(self.batch_segments),
+            segment_frames=int(self.segment_frames), lr=float(self.lr), lr_min=float(self.lr) / 10,
+            warmup_steps=min(20, max(1, steps // 10)), validation_utts=max(1, min(8, spoken // 5)),
+            checkpoint_every=VALIDATE_EVERY, sample_every=steps, seed=int(self.seed))
+
+    def validate(self) -> None:
+        if not 1 <= int(self.steps) <= 5000:
+            raise ValueError("steps must be between 1 and 5000")
+        if not 0 < float(self.lr) <= 0.01:
+            raise ValueError("learning rate must be in (0, 0.01]")
+        if not 0.0 <= float(self.alpha) <= 1.0:
+            raise ValueError("alpha must be in [0, 1]")
+        if not 0.0 <= float(self.temperature) <= 1.5:
+            raise ValueError("temperature must be in [0, 1.5]")
+        if not self.modules or set(self.modules) - set(MODULES):
+            raise ValueError(f"choose one or more modules from {MODULES}")
+        if len(self.text) > MAX_USER_CHARS:
+            raise ValueError(f"your text has {len(self.text):,} characters; a fine-tune takes at most "
+                             f"{MAX_USER_CHARS:,} (about {MAX_USER_SENTENCES} sentences)")
+
+
+def builtin_sentences(count: int) -> list[str]:
+    """Short, plain sentences from the built-in corpus sources (not the held-out set), fixed order."""
+    heldout = set(read_heldout())
+    pool = sorted({s for s in pydoc_topics() + template_sentences() if 5 <= len(s.split()) <= 10 and s not in heldout},
+                  key=lambda s: hashlib.sha1(s.encode()).hexdigest())
+    return pool[:count]
+
+
+def user_sentences(text: str) -> list[str]:
+    parts = [p.strip() for line in text.splitlines() for p in re.split(r"(?<=[.!?])\s+", line)]
+    return [p for p in parts if any(ch.isalpha() for ch in p)][:MAX_USER_SENTENCES]
+
+
+def checkpoint_name(raw: str, taken: set[str]) -> str:
+    base = re.sub(r"[^A-Za-z0-9_-]+", "-", raw.strip()).strip("-")[:60] or time.strftime("finetune-%Y%m%d-%H%M%S")
+    name, n = base, 2
+    while name in taken or name in ("shipped", "student"):
+        name, n = f"{base}-{n}", n + 1
+    return name
