@@ -139,6 +139,17 @@ def cmd_adversarial(args: argparse.Namespace) -> None:
     print(json.dumps({"student": str(out)}))
 
 
+def cmd_compose(args: argparse.Namespace) -> None:
+    from kdtts.student.checkpoint import CheckpointError, compose, save_student
+
+    try:
+        student = compose({"duration": args.duration, "front": args.front, "decoder": args.decoder})
+    except CheckpointError as error:
+        _fail(str(error))
+    out = save_student(student, args.out, student.info)
+    print(json.dumps({"student": str(out), "parameters": student.count_parameters()}))
+
+
 def cmd_export(args: argparse.Namespace) -> None:
     from kdtts.student.onnx_student import export_checked
 
@@ -187,6 +198,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--max-steps", type=int)
     p.add_argument("--threads", type=int)
     p.set_defaults(func=cmd_adversarial)
+
+    p = sub.add_parser("compose", help="one student from the modules of several checkpoints")
+    for module in ("duration", "front", "decoder"):
+        p.add_argument(f"--{module}", required=True, help=f"checkpoint whose {module} module to take")
+    p.add_argument("--out", required=True, help="the new checkpoint (.safetensors)")
+    p.set_defaults(func=cmd_compose)
 
     p = sub.add_parser("export", help="export a student to ONNX and check it against PyTorch")
     p.add_argument("--student", help="checkpoint (default: the shipped one)")

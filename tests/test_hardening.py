@@ -142,3 +142,19 @@ def test_restart_removes_orphans_and_old_checkpoints_are_evicted(teacher, tmp_pa
     assert evict_oldest(service.checkpoint_dir, 2) == ["ft1", "ft0"]
     assert sorted(service.checkpoints()) == sorted([service.default_name, "ft3", "ft2"])
     assert random_student_path.exists()
+
+
+def test_a_fresh_student_job_does_not_start_from_the_shipped_student(teacher, tmp_path):
+    from kdtts.distill.finetune import FinetuneRequest, Finetuner
+    from kdtts.student.checkpoint import SHIPPED_STUDENT
+
+    text = ("The cat sat on the mat.\nA bird sang in the tall tree.\nWe walked to the market at noon.\n"
+            "The river runs past the old mill.\nShe opened the window.\nHe read the letter twice.")
+    jobs = Finetuner(teacher, tmp_path, lambda: {"shipped": SHIPPED_STUDENT})
+    first_loss = {}
+    for base in ("shipped", None):
+        job = jobs.start(FinetuneRequest(name=f"from-{base}", steps=2, modules=("decoder",), text=text, base=base))
+        jobs.wait(120)
+        assert job.status == "done", job.message
+        first_loss[base] = job.rows[0]["loss"]
+    assert first_loss[None] > 2 * first_loss["shipped"], first_loss

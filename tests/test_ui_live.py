@@ -349,3 +349,39 @@ def test_50_concurrent_mixed_requests_student_is_not_queued_behind_teacher(serve
     assert len(results) == 50
     assert p95["student"] < 0.5 * p95["teacher"], p95
     assert _rss_mb(server["proc"].pid) - before < 300
+
+
+def test_unknown_or_broken_checkpoint_is_a_clear_error(server, client):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="no-such-student"):
+        client.predict("Hello there.", "no-such-student", api_name="/compare")
+    broken = server["data"] / "checkpoints" / "broken.safetensors"
+    broken.write_bytes(b"\x00" * 64)
+    try:
+        with pytest.raises(AppError, match="broken.safetensors"):
+            client.predict("Hello there.", "broken", api_name="/compare")
+    finally:
+        broken.unlink()
+
+
+def test_finetune_requests_are_checked_before_a_job_starts(client):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="at least two sentences"):
+        client.predict("one", 5, 3e-4, 1.0, 0.0, ["decoder"], "my text", "Only one sentence here",
+                       api_name="/finetune")
+    with pytest.raises(AppError, match="recordings"):
+        client.predict("half", 5, 3e-4, 0.5, 0.0, ["decoder"], api_name="/finetune")
+    assert not client.predict(api_name="/finetune_status")["running"]
+
+
+def test_every_endpoint_names_its_outputs_and_votes_reveal_the_systems(server, client):
+    api = client.view_api(print_info=False, return_format="dict")
+    names = [ret["label"] for endpoint in api["named_endpoints"].values() for ret in endpoint["returns"]]
+    assert names and not any(re.fullmatch(r"value_\d+", str(n)) for n in names), names
+    steps = next(p for p in api["named_endpoints"]["/finetune"]["parameters"] if p["parameter_name"] == "steps")
+    assert steps["python_type"]["type"] == "int", steps
+    token = client.predict(api_name="/next_pair")[0]
+    reply = client.predict(token, "A", 4, 3, api_name="/vote")
+    assert "A was **" in reply and "B was **" in reply and "teacher" in reply

@@ -59,6 +59,9 @@ def test_summary_and_csv(tmp_path):
     assert summary["no_preference"]["count"] == 1
     assert summary["systems"]["teacher"]["mos"] == pytest.approx(3.5)
     assert summary["systems"]["student"]["mos"] == pytest.approx(3.0)
+    for system in ("teacher", "student"):  # 4 ratings spread 2-5: the raw t interval leaves the 1-5 scale
+        low, high = summary["systems"][system]["mos_ci"]
+        assert 1.0 <= low < summary["systems"][system]["mos"] < high <= 5.0
     lines = store.csv(tmp_path / "votes.csv").read_text().splitlines()
     assert lines[0].startswith("id,created,prompt") and len(lines) == 5
 

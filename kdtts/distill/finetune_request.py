@@ -55,6 +55,8 @@ class FinetuneRequest:
             raise ValueError("temperature must be in [0, 1.5]")
         if not self.modules or set(self.modules) - set(MODULES):
             raise ValueError(f"choose one or more modules from {MODULES}")
+        if self.text.strip() and len(user_sentences(self.text)) < 2:
+            raise ValueError("your text needs at least two sentences (one per line, or ending in . ! ?)")
         if len(self.text) > MAX_USER_CHARS:
             raise ValueError(f"your text has {len(self.text):,} characters; a fine-tune takes at most "
                              f"{MAX_USER_CHARS:,} (about {MAX_USER_SENTENCES} sentences)")

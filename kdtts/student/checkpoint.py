@@ -138,3 +138,22 @@ def load_student(path: str | Path | None = None) -> StudentTTS:
     model.info = meta["info"]
     model.path = path
     return model.eval()
+
+
+def compose(parts: dict[str, str | Path]) -> StudentTTS:
+    """One student from modules of several checkpoints of the same architecture, e.g. the duration and
+    front of a regression run with the decoder of a GAN run: {"duration": A, "front": A, "decoder": B}."""
+    loaded = {module: load_student(path) for module, path in parts.items()}
+    configs = {json.dumps(asdict(m.config), sort_keys=True) for m in loaded.values()}
+    if len(configs) > 1:
+        raise CheckpointError(f"cannot compose checkpoints of different architectures: {sorted(parts.values())}")
+    student = StudentTTS(next(iter(loaded.values())).config)
+    for module in ("duration", "front", "decoder"):
+        if module not in loaded:
+            raise CheckpointError(f"compose needs a checkpoint for every module; {module} is missing")
+        getattr(student, module).load_state_dict(getattr(loaded[module], module).state_dict())
+    student.info = {"composed_from": {m: {"file": Path(p).name, "steps": loaded[m].info.get("steps"),
+                                          "adversarial_steps": loaded[m].info.get("adversarial_steps")}
+                                      for m, p in parts.items()},
+                    "teacher": loaded["decoder"].info.get("teacher")}
+    return student.eval()

@@ -1,6 +1,7 @@
 """How-it-works tab: knowledge distillation in plain words, the loss, the diagram, the benchmark table."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "RESULTS.md"
@@ -54,10 +55,14 @@ flowchart LR
 
 
 def benchmark_table() -> str:
-    if RESULTS.exists():
-        return "## Current benchmark results\n\n" + RESULTS.read_text(encoding="utf-8")
-    return ("## Current benchmark results\n\n_No benchmark results yet: `benchmarks/RESULTS.md` appears once the "
-            "evaluation scripts in `benchmarks/` have been run._")
+    """benchmarks/RESULTS.md as the tab shows it: its own heading, without the images and files that
+    live only in the repository (the app does not serve them)."""
+    if not RESULTS.exists():
+        return ("## Current benchmark results\n\n_No benchmark results yet: `benchmarks/RESULTS.md` appears once "
+                "the evaluation scripts in `benchmarks/` have been run._")
+    lines = [line for line in RESULTS.read_text(encoding="utf-8").splitlines()
+             if not re.search(r"!\[[^\]]*\]\(|\]\(results/", line)]
+    return "\n".join(("## " + line.lstrip("# ")) if line.startswith("# ") else line for line in lines)
 
 
 def build(service) -> None:
@@ -68,5 +73,6 @@ def build(service) -> None:
 
     gr.Markdown(INTRO, latex_delimiters=[{"left": "$$", "right": "$$", "display": True},
                                          {"left": "$", "right": "$", "display": False}])
-    gr.Image(plots.diagram(service.out_dir), label="Module-wise distillation", interactive=False, buttons=[])
+    gr.Image(plots.diagram(service.out_dir), label="Module-wise distillation", show_label=False, interactive=False,
+             buttons=[])
     gr.Markdown(benchmark_table())

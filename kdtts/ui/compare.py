@@ -154,23 +154,28 @@ class CompareTab:
                 self.student = gr.Dropdown(choices, value=choices[0] if choices else None, label="Student checkpoint",
                                            allow_custom_value=True)  # fine-tunes appear after start-up
                 with gr.Accordion("Teacher sampling scales (the KD 'temperature')", open=False):
-                    noise = gr.Slider(0.0, 1.5, d.noise, step=0.01, label="noise scale")
+                    noise = gr.Slider(0.0, 1.5, d.noise, step=0.01, label="noise scale", interactive=False)
                     length = gr.Slider(0.5, 2.0, d.length, step=0.05, label="length scale (both models)")
-                    noise_w = gr.Slider(0.0, 1.5, d.noise_w, step=0.01, label="noise_w (duration noise)")
+                    noise_w = gr.Slider(0.0, 1.5, d.noise_w, step=0.01, label="noise_w (duration noise)",
+                                        interactive=False)
                     deterministic = gr.Checkbox(True, label="deterministic teacher (noise = noise_w = 0: its mean)")
+                deterministic.change(lambda on: (gr.update(interactive=not on),) * 2, deterministic, [noise, noise_w],
+                                     api_visibility="private", queue=False)
                 go = gr.Button("Synthesise teacher and student", variant="primary", elem_id="compare-btn")
         outputs = self._outputs()
         scale_inputs = [noise, length, noise_w, deterministic]
         for event, options in ((go.click, {"api_name": "compare"}), (text.submit, {"api_visibility": "private"})):
-            event(friendly(self.do_compare), [text, self.student, *scale_inputs], outputs,
-                  concurrency_id=SYNTH, concurrency_limit=SYNTH_LIMIT, **options)
+            # old results go first, so an error never sits on top of another text's audio
+            event(lambda: [None] * len(outputs), None, outputs, api_visibility="private", queue=False).then(
+                friendly(self.do_compare), [text, self.student, *scale_inputs], outputs,
+                concurrency_id=SYNTH, concurrency_limit=SYNTH_LIMIT, **options)
         self._build_mix(text, scale_inputs)
 
     def _outputs(self) -> list:
         with gr.Row():
             teacher_audio = gr.Audio(label="Teacher", type="filepath", interactive=False, elem_id="teacher-audio")
             student_audio = gr.Audio(label="Student", type="filepath", interactive=False, elem_id="student-audio")
-        table = gr.Markdown(elem_id="timing-table")
+        table = gr.Markdown(elem_id="timing-table", label="timings table")
         mel = gr.Image(label="Mel spectrograms", show_label=False, type="filepath", interactive=False, elem_id="mel-plot")
         durations = gr.Image(label="Per-phoneme durations", show_label=False, type="filepath", interactive=False,
                              elem_id="dur-plot")
@@ -188,10 +193,10 @@ class CompareTab:
             mix_btn = gr.Button("Hear the mix")
         with gr.Row():
             mix_audio = gr.Audio(label="Mix", type="filepath", interactive=False)
-            mix_info = gr.Markdown()
+            mix_info = gr.Markdown(label="mix summary")
         mix_btn.click(friendly(self.do_mix), [text, mix_d, mix_l, mix_dec, self.student, *scale_inputs],
                       [mix_audio, mix_info], api_name="mix", concurrency_id=SYNTH, concurrency_limit=SYNTH_LIMIT)
         model = gr.Radio(SIDES, value="student", visible=False)  # API only: one model end to end
-        one = gr.Audio(type="filepath", visible=False)
+        one = gr.Audio(type="filepath", visible=False, label="audio")
         gr.Button(visible=False).click(friendly(self.do_synthesize), [text, model, self.student, *scale_inputs], one,
                                        api_name="synthesize", concurrency_id=SYNTH, concurrency_limit=SYNTH_LIMIT)

@@ -33,6 +33,9 @@ class DistillTab:
                     user_text += "\n" + f.read(MAX_USER_CHARS + 1)  # never more than the quota into memory
             if not user_text.strip():
                 raise ValueError("Paste or upload some text, or choose the built-in set.")
+        if float(alpha) != 1.0:
+            raise ValueError("α < 1 weighs recordings of real speech, and none are loaded: with the teacher alone "
+                             "the loss is the teacher term only, so α is 1.")
         job_request = FinetuneRequest(name=name or "", steps=int(steps), lr=float(lr), alpha=float(alpha),
                                       temperature=float(temperature), modules=tuple(modules or MODULES),
                                       text=user_text, base=base or None, sentences=int(sentences))
@@ -68,41 +71,46 @@ class DistillTab:
         bar = (f"<div class='kd-progress'><div style='width:{100 * fraction:.0f}%;background:{colour}'></div></div>"
                if state["status"] != "idle" else "")
         choices = list(self.service.checkpoints())
-        if choices != seen_checkpoints:
-            update = gr.update(choices=choices, value=choices[0] if choices else None)
-            return status, bar, self.loss_png(), choices, update, gr.update(choices=choices)
+        if choices != seen_checkpoints:  # new choices; each visitor's own selection stays as it is
+            return status, bar, self.loss_png(), choices, gr.update(choices=choices), gr.update(choices=choices)
         return status, bar, self.loss_png(), seen_checkpoints, gr.skip(), gr.skip()
 
-    def build(self, choices: list[str], compare_student: gr.Dropdown) -> None:
+    def refresh(self):
+        """On page load: the checkpoints that exist now (fine-tunes finished since the server started)."""
+        choices = list(self.service.checkpoints())
+        return choices, gr.update(choices=choices), gr.update(choices=choices)
+
+    def build(self, choices: list[str], compare_student: gr.Dropdown, demo: gr.Blocks) -> None:
         gr.Markdown("Fine-tune the student on the teacher's outputs, right here (CPU). One job at a time; "
                     "the result is a new checkpoint under the data directory, selectable in the Compare tab. "
                     "The shipped checkpoint is never overwritten.")
         with gr.Row():
             with gr.Column():
                 name = gr.Textbox("", label="Checkpoint name", placeholder="my-finetune")
-                steps = gr.Slider(1, 1000, 200, step=1, label="steps")
+                steps = gr.Number(200, precision=0, minimum=1, maximum=1000, label="steps")
                 lr = gr.Number(3e-4, label="learning rate")
-                alpha = gr.Slider(0.0, 1.0, 1.0, step=0.05,
-                                  label="α (weight of the teacher term; without recordings only the teacher term exists)")
+                alpha = gr.Slider(0.0, 1.0, 1.0, step=0.05, interactive=False, label="α (weight of the teacher term)",
+                                  info="α < 1 mixes in a loss against recordings of real speech; none are loaded, "
+                                       "so only the teacher term exists and α is 1.")
                 temperature = gr.Slider(0.0, 1.0, 0.0, step=0.05, label="temperature (teacher noise: 0 = its mean)")
                 modules = gr.CheckboxGroup(list(MODULES), value=list(MODULES), label="modules to train")
                 base = gr.Dropdown(choices, value=choices[0] if choices else None,
                                    label="start from (empty: a fresh student)", allow_custom_value=True)
             with gr.Column():
                 source = gr.Radio(["built-in set", "my text"], value="built-in set", label="text")
-                sentences = gr.Slider(16, 200, 64, step=8, label="built-in set: sentences")
+                sentences = gr.Number(64, precision=0, minimum=16, maximum=200, label="built-in set: sentences")
                 text = gr.Textbox("", label="my text (one sentence per line)", lines=5)
                 upload = gr.File(label="…or upload a .txt file", file_types=[".txt"], type="filepath")
                 with gr.Row():
                     start = gr.Button("Start fine-tune", variant="primary", elem_id="ft-start")
                     cancel = gr.Button("Cancel", variant="stop", elem_id="ft-cancel")
-        message = gr.Markdown()
+        message = gr.Markdown(label="message")
         key = gr.Textbox("", label="owner key (only this page can cancel its job)", interactive=False, max_lines=1,
                          elem_id="ft-key")
-        status = gr.Markdown(elem_id="ft-status")
-        bar = gr.HTML()
+        status = gr.Markdown(elem_id="ft-status", label="status")
+        bar = gr.HTML(label="progress")
         loss = gr.Image(label="Loss curve", type="filepath", interactive=False)
-        state = gr.JSON(visible=False)
+        state = gr.JSON(visible=False, label="job state")
         start.click(friendly(self.do_finetune), [name, steps, lr, alpha, temperature, modules, source, text, upload,
                                                  base, sentences], [message, key], api_name="finetune",
                     concurrency_id="jobs")
@@ -111,3 +119,4 @@ class DistillTab:
         seen = gr.State(choices)
         gr.Timer(1.0).tick(self.poll, seen, [status, bar, loss, seen, compare_student, base],
                            api_visibility="private", show_progress="hidden", concurrency_limit=None)
+        demo.load(self.refresh, None, [seen, compare_student, base], api_visibility="private")

@@ -105,7 +105,8 @@ class Listening:
                 self._tokens.popitem(last=False)
         return pair
 
-    def vote(self, token: str, choice: str, mos_a: int | None, mos_b: int | None) -> int:
+    def vote(self, token: str, choice: str, mos_a: int | None, mos_b: int | None) -> tuple[int, Pair]:
+        """Record a vote on a pair; return its id and the pair, whose systems may now be revealed."""
         with self._lock:
             pair = self._tokens.pop(token, None)
         if pair is None:
@@ -113,7 +114,7 @@ class Listening:
         vote = Vote(pair.prompt, pair.text, pair.system_a, pair.system_b, choice,
                     None if mos_a in (None, "", 0) else int(mos_a), None if mos_b in (None, "", 0) else int(mos_b))
         try:
-            return self.store.add(vote)
+            return self.store.add(vote), pair
         except ValueError:
             with self._lock:  # a bad rating: let the listener fix it and vote again
                 self._tokens[token] = pair
@@ -131,6 +132,11 @@ class Listening:
                     self.audio(system, prompt)
                 except Exception:  # noqa: BLE001 - a bad prompt must not stop the others
                     log.exception("listening cache: %s #%d failed", system, prompt)
+
+
+def _shown(system: str) -> str:
+    """A system's name for people: 'teacher' or 'student (checkpoint name)'."""
+    return system if system == TEACHER else f"student ({system.split(':')[1]})"
 
 
 class ListenTab:
@@ -151,8 +157,9 @@ class ListenTab:
             raise ValueError("Load a pair first.")
         if choice not in ("A", "B", "none"):
             raise ValueError("Pick A, B or no preference.")
-        vote_id = self.listening.vote(token, choice, mos_a, mos_b)
-        return f"Thanks! Vote #{vote_id} recorded; here is the next pair."
+        vote_id, pair = self.listening.vote(token, choice, mos_a, mos_b)
+        return (f"Thanks! Vote #{vote_id} recorded. A was **{_shown(pair.system_a)}**, "
+                f"B was **{_shown(pair.system_b)}**. A new pair is loading.")
 
     def do_results(self):
         return markdown(summarise(self.votes.rows()))
@@ -165,8 +172,8 @@ class ListenTab:
                     "student, in random order. Which do you prefer? Then rate each from 1 (bad) to 5 (excellent).")
         if not self.listening.ready:
             gr.Markdown(f"⚠️ {NO_STUDENT}")
-        token = gr.Textbox(visible=False)
-        prompt_md = gr.Markdown()
+        token = gr.Textbox(visible=False, label="pair token")
+        prompt_md = gr.Markdown(label="prompt")
         with gr.Row():
             with gr.Column():
                 audio_a = gr.Audio(label="A", type="filepath", interactive=False)
@@ -178,7 +185,7 @@ class ListenTab:
         with gr.Row():
             vote_btn = gr.Button("Submit vote", variant="primary")
             new_pair = gr.Button("New pair")
-        vote_msg = gr.Markdown()
+        vote_msg = gr.Markdown(label="vote result")
         pair = [token, prompt_md, audio_a, audio_b]
         synth = {"concurrency_id": SYNTH, "concurrency_limit": SYNTH_LIMIT}
         new_pair.click(friendly(self.do_next_pair), None, pair, api_name="next_pair", **synth)
@@ -187,7 +194,7 @@ class ListenTab:
             friendly(self.do_next_pair), None, pair, api_visibility="private", **synth).then(
             lambda: (None, None, None), None, [choice, mos_a, mos_b], api_visibility="private", queue=False)
         with gr.Accordion("Results", open=False):
-            results_md = gr.Markdown()
+            results_md = gr.Markdown(label="results")
             with gr.Row():
                 refresh = gr.Button("Refresh results")
                 export = gr.Button("Export CSV")

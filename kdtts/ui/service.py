@@ -127,13 +127,11 @@ class Service:
             return self._students[key]
 
     def engine(self, student_name: str | None = None, need_student: bool = False) -> Engine:
-        try:
-            student = self.student(student_name)
-        except CheckpointError:
-            if need_student:
-                raise
-            student = None
-        return Engine(self.teacher, student)
+        """The teacher with the named student. Teacher-only only when no student exists at all and none
+        is asked for by name; an unknown or broken checkpoint is an error that names it."""
+        if not student_name and not need_student and not self.has_student:
+            return Engine(self.teacher, None)
+        return Engine(self.teacher, self.student(student_name))
 
     @property
     def has_student(self) -> bool:

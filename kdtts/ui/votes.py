@@ -145,6 +145,7 @@ def summarise(rows: list[dict]) -> dict:
         scores += [r["mos_b"] for r in shown if r["system_a"] == system == r["system_b"]]
         scores = [float(s) for s in scores if s is not None]
         mean, low, high = mean_ci(scores)
+        low, high = (max(1.0, low), min(5.0, high)) if low == low else (low, high)  # the MOS scale is 1-5
         out["systems"][system] = {"comparisons": len(shown), "wins": wins,
                                   "win_rate": wins / len(shown) if shown else math.nan,
                                   "win_ci": wilson(wins, len(shown)),
@@ -159,7 +160,7 @@ def markdown(summary: dict) -> str:
         return "–" if x != x else f"{100 * x:.0f} %"
     def num(x: float) -> str:
         return "–" if x != x else f"{x:.2f}"
-    lines = [f"**{summary['votes']} votes.** Intervals are 95 %: Wilson for rates, Student-t for MOS means.", "",
+    lines = [f"**{summary['votes']} votes.** Intervals are 95 %: Wilson for rates, Student-t for MOS means (clipped to the 1-5 scale).", "",
              "| system | preferred in | rate [95 % CI] | ratings | MOS [95 % CI] |", "|---|---:|---|---:|---|"]
     for name, s in summary["systems"].items():
         lo, hi = s["win_ci"]
