@@ -81,9 +81,10 @@ def test_training_steps_lower_the_loss(cache):
     trainer = KDTrainer(student, ModuleCriterion(), lr=3e-3)
     rng = random.Random(0)
     utts = load_cache(cache)
-    ids, targets = utterance_batch([crop(u, 32, 256, rng) for u in utts[:4]], torch.device("cpu"))
+    ids, targets, truth = utterance_batch([crop(u, 32, 256, rng) for u in utts[:4]], torch.device("cpu"))
+    assert truth is None  # the teacher's own readings: no recordings
     targets.audio = None
-    z_seg, a_seg = segment_batch(utts[:4], 16, 256, rng, torch.device("cpu"))
+    z_seg, a_seg, _ = segment_batch(utts[:4], 16, 256, rng, torch.device("cpu"))
     targets.audio = a_seg
     losses = [trainer.step(ids, targets, z_seg) for _ in range(25)]
     for key in ("kd_duration", "kd_front", "kd_decoder"):
@@ -99,8 +100,8 @@ def test_only_selected_modules_change(cache):
 
     rng = random.Random(0)
     utts = load_cache(cache)
-    ids, targets = utterance_batch(utts[:2], torch.device("cpu"))
-    z_seg, targets.audio = segment_batch(utts[:2], 16, 256, rng, torch.device("cpu"))
+    ids, targets, _ = utterance_batch(utts[:2], torch.device("cpu"))
+    z_seg, targets.audio, _ = segment_batch(utts[:2], 16, 256, rng, torch.device("cpu"))
     trainer.step(ids, targets, z_seg)
     after = student.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before if not k.startswith("decoder."))

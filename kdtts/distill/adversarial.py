@@ -88,7 +88,7 @@ def adversarial(cfg: AdversarialConfig, run_dir: str | Path, resume: bool = Fals
     running: dict[str, float] = {}
     bar = tqdm(total=cfg.max_steps, initial=step, desc="adversarial", unit="step", disable=not progress)
     while step < cfg.max_steps and not (should_stop and should_stop()):
-        z, audio = segment_batch(rng.sample(train_utts, cfg.batch_segments), cfg.segment_frames,
+        z, audio, _ = segment_batch(rng.sample(train_utts, cfg.batch_segments), cfg.segment_frames,
                                  student.hop_length, rng, device)
         parts = adversarial_step(decoder, discriminators, opt_g, opt_d, reconstruction, z, audio, cfg)
         step += 1
@@ -139,5 +139,5 @@ def validation_reconstruction(decoder: torch.nn.Module, reconstruction: Waveform
     """MR-STFT + mel loss on fixed validation segments: how far the adversarial stage drifts from the teacher."""
     decoder.eval()
     with torch.no_grad():
-        z, audio = segment_batch(utts, cfg.segment_frames * 4, decoder.hop, random.Random(1234), device)
+        z, audio, _ = segment_batch(utts, cfg.segment_frames * 4, decoder.hop, random.Random(1234), device)
         return float(reconstruction(decoder(z), audio))

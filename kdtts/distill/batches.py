@@ -19,16 +19,21 @@ def crop(u: Utt, max_ids: int, hop: int, rng: random.Random) -> Utt:
     ends = u.durations.cumsum(0)
     first = int(ends[start - 1]) if start else 0
     last = int(ends[start + max_ids - 1])
-    return Utt(u.ids[start:start + max_ids], u.durations[start:start + max_ids], u.z[:, first:last],
-               u.audio[first * hop:last * hop])
+    window = slice(start, start + max_ids)
+    return Utt(u.ids[window], u.durations[window], u.z[:, first:last], u.audio[first * hop:last * hop],
+               None if u.teacher_durations is None else u.teacher_durations[window],
+               None if u.gt_audio is None else u.gt_audio[first * hop:last * hop])
 
 
-def utterance_batch(utts: list[Utt], device: torch.device) -> tuple[torch.Tensor, Targets]:
-    """Padded ids [B, N] and the teacher's targets: durations [B, N], z [B, C, T] and their masks."""
+def utterance_batch(utts: list[Utt], device: torch.device) -> tuple[torch.Tensor, Targets, Targets | None]:
+    """Padded ids [B, N], the teacher's targets (durations [B, N], z [B, C, T] and their masks), and for
+    recordings the ground truth (their own durations) or None. The front is fed `durations` (the
+    timing z follows); the teacher's duration target is its own timing where that differs."""
     n = max(len(u.ids) for u in utts)
     t = max(int(u.durations.sum()) for u in utts)
     ids = torch.zeros(len(utts), n, dtype=torch.long)
     durations = torch.zeros(len(utts), n, dtype=torch.long)
+    teacher_durations = torch.zeros(len(utts), n, dtype=torch.long)
     z = torch.zeros(len(utts), utts[0].z.shape[0], t)
     id_mask = torch.zeros(len(utts), 1, n)
     frame_mask = torch.zeros(len(utts), 1, t)
@@ -36,25 +41,34 @@ def utterance_batch(utts: list[Utt], device: torch.device) -> tuple[torch.Tensor
         frames = int(u.durations.sum())
         ids[i, :len(u.ids)] = u.ids
         durations[i, :len(u.ids)] = u.durations
+        teacher_durations[i, :len(u.ids)] = u.durations if u.teacher_durations is None else u.teacher_durations
         z[i, :, :frames] = u.z.float()
         id_mask[i, :, :len(u.ids)] = 1
         frame_mask[i, :, :frames] = 1
-    return ids.to(device), Targets(durations=durations.to(device), id_mask=id_mask.to(device),
-                                   z=z.to(device), frame_mask=frame_mask.to(device))
+    id_mask, frame_mask = id_mask.to(device), frame_mask.to(device)
+    teacher = Targets(durations=teacher_durations.to(device), id_mask=id_mask, z=z.to(device), frame_mask=frame_mask,
+                      forced_durations=durations.to(device))
+    recorded = all(u.gt_audio is not None for u in utts)
+    truth = Targets(durations=durations.to(device), id_mask=id_mask) if recorded else None
+    return ids.to(device), teacher, truth
 
 
 def segment_batch(utts: list[Utt], frames: int, hop: int, rng: random.Random, device: torch.device
-                  ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Random aligned windows: z[:, t:t+frames] and audio[t*hop:(t+frames)*hop]."""
-    zs, audio = [], []
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Random aligned windows: z[:, t:t+frames], the teacher's audio[t*hop:(t+frames)*hop] and the same
+    window of the recordings (None unless every utterance has one)."""
+    zs, audio, recorded = [], [], []
     for u in utts:
-        total = u.z.shape[1]
-        start = rng.randint(0, max(0, total - frames))
-        seg_z = u.z[:, start:start + frames].float()
-        seg_a = u.audio[start * hop:(start + frames) * hop]
-        if seg_z.shape[1] < frames:  # a very short utterance: pad with silence (z of zeros)
-            seg_z = torch.nn.functional.pad(seg_z, (0, frames - seg_z.shape[1]))
-            seg_a = torch.nn.functional.pad(seg_a, (0, frames * hop - seg_a.shape[0]))
-        zs.append(seg_z)
-        audio.append(seg_a)
-    return torch.stack(zs).to(device), torch.stack(audio).to(device)
+        start = rng.randint(0, max(0, u.z.shape[1] - frames))
+        zs.append(_window(u.z.float(), start, frames))
+        audio.append(_window(u.audio, start * hop, frames * hop))
+        if u.gt_audio is not None:
+            recorded.append(_window(u.gt_audio, start * hop, frames * hop))
+    gt = torch.stack(recorded).to(device) if len(recorded) == len(utts) else None
+    return torch.stack(zs).to(device), torch.stack(audio).to(device), gt
+
+
+def _window(x: torch.Tensor, start: int, length: int) -> torch.Tensor:
+    """x[..., start:start+length], zero-padded at the end for a short utterance (silence, z of zeros)."""
+    piece = x[..., start:start + length]
+    return torch.nn.functional.pad(piece, (0, length - piece.shape[-1])) if piece.shape[-1] < length else piece

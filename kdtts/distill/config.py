@@ -30,8 +30,11 @@ class DistillConfig:
     temperature: float = _field(0.0, "teacher noise multiplier, the KD temperature (0: the teacher's mean)")
     extra_text: str | None = _field(None, "a text file of your own sentences, one per line, added to the corpus")
     voice: str | None = _field(None, "teacher Piper voice .onnx (default: en_US-joe-medium)")
+    data: str | None = _field(None, "recordings (LJSpeech-style folder: metadata.csv + wavs/) for the ground-truth "
+                                    "term; the student then trains on them, with the teacher's reading of the same text")
+    max_alignment_cost: float = _field(0.8, "recordings whose alignment to the teacher costs more are skipped")
     # what is trained
-    alpha: float = _field(1.0, "weight of the teacher term; 1 - alpha weighs recordings (none yet: 1)")
+    alpha: float = _field(1.0, "weight of the teacher term; 1 - alpha weighs the recordings (with --data)")
     modules: list[str] = _field(lambda: list(MODULES), "student modules to train", nargs="+", choices=MODULES)
     init: str | None = _field(None, "start from this student checkpoint (a fine-tune); none: a fresh student")
     student: dict = _field(dict, "StudentConfig overrides for a fresh student (JSON)", type=json.loads)

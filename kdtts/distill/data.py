@@ -125,10 +125,14 @@ def read_manifest(cache: Path) -> list[dict]:
 
 @dataclass
 class Utt:
+    """One utterance's targets. z, audio (and gt_audio) are frame-aligned with `durations`."""
+
     ids: torch.Tensor        # long [N]
-    durations: torch.Tensor  # long [N]
-    z: torch.Tensor          # half [192, T]
-    audio: torch.Tensor      # float [T * hop]
+    durations: torch.Tensor  # long [N]: the timing z and audio follow (a recording's own, for a recording)
+    z: torch.Tensor          # half [192, T]: the teacher's latent for those durations
+    audio: torch.Tensor      # float [T * hop]: the teacher's audio for that z
+    teacher_durations: torch.Tensor | None = None  # long [N]: the teacher's own timing, when it differs
+    gt_audio: torch.Tensor | None = None           # float [T * hop]: the recording (ground truth y)
 
 
 def load_cache(cache: Path, limit: int | None = None, start: int = 0, texts: set[str] | None = None) -> list[Utt]:
@@ -144,5 +148,48 @@ def load_cache(cache: Path, limit: int | None = None, start: int = 0, texts: set
             utts.append(Utt(torch.from_numpy(f["ids"].astype(np.int64)),
                             torch.from_numpy(f["durations"].astype(np.int64)),
                             torch.from_numpy(f["z"]),
-                            torch.from_numpy(f["audio"].astype(np.float32) / 32767.0)))
+                            torch.from_numpy(f["audio"].astype(np.float32) / 32767.0),
+                            torch.from_numpy(f["teacher_durations"].astype(np.int64))
+                            if "teacher_durations" in f else None,
+                            torch.from_numpy(f["gt_audio"].astype(np.float32) / 32767.0) if "gt_audio" in f else None))
     return utts
+
+
+def _pcm(audio: np.ndarray) -> np.ndarray:
+    return (np.clip(audio, -1, 1) * 32767).astype(np.int16)
+
+
+def build_recordings_cache(cache: Path, clips: list, teacher: PiperTeacher, max_cost: float = 1.0,
+                           progress: bool = True) -> dict:
+    """Align each recording to the teacher's reading (kdtts.align) and cache, per clip: ids, the
+    recording's durations, the teacher's own durations, the teacher's z and audio for the recording's
+    durations, and the recording. Clips whose alignment costs more than `max_cost` are skipped.
+    Returns {"aligned", "skipped_poor_alignment", "costs"} (also in cache/alignment.json)."""
+    from kdtts.align import align_durations
+
+    cache = Path(cache)
+    (cache / "utts").mkdir(parents=True, exist_ok=True)
+    scales = teacher.default_scales.deterministic()
+    hop = teacher.spec.hop_length
+    report: dict = {"aligned": 0, "skipped_poor_alignment": 0, "costs": {}}
+    with (cache / "manifest.jsonl").open("w") as manifest:
+        for clip in tqdm(clips, desc="aligning recordings", unit="clip", disable=not progress):
+            ids = np.concatenate([np.asarray(u.ids, dtype=np.int64) for u in teacher.phonemizer(clip.text)])
+            reading = teacher.full(ids, scales)
+            frames = len(clip.audio) // hop
+            durations, cost = align_durations(reading.audio, reading.durations, clip.audio[:frames * hop], teacher.spec)
+            report["costs"][clip.id] = round(cost, 4)
+            if cost > max_cost:
+                report["skipped_poor_alignment"] += 1
+                continue
+            z = teacher.latent(ids, durations, scales)
+            audio = teacher.decode(z)
+            name = f"{hashlib.sha1(clip.id.encode()).hexdigest()[:16]}.npz"
+            np.savez(cache / "utts" / name, ids=ids.astype(np.int16), durations=durations.astype(np.int16),
+                     teacher_durations=reading.durations.astype(np.int16), z=z.astype(np.float16),
+                     audio=_pcm(audio), gt_audio=_pcm(clip.audio[:frames * hop]))
+            manifest.write(json.dumps({"text": clip.text, "id": clip.id, "file": name, "frames": int(durations.sum()),
+                                       "ids": len(ids), "alignment_cost": round(cost, 4)}) + "\n")
+            report["aligned"] += 1
+    (cache / "alignment.json").write_text(json.dumps(report, indent=1))
+    return report

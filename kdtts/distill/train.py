@@ -14,7 +14,7 @@ import math
 import os
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
@@ -27,7 +27,8 @@ from kdtts.audio import AudioSpec
 from kdtts.distill.batches import crop, segment_batch, utterance_batch
 from kdtts.distill.callbacks import Callback, CsvLog, Hook, LossPlot, Samples
 from kdtts.distill.config import MODULES, DistillConfig
-from kdtts.distill.data import Utt, build_cache, load_cache, read_manifest, teacher_record
+from kdtts.distill.data import Utt, load_cache, read_manifest
+from kdtts.distill.prepare import Data, prepare_data
 from kdtts.distill.state import load_state, save_state
 from kdtts.distill.trainer import KDTrainer, ModuleCriterion
 from kdtts.student.checkpoint import load_student, save_student
@@ -44,41 +45,6 @@ def learning_rate(cfg: DistillConfig, step: int) -> float:
     return cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * progress))
 
 
-@dataclass
-class Data:
-    """The utterances a run trains and validates on, and the audio spec of the teacher that read them."""
-
-    cache: Path
-    spec: AudioSpec
-    teacher: dict           # teacher.json: voice name and hash, spec, scales, temperature
-    train: list[Utt]
-    val: list[Utt]
-    seen: int               # manifest entries loaded (for grow_with_cache)
-
-
-def prepare_data(cfg: DistillConfig, sentences: list[str] | None, teacher: PiperTeacher | None,
-                 progress: bool, rank: int = 0) -> Data:
-    """Fill the cache where needed (rank 0), then load it: exactly `sentences`, or the corpus prefix."""
-    from kdtts.distill.corpus import build_corpus
-
-    cache = Path(cfg.cache_dir)
-    texts = None if sentences is None else list(dict.fromkeys(sentences))
-    extra = Path(cfg.extra_text) if cfg.extra_text else None
-    if rank == 0 and (texts is not None or len(read_manifest(cache)) < cfg.sentences):
-        build_cache(cache, texts if texts is not None else build_corpus(extra, limit=cfg.sentences), teacher,
-                    cfg.temperature, Path(cfg.voice) if cfg.voice else None, progress)
-    if dist.is_initialized():
-        dist.barrier()
-    seen = 0 if texts is not None else min(len(read_manifest(cache)), cfg.sentences)
-    utts = load_cache(cache, texts=set(texts)) if texts is not None else load_cache(cache, limit=seen)
-    if len(utts) <= cfg.validation_utts:
-        raise ValueError(f"the cache has {len(utts)} utterances; need more than validation_utts={cfg.validation_utts}")
-    record = teacher_record(cache)
-    spec = AudioSpec(sample_rate=record.get("sample_rate", AudioSpec.sample_rate),
-                     hop_length=record.get("hop_length", AudioSpec.hop_length))
-    return Data(cache, spec, record, utts[cfg.validation_utts:], utts[:cfg.validation_utts], seen)
-
-
 def make_student(cfg: DistillConfig, spec: AudioSpec) -> StudentTTS:
     """A fine-tune's starting checkpoint (whose audio spec must be the teacher's), or a fresh student."""
     if cfg.init:
@@ -91,12 +57,15 @@ def make_student(cfg: DistillConfig, spec: AudioSpec) -> StudentTTS:
 
 
 def next_batch(cfg: DistillConfig, utts: list[Utt], hop: int, rng: random.Random, device: torch.device):
-    """Utterance windows for duration + front, aligned z/audio segments for the decoder."""
+    """Utterance windows for duration + front, aligned z/audio segments for the decoder; and the
+    recordings' targets (ground truth y) when the utterances have them, else None."""
     picked = rng.sample(utts, min(cfg.batch_utts, len(utts)))
-    ids, targets = utterance_batch([crop(u, cfg.crop_ids, hop, rng) for u in picked], device)
-    z_seg, targets.audio = segment_batch(rng.sample(utts, min(cfg.batch_segments, len(utts))),
-                                         cfg.segment_frames, hop, rng, device)
-    return ids, targets, z_seg
+    ids, targets, truth = utterance_batch([crop(u, cfg.crop_ids, hop, rng) for u in picked], device)
+    z_seg, targets.audio, gt_audio = segment_batch(rng.sample(utts, min(cfg.batch_segments, len(utts))),
+                                                   cfg.segment_frames, hop, rng, device)
+    if truth is not None:
+        truth.audio = gt_audio
+    return ids, targets, z_seg, truth
 
 
 def validation_loss(trainer: KDTrainer, utts: list[Utt], cfg: DistillConfig, hop: int, device: torch.device
@@ -104,10 +73,12 @@ def validation_loss(trainer: KDTrainer, utts: list[Utt], cfg: DistillConfig, hop
     trainer.student.eval()
     rng = random.Random(1234)
     with torch.no_grad():
-        ids, targets = utterance_batch(utts, device)
-        z_seg, targets.audio = segment_batch(utts, cfg.segment_frames * 4, hop, rng, device)
-        _, parts = trainer.compute_loss(targets, trainer.predict(ids, targets, z_seg))
-    return {f"val_{k[3:]}": v for k, v in parts.items()}
+        ids, targets, truth = utterance_batch(utts, device)
+        z_seg, targets.audio, gt_audio = segment_batch(utts, cfg.segment_frames * 4, hop, rng, device)
+        if truth is not None:
+            truth.audio = gt_audio
+        _, parts = trainer.compute_loss(targets, trainer.predict(ids, targets, z_seg), truth)
+    return {f"val_{k}": v for k, v in parts.items()}
 
 
 def distill(cfg: DistillConfig, run_dir: str | Path, resume: bool = False, max_steps: int | None = None,
@@ -148,7 +119,7 @@ def distill(cfg: DistillConfig, run_dir: str | Path, resume: bool = False, max_s
     if rank == 0:
         loop.callbacks = [CsvLog(run_dir / "loss.csv", LOSS_COLUMNS, loop.step if resume else None),
                           LossPlot(run_dir / "loss.csv", run_dir / "loss.png"), Hook(on_step, on_log),
-                          Samples(cfg.sample_every, loop.total, lambda p: write_sample(student, data.cache, p),
+                          Samples(cfg.sample_every, loop.total, lambda p: write_sample(student, data.teacher["voice"], p),
                                   run_dir / "samples")]
     stopped = loop.run(should_stop, progress and rank == 0, _average_gradients if distributed else None)
     out = run_dir / "student.safetensors"
@@ -160,7 +131,8 @@ def distill(cfg: DistillConfig, run_dir: str | Path, resume: bool = False, max_s
     return out
 
 
-LOSS_COLUMNS = ["step", "lr", "seconds", "loss"] + [f"kd_{m}" for m in MODULES] + [f"val_{m}" for m in MODULES]
+LOSS_COLUMNS = (["step", "lr", "seconds", "loss"] + [f"{part}_{m}" for part in ("kd", "gt") for m in MODULES]
+                + [f"val_{part}_{m}" for part in ("kd", "gt") for m in MODULES])
 
 
 class Loop:
@@ -200,8 +172,8 @@ class Loop:
                 bar.close()
                 return True
             lr = learning_rate(self.cfg, self.step)
-            ids, targets, z_seg = next_batch(self.cfg, self.data.train, hop, self.rng, self.device)
-            parts = self.trainer.step(ids, targets, z_seg, lr=lr, reduce=reduce)
+            ids, targets, z_seg, truth = next_batch(self.cfg, self.data.train, hop, self.rng, self.device)
+            parts = self.trainer.step(ids, targets, z_seg, truth, lr=lr, reduce=reduce)
             self.step += 1
             running = {k: 0.9 * running.get(k, v) + 0.1 * v for k, v in parts.items()}
             bar.update(1)
@@ -245,14 +217,14 @@ def _average_gradients(grads: list[torch.Tensor]) -> None:
         grad /= world
 
 
-def write_sample(student: StudentTTS, cache: Path, path: Path) -> None:
+def write_sample(student: StudentTTS, voice: str, path: Path) -> None:
     """The student reads the first held-out sentence with its own durations (a listening check)."""
     from kdtts.audio import write_wav
     from kdtts.distill.corpus import read_heldout
     from kdtts.text import Phonemizer
     from kdtts.voice import Scales, speak
 
-    voice_config = json.loads(Path(teacher_record(cache)["voice"] + ".json").read_text())
+    voice_config = json.loads(Path(voice + ".json").read_text())
     ids = np.array(Phonemizer(voice_config).ids(read_heldout()[0]))
     device = next(student.parameters()).device
     student.cpu()

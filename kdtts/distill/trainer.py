@@ -31,6 +31,7 @@ class Targets:
     z: torch.Tensor | None = None           # [B, 192, T]
     frame_mask: torch.Tensor | None = None  # [B, 1, T]
     audio: torch.Tensor | None = None       # [B, samples] (decoder segments)
+    forced_durations: torch.Tensor | None = None  # what the front is fed (teacher forcing); None: durations
 
 
 @dataclass
@@ -95,7 +96,8 @@ class KDTrainer:
         if "duration" in self.modules:
             out.log_durations = s.duration(ids, teacher.id_mask)
         if "front" in self.modules:
-            out.z = s.front(ids, teacher.durations, teacher.id_mask, teacher.frame_mask)
+            forced = teacher.durations if teacher.forced_durations is None else teacher.forced_durations
+            out.z = s.front(ids, forced, teacher.id_mask, teacher.frame_mask)
         if "decoder" in self.modules and z_segments is not None:
             out.audio = s.decoder(z_segments)
         return out

@@ -12,6 +12,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from kdtts.align import dtw_path
+
 from kdtts.evaluate.optional import require
 
 MCD_CONSTANT = 10.0 / math.log(10.0) * math.sqrt(2.0)
@@ -109,30 +111,6 @@ def mel_cepstrum(audio: np.ndarray, sample_rate: int = 22050, order: int = 24,
         return np.zeros((0, order + 1))
     alpha = all_pass_alpha(sample_rate) if alpha is None else alpha
     return sp2mc(world_envelope(audio, sample_rate), order, alpha)
-
-
-def dtw_path(cost: np.ndarray) -> list[tuple[int, int]]:
-    """Minimum-cost monotonic alignment (steps (1,0), (0,1), (1,1)) through a [N, M] cost matrix."""
-    n, m = cost.shape
-    acc = np.empty((n, m))
-    acc[0] = np.cumsum(cost[0])
-    for i in range(1, n):
-        # best of (i-1, j) and (i-1, j-1), then the horizontal run within row i as a min-plus scan
-        diag = np.concatenate(([np.inf], acc[i - 1, :-1]))
-        tmp = cost[i] + np.minimum(acc[i - 1], diag)
-        csum = np.cumsum(cost[i])
-        acc[i] = csum + np.minimum.accumulate(tmp - csum)
-    i, j, path = n - 1, m - 1, [(n - 1, m - 1)]
-    while i > 0 or j > 0:
-        if i == 0:
-            j -= 1
-        elif j == 0:
-            i -= 1
-        else:
-            step = int(np.argmin((acc[i - 1, j - 1], acc[i - 1, j], acc[i, j - 1])))
-            i, j = (i - 1, j - 1) if step == 0 else (i - 1, j) if step == 1 else (i, j - 1)
-        path.append((i, j))
-    return path[::-1]
 
 
 def mcd_db(reference: np.ndarray, degraded: np.ndarray, sample_rate: int = 22050, order: int = 24,
