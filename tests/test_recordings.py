@@ -113,3 +113,48 @@ def test_alpha_moves_durations_between_teacher_and_recordings(dataset, teacher, 
     assert abs(ratios[0.0] - 1) < abs(ratios[1.0] - 1), ratios
     loss_header = (tmp_path / "alpha0.5" / "loss.csv").read_text().splitlines()[0]
     assert "gt_duration" in loss_header and "kd_duration" in loss_header
+
+
+def _zip(folder, path, extra: dict | None = None):
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.write(folder / "metadata.csv", "my-voice/metadata.csv")
+        for wav in sorted((folder / "wavs").glob("*.wav")):
+            zf.write(wav, f"my-voice/wavs/{wav.name}")
+        for name, data in (extra or {}).items():
+            zf.writestr(name, data)
+    return path
+
+
+def test_uploaded_zip_keeps_only_the_dataset_and_refuses_unsafe_entries(dataset, tmp_path):
+    from kdtts.ui import uploads
+
+    folder = uploads.from_zip(_zip(dataset, tmp_path / "ok.zip", {"../escape.txt": "x", "my-voice/notes.md": "x",
+                                                                   "wavs/../../up.wav": "x"}), tmp_path / "data")
+    assert folder.is_relative_to(tmp_path / "data") and (folder / "metadata.csv").exists()
+    assert sorted(p.name for p in (folder / "wavs").iterdir()) == [f"clip{i}.wav" for i in range(len(TEXTS))]
+    assert not (tmp_path / "escape.txt").exists() and not list(tmp_path.rglob("notes.md"))
+    with pytest.raises(DatasetError, match="characters"):
+        uploads.from_zip(_zip(dataset, tmp_path / "bad.zip", {"my-voice/wavs/a b;rm.wav": "x"}), tmp_path / "data")
+    (tmp_path / "junk.zip").write_bytes(b"not a zip")
+    with pytest.raises(DatasetError, match="not a readable zip"):
+        uploads.from_zip(tmp_path / "junk.zip", tmp_path / "data")
+
+
+def test_a_finetune_with_recordings_trains_at_alpha_half_and_forgets_them(dataset, teacher, tmp_path):
+    from kdtts.distill.finetune import FinetuneRequest, Finetuner
+    from kdtts.student.checkpoint import SHIPPED_STUDENT, load_student
+    from kdtts.ui import uploads
+
+    folder = uploads.from_zip(_zip(dataset, tmp_path / "voice.zip"), tmp_path / "data")
+    jobs = Finetuner(teacher, tmp_path / "data", lambda: {"shipped": SHIPPED_STUDENT})
+    with pytest.raises(ValueError, match="recordings"):
+        jobs.start(FinetuneRequest(steps=2, alpha=0.5))
+    job = jobs.start(FinetuneRequest(name="my-voice", steps=3, alpha=0.5, base="shipped", recordings=str(folder)))
+    jobs.wait(120)
+    assert job.status == "done", job.message
+    student = load_student(job.checkpoint)
+    assert student.info["alpha"] == 0.5 and student.info["recordings"] == len(TEXTS)
+    assert "gt_decoder" in job.rows[-1] and "kd_decoder" in job.rows[-1]
+    assert not folder.exists() and not list((tmp_path / "data" / "finetune_cache").glob("user-*"))

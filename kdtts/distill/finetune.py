@@ -32,8 +32,9 @@ from pathlib import Path
 from typing import Callable
 
 from kdtts.distill.data import build_cache, read_manifest
-from kdtts.distill.finetune_request import (MAX_USER_CHARS, FinetuneRequest, builtin_sentences, checkpoint_name,
-                                            user_sentences)
+from kdtts.distill.config import DistillConfig
+from kdtts.distill.finetune_request import (MAX_USER_CHARS, MAX_USER_SENTENCES, FinetuneRequest, builtin_sentences,
+                                            checkpoint_name, user_sentences)
 from kdtts.distill.train import distill
 from kdtts.student.checkpoint import SHIPPED_STUDENT, load_student, save_student
 from kdtts.teachers.piper import PiperTeacher
@@ -69,7 +70,7 @@ class Job:
                 "message": self.message, "checkpoint": self.checkpoint, "seconds": round(elapsed, 1),
                 "running": self.running, "loss": self.rows[-1]["loss"] if self.rows else None,
                 "settings": {k: v for k, v in asdict(self.request).items() if k != "text"},
-                "user_text": bool(self.request.text.strip())}
+                "user_text": bool(self.request.text.strip()), "recordings": bool(self.request.recordings)}
 
 
 class Finetuner:
@@ -140,9 +141,11 @@ class Finetuner:
         finally:
             if job.run_dir is not None:
                 shutil.rmtree(job.run_dir, ignore_errors=True)
-            if job.request.text.strip():  # a user's own text is not kept once their job ends
+            if job.request.text.strip() or job.request.recordings:  # a user's text and voice are not kept
                 for cache in (self.data / "finetune_cache").glob("user-*"):
                     shutil.rmtree(cache, ignore_errors=True)
+            if job.request.recordings and Path(job.request.recordings).resolve().is_relative_to(self.data.resolve()):
+                shutil.rmtree(job.request.recordings, ignore_errors=True)
             job.finished = time.time()
 
     def _cache(self, job: Job, sentences: list[str]) -> Path:
@@ -173,6 +176,11 @@ class Finetuner:
 
     def _train(self, job: Job) -> None:
         r = job.request
+        base_path = self.checkpoints()[r.base] if r.base else None
+        if r.recordings:  # the recordings' own text; they are aligned to the teacher's reading in distill()
+            cfg = r.to_config(self.data / "finetune_cache" / "user-recordings", self.teacher.model_path, base_path,
+                              spoken=MAX_USER_SENTENCES)
+            return self._distill(job, cfg, None, base_path, 0, 0.0)
         t0 = time.perf_counter()
         sentences = user_sentences(r.text) if r.text.strip() else builtin_sentences(int(r.sentences))
         if len(sentences) < 2:
@@ -185,9 +193,12 @@ class Finetuner:
         spoken = sum(1 for item in read_manifest(cache) if item["text"] in wanted)
         if spoken < 2:
             raise ValueError("fewer than two of the sentences could be spoken; check the text")
-        cache_seconds = time.perf_counter() - t0
-        base_path = self.checkpoints()[r.base] if r.base else None
         cfg = r.to_config(cache, self.teacher.model_path, base_path, spoken)
+        self._distill(job, cfg, sentences, base_path, spoken, time.perf_counter() - t0)
+
+    def _distill(self, job: Job, cfg: DistillConfig, sentences: list[str] | None, base_path: Path | None,
+                 spoken: int, cache_seconds: float) -> None:
+        r = job.request
         run_dir = job.run_dir = self._run_dir(job)
         job.status, job.message = "training", "loading the teacher's outputs"
 
@@ -216,6 +227,7 @@ class Finetuner:
         student = load_student(exported)
         info = {**student.info, "finetune": {k: v for k, v in asdict(r).items() if k != "text"},
                 "base": base_path.name if base_path else None, "sentences": spoken, "user_text": bool(r.text.strip()),
+                "recordings": student.info.get("teacher", {}).get("recordings"),
                 "final": job.rows[-1], "train_seconds": job.rows[-1]["seconds"], "cache_seconds": round(cache_seconds, 1)}
         _publish(save_student(student, exported.parent / f"{name}.safetensors", info), path)
         (path.with_suffix(".losses.json")).write_text(json.dumps(job.rows))

@@ -27,6 +27,7 @@ class FinetuneRequest:
     text: str = ""               # the user's sentences, one per line; empty: the built-in set
     sentences: int = 64          # size of the built-in set
     base: str | None = None      # student to start from (by name in the app); None: a fresh student
+    recordings: str | None = None  # a dataset folder of recordings (kdtts.distill.recordings): y for alpha < 1
     batch_utts: int = 4
     batch_segments: int = 8
     segment_frames: int = 32
@@ -42,7 +43,7 @@ class FinetuneRequest:
             batch_utts=int(self.batch_utts), batch_segments=int(self.batch_segments),
             segment_frames=int(self.segment_frames), lr=float(self.lr), lr_min=float(self.lr) / 10,
             warmup_steps=min(20, max(1, steps // 10)), validation_utts=max(1, min(8, spoken // 5)),
-            checkpoint_every=VALIDATE_EVERY, sample_every=steps, seed=int(self.seed))
+            checkpoint_every=VALIDATE_EVERY, sample_every=steps, seed=int(self.seed), data=self.recordings)
 
     def validate(self) -> None:
         if not 1 <= int(self.steps) <= 5000:
@@ -51,6 +52,9 @@ class FinetuneRequest:
             raise ValueError("learning rate must be in (0, 0.01]")
         if not 0.0 <= float(self.alpha) <= 1.0:
             raise ValueError("alpha must be in [0, 1]")
+        if float(self.alpha) < 1.0 and not self.recordings:
+            raise ValueError("α < 1 weighs recordings of real speech, and none are loaded: with the teacher alone "
+                             "the loss is the teacher term only, so α is 1.")
         if not 0.0 <= float(self.temperature) <= 1.5:
             raise ValueError("temperature must be in [0, 1.5]")
         if not self.modules or set(self.modules) - set(MODULES):

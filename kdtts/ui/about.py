@@ -21,8 +21,8 @@ $$L = (1 - \alpha)\cdot L\big(y,\ S(x)\big) \;+\; \alpha\cdot L\big(T(x),\ S(x)\
 
 * $x$ is the input text (phoneme ids), $S(x)$ the student's output and $T(x)$ the teacher's;
 * $y$ is a real recording when one exists; the first term learns from it;
-* $\alpha$ balances the two. With **only the teacher** available (this app: no recordings), $\alpha = 1$
-  and the loss is pure imitation; the α slider in the Distill tab matters only when ground truth is given;
+* $\alpha$ balances the two. With **only the teacher**, $\alpha = 1$ and the loss is pure imitation;
+  record a few sentences (or upload a dataset) in the Distill tab and $\alpha$ becomes yours to set;
 * **temperature**: the teacher's sampling noise. At 0 it gives its *mean* (deterministic, smooth targets),
   at 1 its own sampled voice (more varied targets).
 
@@ -37,6 +37,23 @@ Compare tab to hear where quality is lost).
 | duration | phoneme ids → frames per phoneme | the teacher's durations |
 | front | ids + durations → latent *z* (192 × frames) | the teacher's *z* |
 | decoder | *z* → waveform | the teacher's decoder audio for the same *z* |
+
+### What α does here
+
+A recording cannot be turned into the teacher's latent *z* (a Piper voice has no encoder for audio), but the
+teacher's front accepts any durations. So kdtts has the teacher read the recording's text, aligns the two
+readings (dynamic time warping on their mel spectrograms), and reads off the recording's own duration for each
+phoneme. With those durations, the teacher's *z* and audio, the student's, and the recording all line up frame by
+frame, and each module's loss mixes two targets by $\alpha$, where a target exists:
+
+| module | teacher target $T(x)$ (weight $\alpha$) | ground truth $y$ (weight $1 - \alpha$) |
+|---|---|---|
+| duration | the teacher's own durations | the recording's durations (aligned) |
+| front | the teacher's *z* for the recording's durations | – (no *z* exists for a recording) |
+| decoder | the teacher's audio for that *z* | the recording itself |
+
+At $\alpha = 0$ the student learns your timing and your voice's sound; at $\alpha = 1$ it ignores them; in
+between, it learns from both.
 
 The decoder is where the speed comes from: the teacher's decoder runs at the audio sample rate
 (22,050 steps a second), the student's at the frame rate (86 a second) and turns spectra into sound

@@ -19,7 +19,7 @@ from kdtts.ui.listen import ListenTab
 from kdtts.ui.service import NO_STUDENT, Service
 
 log = logging.getLogger("kdtts.ui")
-MAX_UPLOAD = "1mb"   # a fine-tune's text file; MAX_USER_CHARS is far smaller
+MAX_UPLOAD = "20mb"  # a fine-tune's recordings (zip or microphone takes); text files are read only to MAX_USER_CHARS
 MAX_THREADS = 200    # worker threads: requests waiting for a synthesis slot hold one each
 CSS = ".kd-progress{height:14px;background:#eee;border-radius:7px;overflow:hidden}.kd-progress>div{height:100%;background:#ff7f0e}"
 

@@ -152,7 +152,7 @@ class CompareTab:
                 gr.Examples([[p] for p in read_heldout()[:6]], inputs=[text], label="Examples (held-out sentences)")
             with gr.Column(scale=2):
                 self.student = gr.Dropdown(choices, value=choices[0] if choices else None, label="Student checkpoint",
-                                           allow_custom_value=True)  # fine-tunes appear after start-up
+                                           allow_custom_value=True, elem_id="compare-student")  # fine-tunes appear after start-up
                 with gr.Accordion("Teacher sampling scales (the KD 'temperature')", open=False):
                     noise = gr.Slider(0.0, 1.5, d.noise, step=0.01, label="noise scale", interactive=False)
                     length = gr.Slider(0.5, 2.0, d.length, step=0.05, label="length scale (both models)")

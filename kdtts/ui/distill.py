@@ -3,12 +3,13 @@ Its API endpoints: /finetune (returns the owner key), /finetune_cancel (needs it
 from __future__ import annotations
 
 import html
+import shutil
 import threading
 
 import gradio as gr
 
 from kdtts.distill.config import MODULES
-from kdtts.ui import plots
+from kdtts.ui import plots, uploads
 from kdtts.ui.errors import friendly
 from kdtts.ui.finetune import MAX_USER_CHARS, FinetuneManager, FinetuneRequest
 from kdtts.ui.limits import visitor
@@ -23,8 +24,10 @@ class DistillTab:
         self._loss_lock = threading.Lock()
 
     def do_finetune(self, name="", steps=200, lr=3e-4, alpha=1.0, temperature=0.0, modules=None,
-                    source="built-in set", text="", upload=None, base=None, sentences=64, request: gr.Request = None):
-        """Start a job; returns (message, owner key). The key is needed to cancel, so only its starter can."""
+                    source="built-in set", text="", upload=None, base=None, sentences=64, recordings=None,
+                    take_1=None, take_2=None, take_3=None, request: gr.Request = None):
+        """Start a job; returns (message, owner key). The key is needed to cancel, so only its starter can.
+        Recordings (a zip, or takes from the microphone) enable α < 1."""
         user_text = ""
         if source != "built-in set":
             user_text = (text or "")
@@ -33,13 +36,19 @@ class DistillTab:
                     user_text += "\n" + f.read(MAX_USER_CHARS + 1)  # never more than the quota into memory
             if not user_text.strip():
                 raise ValueError("Paste or upload some text, or choose the built-in set.")
-        if float(alpha) != 1.0:
-            raise ValueError("α < 1 weighs recordings of real speech, and none are loaded: with the teacher alone "
-                             "the loss is the teacher term only, so α is 1.")
+        folder = None
+        if recordings or any((take_1, take_2, take_3)):
+            folder = str(uploads.from_zip(recordings, self.service.data) if recordings
+                         else uploads.from_takes([take_1, take_2, take_3], self.service.data))
         job_request = FinetuneRequest(name=name or "", steps=int(steps), lr=float(lr), alpha=float(alpha),
                                       temperature=float(temperature), modules=tuple(modules or MODULES),
-                                      text=user_text, base=base or None, sentences=int(sentences))
-        job = self.jobs.start(job_request, visitor(request))
+                                      text=user_text, base=base or None, sentences=int(sentences), recordings=folder)
+        try:
+            job = self.jobs.start(job_request, visitor(request))
+        except Exception:
+            if folder:
+                shutil.rmtree(folder, ignore_errors=True)
+            raise
         return f"Started fine-tune {job.id}: {job_request.steps} steps.", job.secret
 
     def do_cancel(self, owner_key=""):
@@ -90,8 +99,8 @@ class DistillTab:
                 steps = gr.Number(200, precision=0, minimum=1, maximum=1000, label="steps")
                 lr = gr.Number(3e-4, label="learning rate")
                 alpha = gr.Slider(0.0, 1.0, 1.0, step=0.05, interactive=False, label="α (weight of the teacher term)",
-                                  info="α < 1 mixes in a loss against recordings of real speech; none are loaded, "
-                                       "so only the teacher term exists and α is 1.")
+                                  info="α < 1 mixes in a loss against recordings of real speech (below). With none, "
+                                       "only the teacher term exists and α is 1.", elem_id="ft-alpha")
                 temperature = gr.Slider(0.0, 1.0, 0.0, step=0.05, label="temperature (teacher noise: 0 = its mean)")
                 modules = gr.CheckboxGroup(list(MODULES), value=list(MODULES), label="modules to train")
                 base = gr.Dropdown(choices, value=choices[0] if choices else None,
@@ -101,6 +110,7 @@ class DistillTab:
                 sentences = gr.Number(64, precision=0, minimum=16, maximum=200, label="built-in set: sentences")
                 text = gr.Textbox("", label="my text (one sentence per line)", lines=5)
                 upload = gr.File(label="…or upload a .txt file", file_types=[".txt"], type="filepath")
+                recordings, takes = self._build_recordings()
                 with gr.Row():
                     start = gr.Button("Start fine-tune", variant="primary", elem_id="ft-start")
                     cancel = gr.Button("Cancel", variant="stop", elem_id="ft-cancel")
@@ -112,11 +122,26 @@ class DistillTab:
         loss = gr.Image(label="Loss curve", type="filepath", interactive=False)
         state = gr.JSON(visible=False, label="job state")
         start.click(friendly(self.do_finetune), [name, steps, lr, alpha, temperature, modules, source, text, upload,
-                                                 base, sentences], [message, key], api_name="finetune",
+                                                 base, sentences, recordings, *takes], [message, key], api_name="finetune",
                     concurrency_id="jobs")
         cancel.click(friendly(self.do_cancel), key, message, api_name="finetune_cancel", concurrency_id="jobs")
         gr.Button(visible=False).click(self.do_status, None, state, api_name="finetune_status", concurrency_limit=None)
+        for source_of_y in (recordings, *takes):  # α means something only with recordings
+            source_of_y.change(lambda *y: gr.update(interactive=any(y), value=1.0 if not any(y) else 0.5),
+                               [recordings, *takes], alpha, api_visibility="private", queue=False)
         seen = gr.State(choices)
         gr.Timer(1.0).tick(self.poll, seen, [status, bar, loss, seen, compare_student, base],
                            api_visibility="private", show_progress="hidden", concurrency_limit=None)
         demo.load(self.refresh, None, [seen, compare_student, base], api_visibility="private")
+
+    def _build_recordings(self) -> tuple[gr.File, list[gr.Audio]]:
+        with gr.Accordion("Recordings (ground truth y, for α < 1): your voice, or a dataset", open=False):
+            gr.Markdown("Read each sentence into the microphone (listen back, and record again if you like), "
+                        "**or** upload a zip of an LJSpeech-style dataset (`metadata.csv` with `id|text` lines "
+                        "and `wavs/<id>.wav`). The teacher reads the same text and each recording is aligned to it, "
+                        "so the loss can compare the student with both.")
+            takes = [gr.Audio(sources=["microphone"], type="filepath", label=f"read: “{prompt}”",
+                              elem_id=f"take-{i + 1}") for i, prompt in enumerate(uploads.PROMPTS)]
+            recordings = gr.File(label="…or a dataset (.zip)", file_types=[".zip"], type="filepath",
+                                 elem_id="ft-recordings")
+        return recordings, takes
