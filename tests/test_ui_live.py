@@ -159,6 +159,8 @@ def test_200_concurrent_votes_through_the_api(server, client):
 
     def fetch(i: int) -> None:
         tokens[i] = retry(lambda: clients[i % 8].predict(api_name="/next_pair")[0])
+        for side in ("A", "B"):  # a vote counts only after both clips were played
+            clients[i % 8].predict(tokens[i], side, api_name="/played")
 
     def vote(i: int) -> str:
         return retry(lambda: clients[i % 8].predict(tokens[i], ("A", "B", "no preference")[i % 3], 1 + i % 5,
@@ -171,7 +173,8 @@ def test_200_concurrent_votes_through_the_api(server, client):
     assert all("recorded" in r for r in replies)
     with sqlite3.connect(server["data"] / "votes.sqlite") as db:
         assert db.execute("SELECT COUNT(*) FROM votes").fetchone()[0] == 200
-        assert db.execute("SELECT COUNT(DISTINCT system_a || system_b) FROM votes").fetchone()[0] == 2  # both orders
+        pairings = {tuple(r) for r in db.execute("SELECT system_a, system_b FROM votes")}
+        assert ("teacher", "griffinlim") in pairings and ("griffinlim", "teacher") in pairings  # both orders
     results = client.predict(api_name="/results")
     assert "200 votes" in results and "teacher" in results
     csv_path = client.predict(api_name="/export_csv")
@@ -180,6 +183,8 @@ def test_200_concurrent_votes_through_the_api(server, client):
 
     with pytest.raises(AppError, match="already used"):  # a pair token votes once
         token = listener.predict(api_name="/next_pair")[0]
+        for side in ("A", "B"):
+            listener.predict(token, side, api_name="/played")
         listener.predict(token, "A", 3, 3, api_name="/vote")
         listener.predict(token, "A", 3, 3, api_name="/vote")
 
@@ -383,8 +388,19 @@ def test_every_endpoint_names_its_outputs_and_votes_reveal_the_systems(server, c
     steps = next(p for p in api["named_endpoints"]["/finetune"]["parameters"] if p["parameter_name"] == "steps")
     assert steps["python_type"]["type"] == "int", steps
     token = client.predict(api_name="/next_pair")[0]
-    reply = client.predict(token, "A", 4, 3, api_name="/vote")
-    assert "A was **" in reply and "B was **" in reply and "teacher" in reply
+    from gradio_client.exceptions import AppError
+
+    client.predict(token, "A", api_name="/played")
+    with pytest.raises(AppError, match="Play both clips"):  # voting is refused until both were played
+        client.predict(token, "A", 4, 3, api_name="/vote")
+    client.predict(token, "B", api_name="/played")
+    reply = client.predict(token, "A", 4, 3, "class-42", api_name="/vote")
+    assert "A was **" in reply and "B was **" in reply
+    assert re.search(r"(teacher|student \(|Griffin-Lim).*(teacher|student \(|Griffin-Lim)", reply), reply
+    mine = client.predict("class-42", api_name="/results")
+    assert "**1 votes.**" in mine and "Leaderboard" in mine
+    exported = Path(client.predict("class-42", api_name="/export_csv")).read_text().splitlines()
+    assert len(exported) == 2 and exported[1].endswith(",class-42")
 
 
 def test_browser_records_two_sentences_trains_at_alpha_half_and_compare_lists_it(server, client, teacher, tmp_path):

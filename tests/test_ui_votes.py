@@ -73,3 +73,38 @@ def test_bad_votes_are_refused(tmp_path):
     with pytest.raises(ValueError):
         store.add(Vote(0, "x", "teacher", "student", "A", 6, 3))
     assert len(store.rows()) == 0
+
+
+def test_leaderboard_recovers_known_strengths():
+    import random
+
+    from kdtts.ui.leaderboard import ELO, leaderboard
+
+    rng = random.Random(1)
+    true = {"teacher": 0.0, "student": -0.5, "griffinlim": -2.0}
+    rows = []
+    for _ in range(400):
+        a, b = rng.sample(sorted(true), 2)
+        win_a = rng.random() < 1 / (1 + math.exp(true[b] - true[a]))
+        rows.append({"system_a": a, "system_b": b, "preferred": a if win_a else b})
+    board = leaderboard(rows)
+    assert [e["system"] for e in board] == ["teacher", "student", "griffinlim"]
+    for e in board:
+        assert e["low"] <= e["elo"] <= e["high"]
+        assert e["low"] - 1 <= ELO * true[e["system"]] <= e["high"] + 1  # the truth is inside the interval
+
+
+def test_a_visitor_draws_prompts_without_replacement_and_never_the_same_pair_twice():
+    import random
+
+    from kdtts.ui.listening import Listening, Visitor
+
+    listening = Listening.__new__(Listening)  # only the drawing, no models
+    listening.prompts, listening._rng = [f"p{i}" for i in range(6)], random.Random(3)
+    listening.systems = lambda: {"teacher": None, "griffinlim": None, "student:s:1": None}
+    visitor, draws = Visitor(), []
+    for _ in range(12):
+        draws.append(listening._draw(visitor))
+    assert sorted(d[0] for d in draws[:6]) == list(range(6)) == sorted(d[0] for d in draws[6:])
+    for (p1, a1, b1), (p2, a2, b2) in zip(draws, draws[1:]):
+        assert (p1, {a1, b1}) != (p2, {a2, b2}) and a2 != b2

@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from kdtts.ui.leaderboard import leaderboard
+
 CHOICES = ("A", "B", "none")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS votes (
@@ -25,9 +27,11 @@ CREATE TABLE IF NOT EXISTS votes (
     choice TEXT NOT NULL CHECK (choice IN ('A', 'B', 'none')),
     preferred TEXT,                 -- the system behind the chosen side; NULL for no preference
     mos_a INTEGER CHECK (mos_a BETWEEN 1 AND 5),
-    mos_b INTEGER CHECK (mos_b BETWEEN 1 AND 5)
+    mos_b INTEGER CHECK (mos_b BETWEEN 1 AND 5),
+    session TEXT                    -- a class's session code, so its votes can be analysed apart
 )"""
-COLUMNS = ("id", "created", "prompt", "text", "system_a", "system_b", "choice", "preferred", "mos_a", "mos_b")
+COLUMNS = ("id", "created", "prompt", "text", "system_a", "system_b", "choice", "preferred", "mos_a", "mos_b",
+           "session")
 
 
 # -- statistics --------------------------------------------------------------------------------------
@@ -75,6 +79,7 @@ class Vote:
     choice: str
     mos_a: int | None = None
     mos_b: int | None = None
+    session: str | None = None
 
     def validate(self) -> None:
         if self.choice not in CHOICES:
@@ -94,6 +99,8 @@ class VoteStore:
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(SCHEMA)
+            if "session" not in {row[1] for row in db.execute("PRAGMA table_info(votes)")}:  # an older file
+                db.execute("ALTER TABLE votes ADD COLUMN session TEXT")
 
     def _connect(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
@@ -110,22 +117,25 @@ class VoteStore:
         db = self._connect()
         with db:  # one transaction per vote
             cursor = db.execute(
-                "INSERT INTO votes (created, prompt, text, system_a, system_b, choice, preferred, mos_a, mos_b) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO votes (created, prompt, text, system_a, system_b, choice, preferred, mos_a, mos_b, session) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (time.time(), vote.prompt, vote.text, vote.system_a, vote.system_b, vote.choice, preferred,
-                 None if vote.mos_a is None else int(vote.mos_a), None if vote.mos_b is None else int(vote.mos_b)))
+                 None if vote.mos_a is None else int(vote.mos_a), None if vote.mos_b is None else int(vote.mos_b),
+                 vote.session))
         return int(cursor.lastrowid)
 
-    def rows(self) -> list[dict]:
-        cursor = self._connect().execute(f"SELECT {', '.join(COLUMNS)} FROM votes ORDER BY id")
+    def rows(self, session: str | None = None) -> list[dict]:
+        """Every vote, or one class session's."""
+        where, args = ("WHERE session = ?", (session,)) if session else ("", ())
+        cursor = self._connect().execute(f"SELECT {', '.join(COLUMNS)} FROM votes {where} ORDER BY id", args)
         return [dict(zip(COLUMNS, row)) for row in cursor]
 
-    def csv(self, path: str | Path) -> Path:
+    def csv(self, path: str | Path, session: str | None = None) -> Path:
         path = Path(path)
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, COLUMNS)
         writer.writeheader()
-        writer.writerows(self.rows())
+        writer.writerows(self.rows(session))
         path.write_text(buffer.getvalue(), encoding="utf-8")
         return path
 
@@ -150,6 +160,7 @@ def summarise(rows: list[dict]) -> dict:
                                   "win_rate": wins / len(shown) if shown else math.nan,
                                   "win_ci": wilson(wins, len(shown)),
                                   "ratings": len(scores), "mos": mean, "mos_ci": (low, high)}
+    out["leaderboard"] = leaderboard(rows)
     return out
 
 
@@ -170,4 +181,11 @@ def markdown(summary: dict) -> str:
     tie = summary["no_preference"]
     lines.append(f"| _no preference_ | {tie['count']} / {summary['votes']} | {pct(tie['rate'])} "
                  f"[{pct(tie['ci'][0])}, {pct(tie['ci'][1])}] | | |")
+    if summary.get("leaderboard"):
+        lines += ["", "**Leaderboard** (Bradley-Terry on all pairings, Elo scale: 400 points = 10:1 odds; "
+                      "teacher = 0; 95 % bootstrap intervals)", "",
+                  "| rank | system | Elo vs teacher [95 % CI] | comparisons |", "|---:|---|---|---:|"]
+        for rank, e in enumerate(summary["leaderboard"], 1):
+            lines.append(f"| {rank} | {e['system']} | {e['elo']:+.0f} [{e['low']:+.0f}, {e['high']:+.0f}] | "
+                         f"{e['comparisons']} |")
     return "\n".join(lines)
