@@ -54,3 +54,11 @@ def align_durations(teacher_audio: np.ndarray, teacher_durations: np.ndarray, re
     bounds = np.maximum.accumulate(np.append(starts_r, len(b)))  # (phonemes after the last frame: empty)
     bounds[0] = 0
     return np.diff(bounds).astype(np.int64), float(np.mean([cost[i, j] for i, j in path]))
+
+
+def mel_distance(reference: np.ndarray, other: np.ndarray, spec: AudioSpec) -> float:
+    """Mean log-mel L1 per band between two readings after DTW (0 for identical audio): a distance that
+    also compares readings of different lengths."""
+    a, b = log_mel(reference, spec).numpy().T, log_mel(other, spec).numpy().T
+    cost = cdist(a, b, "cityblock") / a.shape[1]
+    return float(np.mean([cost[i, j] for i, j in dtw_path(cost)]))

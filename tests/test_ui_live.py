@@ -98,8 +98,9 @@ def _audio(path: str) -> tuple[np.ndarray, int]:
 
 
 def test_compare_returns_two_audible_wavs_and_plots(client):
-    teacher, student, mel, durations, timings, table, numbers = client.predict(
+    teacher, student, mel, durations, timings, table, numbers, said = client.predict(
         "The weather is fine today, so we walk to the park.", api_name="/compare")
+    assert "Read as:" in said and "Phonemes:" in said
     for wav in (teacher, student):
         audio, rate = _audio(wav)
         assert rate == 22050 and len(audio) > rate // 2
@@ -232,7 +233,7 @@ def test_finetune_busy_and_cancel_then_a_short_run_makes_a_checkpoint(server, cl
     assert not any((server["data"] / "finetune_runs").glob("*")), "a published job kept its run folder"
     assert not list((server["data"] / "finetune_cache").glob("user-*")), "the visitor's text stayed cached"
     # selectable in the Compare tab (and API) by name
-    teacher_wav, student_wav, *_ = client.predict("Now with the new checkpoint.", "tiny", api_name="/compare")
+    teacher_wav, student_wav, *_ = client.predict("Now with the new checkpoint.", "tiny", api_name="/compare")  # noqa
     assert len(_audio(student_wav)[0]) > 0
     from kdtts.student.checkpoint import SHIPPED_STUDENT as shipped
 
@@ -250,11 +251,15 @@ def test_browser_compare_page(server):
             page = browser.new_page(viewport={"width": 1300, "height": 900})
             page.goto(server["url"], wait_until="load")
             page.locator("#compare-btn").wait_for(timeout=60_000)
-            page.locator("#text textarea").fill("A real browser asks for this sentence.")
-            page.locator("#compare-btn").click()
+            # the first ten seconds: a finished example is on the page before any click
             for plot in ("#mel-plot", "#dur-plot", "#time-plot"):
                 page.wait_for_function(f"[...document.querySelectorAll('{plot} img')].some(i => i.naturalWidth > 0)",
                                        timeout=90_000)
+            assert "Read as:" in page.locator("#spoken").inner_text()
+            page.locator("#text textarea").fill("A real browser asks for this sentence.")
+            page.locator("#compare-btn").click()
+            page.wait_for_function("document.querySelector('#spoken').innerText.includes('real browser') && "
+                                   "document.querySelector('#timing-table table') !== null", timeout=90_000)
             # each player's WAV: the browser itself loads it into an <audio> element and reports a duration
             durations = page.evaluate("""async () => Promise.all(['#teacher-audio', '#student-audio'].map(id => {
                 const link = document.querySelector(id + ' a[download]');

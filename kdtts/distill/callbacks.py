@@ -4,10 +4,17 @@ saves its state; everything else listens."""
 from __future__ import annotations
 
 import csv
+import logging
+import threading
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
+
+log = logging.getLogger("kdtts.distill")
+MATPLOTLIB_LOCK = threading.Lock()
+"""Held while any figure renders: matplotlib's text layout (mathtext tick labels) is not thread-safe,
+and the app draws plots while a fine-tune draws its loss curve."""
 
 
 class Callback:
@@ -44,7 +51,10 @@ class LossPlot(Callback):
         self.csv_path, self.png_path = csv_path, png_path
 
     def on_checkpoint(self, step: int, row: dict) -> None:
-        plot_losses(self.csv_path, self.png_path)
+        try:
+            plot_losses(self.csv_path, self.png_path)
+        except Exception:  # noqa: BLE001 - a picture must never stop a training run
+            log.exception("could not draw %s", self.png_path)
 
 
 class Samples(Callback):
@@ -74,11 +84,16 @@ class Hook(Callback):
 
 
 def plot_losses(csv_path: Path, png_path: Path) -> None:
-    from matplotlib.figure import Figure  # no pyplot: safe in a thread next to other plotting
-
     rows = list(csv.DictReader(csv_path.open()))
     if not rows:
         return
+    with MATPLOTLIB_LOCK:
+        _draw_losses(rows, png_path)
+
+
+def _draw_losses(rows: list[dict], png_path: Path) -> None:
+    from matplotlib.figure import Figure  # no pyplot: no global figure state
+
     keys = [k for k in rows[0] if k not in ("step", "lr", "seconds")]
     fig = Figure(figsize=(7, 4))
     ax = fig.subplots()

@@ -38,6 +38,8 @@ class App:
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
         except (AttributeError, OSError):
             pass
+        if self.service.has_student:
+            self.compare.example()
         if self.listen.listening.ready:
             self.listen.listening.prewarm()
         if os.environ.get("KDTTS_PREWARM_FINETUNE", "1") != "0":
@@ -52,7 +54,7 @@ class App:
         with gr.Blocks(title="kdtts: knowledge distillation for TTS", delete_cache=(600, 3600)) as demo:
             gr.Markdown("# kdtts: a big teacher voice, distilled into a tiny, fast student\n"
                         f"Teacher: Piper **{s.teacher.model_path.stem}** ({s.teacher.parameters / 1e6:.1f} M parameters). "
-                        + (f"Student: **{s.default_name}**." if s.has_student else f"⚠️ {NO_STUDENT}"))
+                        + (f"Student: **{s.default_name}**: " + about.headline() if s.has_student else f"⚠️ {NO_STUDENT}"))
             with gr.Tab("Compare", id="compare"):
                 self.compare.build(choices)
             with gr.Tab("Distill", id="distill"):
@@ -61,6 +63,8 @@ class App:
                 self.listen.build(demo)
             with gr.Tab("How it works", id="about"):
                 about.build(s)
+            if s.has_student:  # the first ten seconds: a finished example, before anyone clicks
+                demo.load(self.compare.example, None, self.compare.outputs, api_visibility="private")
         demo.queue(default_concurrency_limit=2, max_size=None)
         return demo
 

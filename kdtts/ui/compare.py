@@ -2,8 +2,10 @@
 mix-and-match of the three modules. Its API endpoints: /compare, /mix, /synthesize."""
 from __future__ import annotations
 
+import html
 import math
 import os
+import threading
 import uuid
 from dataclasses import dataclass
 
@@ -14,7 +16,7 @@ from kdtts.engine import STAGES, Mix, Synthesis
 from kdtts.voice import Scales
 from kdtts.ui import plots
 from kdtts.distill.corpus import read_heldout
-from kdtts.text import MAX_CHARS
+from kdtts.text import MAX_CHARS, validate
 from kdtts.ui.errors import friendly
 from kdtts.ui.service import NO_STUDENT, Service
 
@@ -60,15 +62,27 @@ def _size(n_bytes: int) -> str:
     return f"{n_bytes / 1e6:.1f} MB"
 
 
-def compare(service: Service, text: str, student_name: str | None, scales: Scales) -> Comparison:
-    """Teacher and (when available) student on `text`; raises TextError for bad input."""
+def spoken(synthesis: Synthesis, text: str) -> str:
+    """What was read: the normalised words (numbers, money, dates spelled out) and Piper's phonemes."""
+    phonemes = "".join(synthesis.phonemes)
+    shown = phonemes if len(phonemes) <= 600 else phonemes[:600] + " …"
+    return f"**Read as:** {html.escape(validate(text))}  \n**Phonemes:** /{html.escape(shown)}/"
+
+
+def compare(service: Service, text: str, student_name: str | None, scales: Scales,
+            student: Synthesis | None = None) -> Comparison:
+    """Teacher and (when available) student on `text`; raises TextError for bad input.
+
+    `student`: its own reading if already made (the page shows it first). The mel plot compares like
+    with like: the teacher with the student reading at the teacher's durations (sample-aligned)."""
     engine = service.engine(student_name)
+    if student is None and engine.student is not None:
+        student = service.synthesize(engine, text, Mix.of("student"), scales)
     teacher = service.synthesize(engine, text, Mix.of("teacher"), scales)
-    student = service.synthesize(engine, text, Mix.of("student"), scales) if engine.student is not None else None
+    aligned = service.synthesize(engine, text, Mix("teacher", "student", "student"), scales) if student else None
     hop, rate = service.teacher.hop_length, service.teacher.sample_rate
     labels, t_frames = plots.phoneme_durations(teacher.ids, teacher.durations, service.id_to_symbol)
     s_frames = plots.phoneme_durations(student.ids, student.durations, service.id_to_symbol)[1] if student else None
-
     numbers = {"teacher": {"seconds_audio": teacher.seconds, "rtf": teacher.rtf,
                            "timings": teacher.timings, "parameters": service.teacher.parameters,
                            "bytes": service.teacher.bytes_on_disk}}
@@ -81,23 +95,49 @@ def compare(service: Service, text: str, student_name: str | None, scales: Scale
                               "parameters": params, "bytes": size, "checkpoint": str(path) if path else None}
         numbers["speedup"] = teacher.compute_seconds / max(student.compute_seconds, 1e-9)
         rows.append(("student", student, params, size))
+    return Comparison(
+        teacher_wav=wav(service, teacher, "teacher"),
+        student_wav=wav(service, student, "student") if student else None,
+        mel_png=plots.mels(teacher.audio, aligned.audio if aligned else None, rate, hop, service.out_dir,
+                           "student, teacher's durations"),
+        durations_png=plots.durations(labels, t_frames, s_frames, hop, rate, service.out_dir),
+        timings_png=plots.timings(list(STAGES), teacher.timings, student.timings if student else None, service.out_dir),
+        table=_table(rows, numbers), timings=numbers)
+
+
+def _table(rows: list[tuple], numbers: dict) -> str:
     table = ["| model | " + " | ".join(f"{s} (ms)" for s in STAGES) + " | total (ms) | audio (s) | RTF | parameters | size |",
              "|---|" + "---:|" * (len(STAGES) + 5)]
     for name, syn, params, size in rows:
         table.append(f"| **{name}** | " + " | ".join(f"{1000 * syn.timings[s]:.0f}" for s in STAGES)
                      + f" | {1000 * syn.compute_seconds:.0f} | {syn.seconds:.2f} | {syn.rtf:.3f} | {params / 1e6:.2f} M | {_size(size)} |")
-    if student is not None:
+    if "speedup" in numbers:
         table.append(f"\n**Speed-up (teacher time ÷ student time): {numbers['speedup']:.1f}×**, this request, "
                      "this machine (single requests are noisy; see the benchmark table in *How it works*).")
     else:
         table.append("\n_No student checkpoint is loaded: teacher only._")
-    return Comparison(
-        teacher_wav=wav(service, teacher, "teacher"),
-        student_wav=wav(service, student, "student") if student else None,
-        mel_png=plots.mels(teacher.audio, student.audio if student else None, rate, hop, service.out_dir),
-        durations_png=plots.durations(labels, t_frames, s_frames, hop, rate, service.out_dir),
-        timings_png=plots.timings(list(STAGES), teacher.timings, student.timings if student else None, service.out_dir),
-        table="\n".join(table), timings=numbers)
+    return "\n".join(table)
+
+
+LADDER = (("teacher", Mix("teacher", "teacher", "teacher")), ("+ student durations", Mix("student", "teacher", "teacher")),
+          ("+ student front", Mix("student", "student", "teacher")), ("+ student decoder (the student)", Mix.of("student")))
+"""Where quality is lost: the teacher, then one student module after another."""
+
+
+def ladder(service: Service, text: str, student_name: str | None, scales: Scales) -> tuple[list[str], str]:
+    """One WAV per rung of LADDER and a Markdown table with each rung's distance to the teacher."""
+    from kdtts.align import mel_distance
+
+    engine = service.engine(student_name, need_student=True)
+    readings = [service.synthesize(engine, text, mix, scales) for _, mix in LADDER]
+    teacher = readings[0].audio
+    rows = ["| rung | audio length (s) | mel distance to the teacher |", "|---|---:|---:|"]
+    for (name, _), reading in zip(LADDER, readings):
+        rows.append(f"| {name} | {reading.seconds:.2f} | {mel_distance(teacher, reading.audio, service.teacher.spec):.3f} |")
+    rows.append("\nMel distance: mean log-mel L1 per band after dynamic time warping (0 = the teacher's own audio). "
+                "Each rung swaps one more teacher module for the student's; the jump between two rungs is that "
+                "module's share of what a listener hears.")
+    return [wav(service, r, f"ladder{i}") for i, r in enumerate(readings)], "\n".join(rows)
 
 
 def synthesize(service: Service, text: str, model: str, student_name: str | None, scales: Scales) -> str:
@@ -126,13 +166,31 @@ class CompareTab:
     def __init__(self, service: Service, first_text: str) -> None:
         self.service, self.first_text = service, first_text
         self.student: gr.Dropdown | None = None  # the checkpoint dropdown, refreshed when fine-tunes finish
+        self._example: tuple | None = None
+        self._example_lock = threading.Lock()
+
+    def example(self) -> tuple:
+        """The first held-out sentence, compared once and shown on every page load (files re-made if cleaned)."""
+        with self._example_lock:
+            files = [x for x in (self._example or ())[:5] if isinstance(x, str)]
+            if self._example is None or not all(os.path.exists(f) for f in files):
+                *_, self._example = self.do_compare(self.first_text)
+            return self._example
 
     def do_compare(self, text, student=None, noise=0.667, length=1.0, noise_w=0.8, deterministic=True):
-        result = compare(self.service, text, student, scales_from(noise, length, noise_w, deterministic))
-        if result.student_wav is None:
+        """The student's audio first (it is ready in a fraction of a second), then the teacher and the plots."""
+        scales = scales_from(noise, length, noise_w, deterministic)
+        engine = self.service.engine(student)
+        own = None
+        if engine.student is not None:
+            own = self.service.synthesize(engine, text, Mix.of("student"), scales)
+            yield (None, wav(self.service, own, "student"), None, None, None, "_The teacher is reading…_", None,
+                   spoken(own, text))
+        else:
             gr.Warning(NO_STUDENT)
-        return (result.teacher_wav, result.student_wav, result.mel_png, result.durations_png, result.timings_png,
-                result.table, result.timings)
+        result = compare(self.service, text, student, scales, own)
+        yield (result.teacher_wav, result.student_wav, result.mel_png, result.durations_png, result.timings_png,
+               result.table, result.timings, spoken(own, text) if own else "")
 
     def do_synthesize(self, text, model="student", student=None, noise=0.667, length=1.0, noise_w=0.8,
                       deterministic=True):
@@ -169,12 +227,15 @@ class CompareTab:
             event(lambda: [None] * len(outputs), None, outputs, api_visibility="private", queue=False).then(
                 friendly(self.do_compare), [text, self.student, *scale_inputs], outputs,
                 concurrency_id=SYNTH, concurrency_limit=SYNTH_LIMIT, **options)
+        self.outputs = outputs
+        self._build_ladder(text, scale_inputs)
         self._build_mix(text, scale_inputs)
 
     def _outputs(self) -> list:
-        with gr.Row():
-            teacher_audio = gr.Audio(label="Teacher", type="filepath", interactive=False, elem_id="teacher-audio")
+        with gr.Row():  # the student first: it is ready first
             student_audio = gr.Audio(label="Student", type="filepath", interactive=False, elem_id="student-audio")
+            teacher_audio = gr.Audio(label="Teacher", type="filepath", interactive=False, elem_id="teacher-audio")
+        said = gr.Markdown(label="read as", elem_id="spoken")
         table = gr.Markdown(elem_id="timing-table", label="timings table")
         mel = gr.Image(label="Mel spectrograms", show_label=False, type="filepath", interactive=False, elem_id="mel-plot")
         durations = gr.Image(label="Per-phoneme durations", show_label=False, type="filepath", interactive=False,
@@ -182,7 +243,20 @@ class CompareTab:
         timings = gr.Image(label="Time per module", show_label=False, type="filepath", interactive=False,
                            elem_id="time-plot", height=260)
         numbers = gr.JSON(label="Timings (JSON)", visible=False)
-        return [teacher_audio, student_audio, mel, durations, timings, table, numbers]
+        return [teacher_audio, student_audio, mel, durations, timings, table, numbers, said]
+
+    def do_ladder(self, text, student=None, noise=0.667, length=1.0, noise_w=0.8, deterministic=True):
+        wavs, table = ladder(self.service, text, student, scales_from(noise, length, noise_w, deterministic))
+        return (*wavs, table)
+
+    def _build_ladder(self, text: gr.Textbox, scale_inputs: list) -> None:
+        with gr.Accordion("Where is quality lost? Swap in one student module at a time", open=False):
+            go = gr.Button("Climb the ladder")
+            with gr.Row():
+                rungs = [gr.Audio(label=name, type="filepath", interactive=False) for name, _ in LADDER]
+            table = gr.Markdown(label="ladder distances")
+        go.click(friendly(self.do_ladder), [text, self.student, *scale_inputs], [*rungs, table], api_name="ladder",
+                 concurrency_id=SYNTH, concurrency_limit=SYNTH_LIMIT)
 
     def _build_mix(self, text: gr.Textbox, scale_inputs: list) -> None:
         gr.Markdown("### Mix and match: choose who runs each module, and hear where quality is lost")

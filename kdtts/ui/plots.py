@@ -1,7 +1,6 @@
 """Matplotlib figures for the app, written as PNG files (they travel as files through the API too)."""
 from __future__ import annotations
 
-import threading
 import uuid
 from pathlib import Path
 
@@ -12,8 +11,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from kdtts.audio import log_mel  # noqa: E402
+from kdtts.distill.callbacks import MATPLOTLIB_LOCK  # noqa: E402
 
-_LOCK = threading.Lock()  # pyplot's state machine is not thread-safe
+_LOCK = MATPLOTLIB_LOCK  # pyplot's state machine and matplotlib's text layout are not thread-safe
 TEACHER_COLOUR, STUDENT_COLOUR = "#1f77b4", "#ff7f0e"
 PAD = "_"
 
@@ -26,11 +26,13 @@ def _save(fig, out_dir: Path, stem: str) -> str:
     return str(path)
 
 
-def mels(teacher_audio: np.ndarray, student_audio: np.ndarray | None, rate: int, hop: int, out_dir: Path) -> str:
-    """Teacher and student log-mels on one colour scale and one time axis, plus their difference."""
+def mels(teacher_audio: np.ndarray, student_audio: np.ndarray | None, rate: int, hop: int, out_dir: Path,
+         student_label: str = "student") -> str:
+    """Teacher and student log-mels on one colour scale and one time axis, plus their difference (frame
+    by frame when the student read with the teacher's durations, which is what the app passes)."""
     specs = [("teacher", log_mel(teacher_audio).numpy())]
     if student_audio is not None:
-        specs.append(("student", log_mel(student_audio).numpy()))
+        specs.append((student_label, log_mel(student_audio).numpy()))
     vmin = min(float(s.min()) for _, s in specs)
     vmax = max(float(s.max()) for _, s in specs)
     seconds = max(s.shape[1] for _, s in specs) * hop / rate
@@ -46,7 +48,7 @@ def mels(teacher_audio: np.ndarray, student_audio: np.ndarray | None, rate: int,
             fig.colorbar(image, ax=ax, pad=0.01, label="log magnitude")
         if len(specs) == 2:
             t, s = specs[0][1], specs[1][1]
-            note = "same frames"
+            note = "frame by frame"
             if s.shape[1] != t.shape[1]:  # different durations: stretch the student onto the teacher's frames
                 grid = np.linspace(0, s.shape[1] - 1, t.shape[1])
                 s = np.stack([np.interp(grid, np.arange(s.shape[1]), row) for row in s])
@@ -55,7 +57,7 @@ def mels(teacher_audio: np.ndarray, student_audio: np.ndarray | None, rate: int,
             bound = max(1e-3, float(np.percentile(np.abs(diff), 99)))
             image = axes[-1].imshow(diff, origin="lower", aspect="auto", cmap="coolwarm", vmin=-bound, vmax=bound,
                                     extent=(0, t.shape[1] * hop / rate, 0, t.shape[0]))
-            axes[-1].set_title(f"difference: student − teacher ({note}); mean |diff| {np.abs(diff).mean():.2f}",
+            axes[-1].set_title(f"difference: {student_label} − teacher ({note}); mean |diff| {np.abs(diff).mean():.2f}",
                                fontsize=10, loc="left")
             axes[-1].set_ylabel("mel band")
             fig.colorbar(image, ax=axes[-1], pad=0.01, label="log ratio")
