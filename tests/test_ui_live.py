@@ -455,3 +455,29 @@ def test_browser_records_two_sentences_trains_at_alpha_half_and_compare_lists_it
     # take 1 reads its prompt; take 2 (the same words again, under another prompt) may fail to align and be skipped
     assert info["alpha"] == 0.5 and info["recordings"] >= 1
     assert not list((server["data"] / "finetune_uploads").glob("*")), "the visitor's recordings were kept"
+
+
+def test_phone_first_screen_has_every_tab_and_the_button_and_no_request_fails(server):
+    playwright = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian chromium is not installed")
+    failed: list[str] = []
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 390, "height": 844})
+            page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+            page.goto(server["url"], wait_until="load")
+            page.locator("#compare-btn").wait_for(timeout=60_000)
+            page.wait_for_function("document.querySelector('#spoken').innerText.includes('Read as')", timeout=90_000)
+            for name in ("Compare", "Distill", "Listen", "How it works"):
+                tab = page.get_by_role("tab", name=name)
+                assert tab.is_visible() and tab.bounding_box()["y"] < 844, name
+            assert page.locator("#compare-btn").bounding_box()["y"] + 40 < 844
+            page.get_by_role("tab", name="How it works").click()
+            page.wait_for_timeout(1500)
+            assert page.get_by_text("Error", exact=True).count() == 0  # no error toast from any load event
+            page.screenshot(path=str(ARTIFACTS / "phone.png"), full_page=False)
+        finally:
+            browser.close()
+    assert not failed, failed

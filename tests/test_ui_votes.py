@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from kdtts.ui.votes import Vote, VoteStore, mean_ci, summarise, wilson
+from kdtts.ui.votes import Vote, VoteStore, markdown, mean_ci, summarise, wilson
 
 
 def test_wilson_known_values():
@@ -108,3 +108,8 @@ def test_a_visitor_draws_prompts_without_replacement_and_never_the_same_pair_twi
     assert sorted(d[0] for d in draws[:6]) == list(range(6)) == sorted(d[0] for d in draws[6:])
     for (p1, a1, b1), (p2, a2, b2) in zip(draws, draws[1:]):
         assert (p1, {a1, b1}) != (p2, {a2, b2}) and a2 != b2
+
+
+def test_summary_of_no_votes():
+    summary = summarise([])
+    assert summary["votes"] == 0 and summary["leaderboard"] == [] and markdown(summary) == "_No votes yet._"

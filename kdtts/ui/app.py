@@ -21,7 +21,10 @@ from kdtts.ui.service import NO_STUDENT, Service
 log = logging.getLogger("kdtts.ui")
 MAX_UPLOAD = "20mb"  # a fine-tune's recordings (zip or microphone takes); text files are read only to MAX_USER_CHARS
 MAX_THREADS = 200    # worker threads: requests waiting for a synthesis slot hold one each
-CSS = ".kd-progress{height:14px;background:#eee;border-radius:7px;overflow:hidden}.kd-progress>div{height:100%;background:#ff7f0e}"
+CSS = (".kd-progress{height:14px;background:#eee;border-radius:7px;overflow:hidden}"
+       ".kd-progress>div{height:100%;background:#ff7f0e}"
+       "#timing-table table{display:block;overflow-x:auto;white-space:nowrap}"  # scrolls on a phone, never wraps
+       "@media (max-width:600px){[role=tab]{padding-left:8px!important;padding-right:8px!important}}")
 
 
 class App:
@@ -55,18 +58,22 @@ class App:
             gr.Markdown("# kdtts: a big teacher voice, distilled into a tiny, fast student\n"
                         f"Teacher: Piper **{s.teacher.model_path.stem}** ({s.teacher.parameters / 1e6:.1f} M parameters). "
                         + (f"Student: **{s.default_name}**: " + about.headline() if s.has_student else f"⚠️ {NO_STUDENT}"))
-            with gr.Tab("Compare", id="compare"):
-                self.compare.build(choices)
-            with gr.Tab("Distill", id="distill"):
-                self.distill.build(choices, self.compare.student, demo)
-            with gr.Tab("Listen", id="listen"):
-                self.listen.build(demo)
-            with gr.Tab("How it works", id="about"):
-                about.build(s)
+            with gr.Tabs(overflow_behavior="wrap"):  # on a phone every tab stays visible (no "..." menu)
+                self._tabs(choices, demo)
             if s.has_student:  # the first ten seconds: a finished example, before anyone clicks
                 demo.load(self.compare.example, None, self.compare.outputs, api_visibility="private")
         demo.queue(default_concurrency_limit=2, max_size=None)
         return demo
+
+    def _tabs(self, choices: list[str], demo: gr.Blocks) -> None:
+        with gr.Tab("Compare", id="compare"):
+            self.compare.build(choices)
+        with gr.Tab("Distill", id="distill"):
+            self.distill.build(choices, self.compare.student, demo)
+        with gr.Tab("Listen", id="listen"):
+            self.listen.build(demo)
+        with gr.Tab("How it works", id="about"):
+            about.build(self.service)
 
 
 def build(service: Service | None = None) -> tuple[gr.Blocks, App]:

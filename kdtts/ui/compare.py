@@ -207,6 +207,7 @@ class CompareTab:
             with gr.Column(scale=3):
                 text = gr.Textbox(label=f"Text (up to {MAX_CHARS} characters)", lines=2, value=self.first_text,
                                   elem_id="text")
+                go = gr.Button("Synthesise teacher and student", variant="primary", elem_id="compare-btn")
                 gr.Examples([[p] for p in read_heldout()[:6]], inputs=[text], label="Examples (held-out sentences)")
             with gr.Column(scale=2):
                 self.student = gr.Dropdown(choices, value=choices[0] if choices else None, label="Student checkpoint",
@@ -219,7 +220,6 @@ class CompareTab:
                     deterministic = gr.Checkbox(True, label="deterministic teacher (noise = noise_w = 0: its mean)")
                 deterministic.change(lambda on: (gr.update(interactive=not on),) * 2, deterministic, [noise, noise_w],
                                      api_visibility="private", queue=False)
-                go = gr.Button("Synthesise teacher and student", variant="primary", elem_id="compare-btn")
         outputs = self._outputs()
         scale_inputs = [noise, length, noise_w, deterministic]
         for event, options in ((go.click, {"api_name": "compare"}), (text.submit, {"api_visibility": "private"})):

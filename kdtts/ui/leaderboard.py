@@ -30,6 +30,8 @@ def strengths(rows: list[dict], iterations: int = 100) -> dict[str, float]:
         wins[a, b] += 0.5
         wins[b, a] += 0.5
     names = sorted(systems)
+    if not names:
+        return {}
     p = {s: 1.0 for s in names}
     for _ in range(iterations):
         new = {}
