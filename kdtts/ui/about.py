@@ -1,7 +1,6 @@
 """How-it-works tab: knowledge distillation in plain words, the loss, the diagram, the benchmark table."""
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "RESULTS.md"
@@ -24,6 +23,7 @@ def headline() -> str:
     except (OSError, KeyError, TypeError, ValueError):
         return ""
 
+
 INTRO = r"""
 ## Knowledge distillation, in plain words
 
@@ -41,8 +41,11 @@ $$L = (1 - \alpha)\cdot L\big(y,\ S(x)\big) \;+\; \alpha\cdot L\big(T(x),\ S(x)\
 * $y$ is a real recording when one exists; the first term learns from it;
 * $\alpha$ balances the two. With **only the teacher**, $\alpha = 1$ and the loss is pure imitation;
   record a few sentences (or upload a dataset) in the Distill tab and $\alpha$ becomes yours to set;
-* **temperature**: the teacher's sampling noise. At 0 it gives its *mean* (deterministic, smooth targets),
-  at 1 its own sampled voice (more varied targets).
+* **temperature** here is the teacher's sampling noise (the VITS noise scales, multiplied by it): at 0 the
+  teacher gives its *mean* (deterministic, smooth targets), at 1 its own sampled voice (more varied targets).
+  It is an analogy to Hinton's softmax temperature, which softens a classifier's probabilities: a TTS
+  teacher has no logits to soften, so there is no $T^2$ factor either. The Compare tab's "deterministic"
+  switch is temperature 0; its sliders are the raw scales at temperature 1.
 
 ### Module by module
 
@@ -50,11 +53,16 @@ The student copies the teacher's *structure*: each module has the same inputs an
 teacher's, so each one can be distilled, measured and swapped on its own (try the mix-and-match in the
 Compare tab to hear where quality is lost).
 
-| module | input → output | distilled from |
-|---|---|---|
-| duration | phoneme ids → frames per phoneme | the teacher's durations |
-| front | ids + durations → latent *z* (192 × frames) | the teacher's *z* |
-| decoder | *z* → waveform | the teacher's decoder audio for the same *z* |
+| module | input → output | distilled from | loss |
+|---|---|---|---|
+| duration | phoneme ids → frames per phoneme | the teacher's durations | MSE of log-durations + the total length |
+| front | ids + durations → latent *z* (192 × frames) | the teacher's *z* | L1 on *z*, padding masked |
+| decoder | *z* → waveform | the teacher's decoder audio for the same *z* | multi-resolution STFT + log-mel L1, then a GAN stage |
+
+**Teacher forcing** is why the modules can be trained (and swapped) one by one: in training, the student's
+front is fed the *teacher's* durations and the student's decoder the *teacher's* *z*, so each module learns its
+own job on perfect inputs. At inference each module gets the student's own outputs instead; the mix-and-match
+and the "where is quality lost" ladder in Compare let you hear what that costs, module by module.
 
 ### What α does here
 
@@ -90,14 +98,31 @@ flowchart LR
 
 
 def benchmark_table() -> str:
-    """benchmarks/RESULTS.md as the tab shows it: its own heading, without the images and files that
-    live only in the repository (the app does not serve them)."""
-    if not RESULTS.exists():
-        return ("## Current benchmark results\n\n_No benchmark results yet: `benchmarks/RESULTS.md` appears once "
-                "the evaluation scripts in `benchmarks/` have been run._")
-    lines = [line for line in RESULTS.read_text(encoding="utf-8").splitlines()
-             if not re.search(r"!\[[^\]]*\]\(|\]\(results/", line)]
-    return "\n".join(("## " + line.lstrip("# ")) if line.startswith("# ") else line for line in lines)
+    """A short results table from the last full evaluation (the raw report is benchmarks/RESULTS.md)."""
+    import json
+
+    try:
+        report = json.loads(REPORT.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "## Measured results\n\n_No evaluation yet: run `python -m kdtts evaluate`._"
+    m, speedup = report["models"], report.get("speedup_student_over_teacher", {})
+    rows = [("parameters", "parameters", "{:,.0f}"), ("DNSMOS P.808 (predicted MOS, 1-5)", "dnsmos_p808", "{:.2f}"),
+            ("DNSMOS overall", "dnsmos_ovrl", "{:.2f}"), ("word error rate (pocketsphinx)", "wer", "{:.3f}"),
+            ("real-time factor, 1 thread", "rtf_1thread", "{:.4f}")]
+    lines = ["## Measured results", "",
+             f"{report['meta']['sentences']} held-out sentences, teacher deterministic, same run, one machine "
+             f"(`python -m kdtts evaluate`; full table in `benchmarks/RESULTS.md`).", "",
+             "| | teacher | student | Griffin-Lim (no neural vocoder) |", "|---|---:|---:|---:|"]
+    for label, key, fmt in rows:
+        cells = [fmt.format(m[s][key]) if m.get(s, {}).get(key) is not None else "–"
+                 for s in ("teacher", "student", "griffinlim")]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    if "1thread" in speedup:
+        lines.append(f"\nThe student is **{speedup['1thread']:.1f}× faster** than the teacher on one CPU thread.")
+    lines.append("\nDNSMOS is a neural network trained to predict what listeners would rate a clip (1-5), without a "
+                 "reference. It is a proxy: the blind test in the **Listen** tab measures the real thing, with people, "
+                 "and its leaderboard and MOS table are the numbers to trust when enough votes are in.")
+    return "\n".join(lines)
 
 
 def build(service) -> None:
