@@ -158,3 +158,23 @@ def test_a_fresh_student_job_does_not_start_from_the_shipped_student(teacher, tm
         assert job.status == "done", job.message
         first_loss[base] = job.rows[0]["loss"]
     assert first_loss[None] > 2 * first_loss["shipped"], first_loss
+
+
+def test_from_scratch_preset_trains_a_small_decoder_and_keeps_samples_to_listen_to(teacher, tmp_path):
+    import soundfile as sf
+
+    from kdtts.distill.finetune import FinetuneRequest, Finetuner
+    from kdtts.distill.finetune_request import SCRATCH_DECODER
+
+    text = ("The cat sat on the mat.\nA bird sang in the tall tree.\nWe walked to the market at noon.\n"
+            "The river runs past the old mill.\nShe opened the window.\nHe read the letter twice.")
+    jobs = Finetuner(teacher, tmp_path, lambda: {})
+    job = jobs.start(FinetuneRequest(name="scratch", steps=6, lr=2e-3, modules=("decoder",), text=text,
+                                     student=SCRATCH_DECODER, sample_every=2))
+    jobs.wait(120)
+    assert job.status == "done", job.message
+    assert [step for step, _ in job.samples] == [2, 4, 6]
+    for _, path in job.samples:  # kept after the run folder is gone, for the page to play
+        audio, rate = sf.read(str(path))
+        assert rate == 22050 and len(audio) > 1000
+    assert load_student(job.checkpoint).config.decoder_channels == 64

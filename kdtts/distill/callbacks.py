@@ -58,14 +58,18 @@ class LossPlot(Callback):
 
 
 class Samples(Callback):
-    """A listening sample every `every` steps (and at the last one)."""
+    """A listening sample every `every` steps (and at the last one); `after(path)` once it is written."""
 
-    def __init__(self, every: int, last: int, write: Callable[[Path], None], folder: Path) -> None:
-        self.every, self.last, self.write, self.folder = every, last, write, folder
+    def __init__(self, every: int, last: int, write: Callable[[Path], None], folder: Path,
+                 after: Callable[[Path], None] | None = None) -> None:
+        self.every, self.last, self.write, self.folder, self.after = every, last, write, folder, after
 
     def on_step(self, step: int, row: dict) -> None:
         if step % self.every == 0 or step == self.last:
-            self.write(self.folder / f"step{step:06d}.wav")
+            path = self.folder / f"step{step:06d}.wav"
+            self.write(path)
+            if self.after:
+                self.after(path)
 
 
 class Hook(Callback):

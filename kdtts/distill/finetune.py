@@ -59,6 +59,7 @@ class Job:
     cancel: threading.Event = field(default_factory=threading.Event)
     secret: str = field(default_factory=lambda: secrets.token_urlsafe(16), repr=False)
     run_dir: Path | None = None
+    samples: list[tuple[int, Path]] = field(default_factory=list)  # (step, wav) listening samples so far
 
     @property
     def running(self) -> bool:
@@ -91,6 +92,7 @@ class Finetuner:
         self._cache_lock = threading.Lock()  # one writer per teacher cache (a job, or the start-up prewarm)
         # whatever a killed process left: run folders and the teacher's readings of users' text
         shutil.rmtree(self.data / "finetune_runs", ignore_errors=True)
+        shutil.rmtree(self.data / "finetune_samples", ignore_errors=True)
         for orphan in (self.data / "finetune_cache").glob("user-*"):
             shutil.rmtree(orphan, ignore_errors=True)
 
@@ -106,6 +108,7 @@ class Finetuner:
                            "one job at a time. Wait for it to finish, or cancel it.")
             if admit:
                 admit()
+            shutil.rmtree(self.data / "finetune_samples", ignore_errors=True)  # the previous job's
             self.job = Job(time.strftime("%Y%m%d-%H%M%S"), request)
             job = self.job
         self._thread = threading.Thread(target=self._run, args=(job,), name=f"finetune-{job.id}", daemon=True)
@@ -210,8 +213,14 @@ class Finetuner:
         def on_log(step: int, row: dict) -> None:  # validation: a new dict, never mutate one a page may read
             job.rows[-1] = {**job.rows[-1], **{k: v for k, v in row.items() if k.startswith("val_")}}
 
+        def on_sample(path: Path) -> None:  # kept outside the run folder, which goes when the job ends
+            kept = self.data / "finetune_samples" / job.id / path.name
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, kept)
+            job.samples.append((job.step, kept))
+
         exported = distill(cfg, run_dir, progress=False, should_stop=job.cancel.is_set, on_log=on_log,
-                           on_step=on_step, sentences=sentences, teacher=self.teacher)
+                           on_step=on_step, sentences=sentences, teacher=self.teacher, on_sample=on_sample)
         if job.step < int(r.steps):  # cancelled: the run dir goes in _run; nothing is kept
             job.status, job.message = "cancelled", f"cancelled at step {job.step}/{r.steps}; nothing was saved"
             return

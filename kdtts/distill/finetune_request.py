@@ -14,6 +14,8 @@ from kdtts.distill.corpus import pydoc_topics, read_heldout, template_sentences
 MAX_USER_SENTENCES = 500
 MAX_USER_CHARS = 20_000          # a visitor's own text: the teacher reads it all before training starts
 VALIDATE_EVERY = 25              # distill()'s checkpoint_every: validation losses join the rows
+SCRATCH_DECODER = {"decoder_channels": 64, "decoder_layers": 2, "decoder_mult": 2}
+"""The from-scratch preset's decoder: small enough to learn audibly within a couple of CPU minutes."""
 
 
 @dataclass
@@ -28,6 +30,8 @@ class FinetuneRequest:
     sentences: int = 64          # size of the built-in set
     base: str | None = None      # student to start from (by name in the app); None: a fresh student
     recordings: str | None = None  # a dataset folder of recordings (kdtts.distill.recordings): y for alpha < 1
+    student: dict | None = None  # StudentConfig overrides for a fresh student (the from-scratch preset)
+    sample_every: int | None = None  # listening samples every N steps (None: only at the end)
     batch_utts: int = 4
     batch_segments: int = 8
     segment_frames: int = 32
@@ -43,7 +47,8 @@ class FinetuneRequest:
             batch_utts=int(self.batch_utts), batch_segments=int(self.batch_segments),
             segment_frames=int(self.segment_frames), lr=float(self.lr), lr_min=float(self.lr) / 10,
             warmup_steps=min(20, max(1, steps // 10)), validation_utts=max(1, min(8, spoken // 5)),
-            checkpoint_every=VALIDATE_EVERY, sample_every=steps, seed=int(self.seed), data=self.recordings)
+            checkpoint_every=VALIDATE_EVERY, sample_every=int(self.sample_every or steps), seed=int(self.seed),
+            data=self.recordings, student=dict(self.student or {}))
 
     def validate(self) -> None:
         if not 1 <= int(self.steps) <= 5000:

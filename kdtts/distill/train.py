@@ -85,7 +85,8 @@ def distill(cfg: DistillConfig, run_dir: str | Path, resume: bool = False, max_s
             progress: bool = True, should_stop: Callable[[], bool] | None = None,
             on_log: Callable[[int, dict[str, float]], None] | None = None,
             on_step: Callable[[int, dict[str, float]], None] | None = None,
-            sentences: list[str] | None = None, teacher: PiperTeacher | None = None) -> Path:
+            sentences: list[str] | None = None, teacher: PiperTeacher | None = None,
+            on_sample: Callable[[Path], None] | None = None) -> Path:
     """Train; return the path of the exported student (RUN_DIR/student.safetensors).
 
     sentences: the exact training text (the app's fine-tunes); only their utterances are used, the first
@@ -95,6 +96,7 @@ def distill(cfg: DistillConfig, run_dir: str | Path, resume: bool = False, max_s
     should_stop: checked before every step; a stopped run still saves its state and exports a student
         (with `stopped_early` in its info).
     on_step(step, row) after every step; on_log(step, row) after every validation (row adds val_*).
+    on_sample(path): after each listening sample is written (every `cfg.sample_every` steps).
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -119,8 +121,8 @@ def distill(cfg: DistillConfig, run_dir: str | Path, resume: bool = False, max_s
     if rank == 0:
         loop.callbacks = [CsvLog(run_dir / "loss.csv", LOSS_COLUMNS, loop.step if resume else None),
                           LossPlot(run_dir / "loss.csv", run_dir / "loss.png"), Hook(on_step, on_log),
-                          Samples(cfg.sample_every, loop.total, lambda p: write_sample(student, data.teacher["voice"], p),
-                                  run_dir / "samples")]
+                          Samples(cfg.sample_every, loop.total, lambda p: sample(student, data, cfg, p), run_dir / "samples",
+                                  after=on_sample)]
     stopped = loop.run(should_stop, progress and rank == 0, _average_gradients if distributed else None)
     out = run_dir / "student.safetensors"
     if rank == 0:
@@ -215,6 +217,20 @@ def _average_gradients(grads: list[torch.Tensor]) -> None:
     for grad in grads:
         dist.all_reduce(grad)
         grad /= world
+
+
+def sample(student: StudentTTS, data: Data, cfg: DistillConfig, path: Path) -> None:
+    """A listening check. Training the decoder alone, it decodes the teacher's z of the first validation
+    utterance (its other modules may be untrained); otherwise the student reads a held-out sentence."""
+    if list(cfg.modules) == ["decoder"]:
+        from kdtts.audio import write_wav
+
+        device = next(student.parameters()).device
+        with torch.no_grad():
+            audio = student.decoder(data.val[0].z.float()[None].to(device))[0].clamp(-1, 1).cpu().numpy()
+        write_wav(path, audio, student.spec.sample_rate)
+    else:
+        write_sample(student, data.teacher["voice"], path)
 
 
 def write_sample(student: StudentTTS, voice: str, path: Path) -> None:

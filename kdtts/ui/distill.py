@@ -11,7 +11,10 @@ import gradio as gr
 from kdtts.distill.config import MODULES
 from kdtts.ui import plots, uploads
 from kdtts.ui.errors import friendly
+from kdtts.distill.finetune_request import SCRATCH_DECODER
 from kdtts.ui.finetune import MAX_USER_CHARS, FinetuneManager, FinetuneRequest
+
+PRESETS = ("fine-tune a student", "from scratch: a small decoder (hear noise turn into speech in ~2 minutes)")
 from kdtts.ui.limits import visitor
 from kdtts.ui.service import Service
 
@@ -22,10 +25,12 @@ class DistillTab:
         self.jobs = FinetuneManager(service)
         self._loss_png: tuple[tuple, str | None] = ((), None)
         self._loss_lock = threading.Lock()
+        self._sample_key: tuple | None = None
+        self._sample_path: str | None = None
 
     def do_finetune(self, name="", steps=200, lr=3e-4, alpha=1.0, temperature=0.0, modules=None,
                     source="built-in set", text="", upload=None, base=None, sentences=64, recordings=None,
-                    take_1=None, take_2=None, take_3=None, request: gr.Request = None):
+                    take_1=None, take_2=None, take_3=None, preset=PRESETS[0], request: gr.Request = None):
         """Start a job; returns (message, owner key). The key is needed to cancel, so only its starter can.
         Recordings (a zip, or takes from the microphone) enable α < 1."""
         user_text = ""
@@ -40,9 +45,13 @@ class DistillTab:
         if recordings or any((take_1, take_2, take_3)):
             folder = str(uploads.from_zip(recordings, self.service.data) if recordings
                          else uploads.from_takes([take_1, take_2, take_3], self.service.data))
+        scratch = preset == PRESETS[1]
         job_request = FinetuneRequest(name=name or "", steps=int(steps), lr=float(lr), alpha=float(alpha),
                                       temperature=float(temperature), modules=tuple(modules or MODULES),
-                                      text=user_text, base=base or None, sentences=int(sentences), recordings=folder)
+                                      text=user_text, base=None if scratch else (base or None),
+                                      sentences=int(sentences), recordings=folder,
+                                      student=SCRATCH_DECODER if scratch else None,
+                                      sample_every=max(1, int(steps) // 6) if scratch else None)
         try:
             job = self.jobs.start(job_request, visitor(request))
         except Exception:
@@ -79,10 +88,28 @@ class DistillTab:
                   f"({state.get('seconds', 0)} s)" if state["status"] != "idle" else state["message"])
         bar = (f"<div class='kd-progress'><div style='width:{100 * fraction:.0f}%;background:{colour}'></div></div>"
                if state["status"] != "idle" else "")
+        sample, heard = self.latest_sample()
         choices = list(self.service.checkpoints())
         if choices != seen_checkpoints:  # new choices; each visitor's own selection stays as it is
-            return status, bar, self.loss_png(), choices, gr.update(choices=choices), gr.update(choices=choices)
-        return status, bar, self.loss_png(), seen_checkpoints, gr.skip(), gr.skip()
+            return (status, bar, self.loss_png(), choices, gr.update(choices=choices), gr.update(choices=choices),
+                    sample, heard)
+        return status, bar, self.loss_png(), seen_checkpoints, gr.skip(), gr.skip(), sample, heard
+
+    def latest_sample(self):
+        """The job's newest listening sample, copied into the served folder once; skip when unchanged."""
+        job = self.jobs.job
+        if job is None or not job.samples:
+            return gr.skip(), gr.skip()
+        step, path = job.samples[-1]
+        with self._loss_lock:
+            if self._sample_key != (job.id, step):
+                served = self.service.out_dir / f"sample-{job.id}-{step}.wav"
+                if path.exists():
+                    shutil.copyfile(path, served)
+                self._sample_key, self._sample_path = (job.id, step), str(served)
+        what = ("the student's decoder on the teacher's z" if list(job.request.modules) == ["decoder"]
+                else "the student reading a held-out sentence")
+        return self._sample_path, f"**Listening sample at step {step}** ({what})"
 
     def refresh(self):
         """On page load: the checkpoints that exist now (fine-tunes finished since the server started)."""
@@ -93,6 +120,7 @@ class DistillTab:
         gr.Markdown("Fine-tune the student on the teacher's outputs, right here (CPU). One job at a time; "
                     "the result is a new checkpoint under the data directory, selectable in the Compare tab. "
                     "The shipped checkpoint is never overwritten.")
+        preset = gr.Radio(list(PRESETS), value=PRESETS[0], label="what to run")
         with gr.Row():
             with gr.Column():
                 name = gr.Textbox("", label="Checkpoint name", placeholder="my-finetune")
@@ -119,10 +147,16 @@ class DistillTab:
                          elem_id="ft-key")
         status = gr.Markdown(elem_id="ft-status", label="status")
         bar = gr.HTML(label="progress")
-        loss = gr.Image(label="Loss curve", type="filepath", interactive=False)
+        with gr.Row():
+            loss = gr.Image(label="Loss curve", type="filepath", interactive=False)
+            with gr.Column():
+                heard = gr.Markdown(label="sample note")
+                sample = gr.Audio(label="latest listening sample", type="filepath", interactive=False,
+                                  elem_id="ft-sample")
         state = gr.JSON(visible=False, label="job state")
         start.click(friendly(self.do_finetune), [name, steps, lr, alpha, temperature, modules, source, text, upload,
-                                                 base, sentences, recordings, *takes], [message, key], api_name="finetune",
+                                                 base, sentences, recordings, *takes, preset], [message, key],
+                    api_name="finetune",
                     concurrency_id="jobs")
         cancel.click(friendly(self.do_cancel), key, message, api_name="finetune_cancel", concurrency_id="jobs")
         gr.Button(visible=False).click(self.do_status, None, state, api_name="finetune_status", concurrency_limit=None)
@@ -130,7 +164,10 @@ class DistillTab:
             source_of_y.change(lambda *y: gr.update(interactive=any(y), value=1.0 if not any(y) else 0.5),
                                [recordings, *takes], alpha, api_visibility="private", queue=False)
         seen = gr.State(choices)
-        gr.Timer(1.0).tick(self.poll, seen, [status, bar, loss, seen, compare_student, base],
+        preset.change(lambda p: ((gr.update(value=["decoder"]), 300, 2e-3, None) if p == PRESETS[1] else
+                                 (gr.update(value=list(MODULES)), 200, 3e-4, gr.skip())),
+                      preset, [modules, steps, lr, base], api_visibility="private", queue=False)
+        gr.Timer(1.0).tick(self.poll, seen, [status, bar, loss, seen, compare_student, base, sample, heard],
                            api_visibility="private", show_progress="hidden", concurrency_limit=None)
         demo.load(self.refresh, None, [seen, compare_student, base], api_visibility="private")
 
