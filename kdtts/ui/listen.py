@@ -4,6 +4,7 @@ until the vote, both clips played first. Its API endpoints: /next_pair, /played 
 """
 from __future__ import annotations
 
+import hashlib
 import time
 
 import gradio as gr
@@ -14,14 +15,14 @@ from kdtts.ui.errors import friendly
 from kdtts.ui.limits import RateLimiter, visitor
 from kdtts.ui.listening import TEACHER, Listening, Visitor
 from kdtts.ui.service import NO_STUDENT, Service
-from kdtts.ui.votes import VoteStore, markdown, summarise
+from kdtts.ui.votes import GOLD, VoteStore, markdown, summarise
 
 
 def _shown(system: str) -> str:
     """A system's name for people: 'teacher', 'Griffin-Lim (low anchor)' or 'student (checkpoint name)'."""
     if system.startswith("student:"):
         return f"student ({system.split(':')[1]})"
-    return system if system == TEACHER else "Griffin-Lim (low anchor)"
+    return {TEACHER: TEACHER, GOLD: "a gold check (deliberately degraded)"}.get(system, "Griffin-Lim (low anchor)")
 
 
 class ListenTab:
@@ -46,7 +47,8 @@ class ListenTab:
             raise ValueError("Load a pair first.")
         if choice not in ("A", "B", "none"):
             raise ValueError("Pick A, B or no preference.")
-        vote_id, pair = self.listening.vote(token, choice, mos_a, mos_b, session)
+        rater = hashlib.sha1(str(getattr(request, "session_hash", "") or visitor(request)).encode()).hexdigest()[:12]
+        vote_id, pair = self.listening.vote(token, choice, mos_a, mos_b, session, rater)
         return (f"Thanks! Vote #{vote_id} recorded. A was **{_shown(pair.system_a)}**, "
                 f"B was **{_shown(pair.system_b)}**. A new pair is loading.")
 

@@ -1,7 +1,8 @@
 """The blind test's server side: which systems meet, their audio, per-pair copies, votes.
 
 Systems: the teacher, the default student, the newest fine-tuned checkpoints, and Griffin-Lim on the
-teacher's mel as a low anchor. A pair is handed out with an opaque single-use token; the server alone
+teacher's mel as a low anchor; now and then a gold check (the teacher against a deliberately degraded
+clip, P.808-style) screens inattentive raters. A pair is handed out with an opaque single-use token; the server alone
 knows which system is on which side, so neither the page nor an API caller can see the names before
 voting, and a vote counts only after both clips were played. Each visitor's prompts come without
 replacement, and the same two systems never meet on the same prompt twice in a row.
@@ -24,11 +25,12 @@ from kdtts.audio import write_wav
 from kdtts.engine import Mix
 from kdtts.student.checkpoint import CheckpointError
 from kdtts.ui.service import Service, file_key
-from kdtts.ui.votes import Vote, VoteStore
+from kdtts.ui.votes import GOLD, Vote, VoteStore
 
 log = logging.getLogger("kdtts.ui")
 TEACHER, GRIFFINLIM = "teacher", "griffinlim"
 MAX_FINETUNED = 3  # newest fine-tuned checkpoints that take part
+GOLD_RATE = 1 / 8   # share of pairs that are a gold check (the teacher against a degraded clip)
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,8 @@ class Listening:
         return self.service.has_student
 
     def audio(self, system: str, prompt: int) -> str:
-        name, folder = self.systems()[system]
+        name, folder = (GOLD, self.cache_dir / f"gold-{self.service.teacher.model_path.stem}") if system == GOLD \
+            else self.systems()[system]
         path = folder / f"{prompt:03d}.wav"
         if not path.exists():
             with self._generate:  # one generator at a time: concurrent listeners wait, the CPU is not oversubscribed
@@ -89,6 +92,14 @@ class Listening:
         return str(path)
 
     def _render(self, name: str, text: str) -> np.ndarray:
+        if name == GOLD:  # the teacher low-passed to telephone band and buried in noise: obviously bad
+            import torchaudio.functional as AF
+            import torch
+
+            teacher = self.service.synthesize(self.service.engine(), text, Mix.of("teacher")).audio
+            muffled = AF.lowpass_biquad(torch.from_numpy(teacher), self.service.teacher.spec.sample_rate, 1000.0).numpy()
+            noise = np.random.default_rng(0).standard_normal(len(muffled)).astype(np.float32)
+            return 0.5 * muffled + 0.5 * noise * float(np.sqrt(np.mean(muffled ** 2)))
         if name == GRIFFINLIM:
             from kdtts.evaluate.griffinlim import griffin_lim
 
@@ -115,6 +126,8 @@ class Listening:
         if not visitor.order:
             visitor.order = self._rng.sample(range(len(self.prompts)), len(self.prompts))
         prompt = visitor.order.pop()
+        if self._rng.random() < GOLD_RATE:
+            return (prompt, *self._rng.sample([TEACHER, GOLD], 2))
         systems = sorted(self.systems())
         for _ in range(20):
             a, b = self._rng.sample(systems, 2)  # sides shuffled
@@ -145,7 +158,7 @@ class Listening:
                 self._played[token].add(side)
 
     def vote(self, token: str, choice: str, mos_a: int | None, mos_b: int | None,
-             session: str | None = None) -> tuple[int, Pair]:
+             session: str | None = None, rater: str | None = None) -> tuple[int, Pair]:
         """Record a vote on a pair; return its id and the pair, whose systems may now be revealed."""
         with self._lock:
             if token in self._tokens and self._played.get(token) != {"A", "B"}:
@@ -156,7 +169,7 @@ class Listening:
             raise ValueError("Unknown or already used pair token: fetch a new pair first.")
         vote = Vote(pair.prompt, pair.text, pair.system_a, pair.system_b, choice,
                     None if mos_a in (None, "", 0) else int(mos_a), None if mos_b in (None, "", 0) else int(mos_b),
-                    (session or "").strip()[:40] or None)
+                    (session or "").strip()[:40] or None, rater)
         try:
             return self.store.add(vote), pair
         except ValueError:

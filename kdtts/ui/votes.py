@@ -28,10 +28,14 @@ CREATE TABLE IF NOT EXISTS votes (
     preferred TEXT,                 -- the system behind the chosen side; NULL for no preference
     mos_a INTEGER CHECK (mos_a BETWEEN 1 AND 5),
     mos_b INTEGER CHECK (mos_b BETWEEN 1 AND 5),
-    session TEXT                    -- a class's session code, so its votes can be analysed apart
+    session TEXT,                   -- a class's session code, so its votes can be analysed apart
+    rater TEXT                      -- an opaque id of the listener's browser session (for gold checks)
 )"""
 COLUMNS = ("id", "created", "prompt", "text", "system_a", "system_b", "choice", "preferred", "mos_a", "mos_b",
-           "session")
+           "session", "rater")
+GOLD = "gold"
+"""A deliberately degraded clip (P.808-style gold question): preferring it, or rating it above 2, fails
+the check, and every vote of a rater who failed one is left out of the results."""
 
 
 # -- statistics --------------------------------------------------------------------------------------
@@ -80,6 +84,7 @@ class Vote:
     mos_a: int | None = None
     mos_b: int | None = None
     session: str | None = None
+    rater: str | None = None
 
     def validate(self) -> None:
         if self.choice not in CHOICES:
@@ -99,8 +104,10 @@ class VoteStore:
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(SCHEMA)
-            if "session" not in {row[1] for row in db.execute("PRAGMA table_info(votes)")}:  # an older file
-                db.execute("ALTER TABLE votes ADD COLUMN session TEXT")
+            have = {row[1] for row in db.execute("PRAGMA table_info(votes)")}
+            for column in ("session", "rater"):  # a file written by an older kdtts
+                if column not in have:
+                    db.execute(f"ALTER TABLE votes ADD COLUMN {column} TEXT")
 
     def _connect(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
@@ -117,11 +124,11 @@ class VoteStore:
         db = self._connect()
         with db:  # one transaction per vote
             cursor = db.execute(
-                "INSERT INTO votes (created, prompt, text, system_a, system_b, choice, preferred, mos_a, mos_b, session) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO votes (created, prompt, text, system_a, system_b, choice, preferred, mos_a, mos_b, session, "
+                "rater) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (time.time(), vote.prompt, vote.text, vote.system_a, vote.system_b, vote.choice, preferred,
                  None if vote.mos_a is None else int(vote.mos_a), None if vote.mos_b is None else int(vote.mos_b),
-                 vote.session))
+                 vote.session, vote.rater))
         return int(cursor.lastrowid)
 
     def rows(self, session: str | None = None) -> list[dict]:
@@ -141,10 +148,27 @@ class VoteStore:
 
 
 # -- summaries ---------------------------------------------------------------------------------------
+def gold_screen(rows: list[dict]) -> tuple[list[dict], dict]:
+    """Drop gold-check votes, and every vote of a rater who failed a gold check; report the checks."""
+    checks = [r for r in rows if GOLD in (r["system_a"], r["system_b"])]
+    failed = set()
+    for r in checks:
+        gold_mos = r["mos_a"] if r["system_a"] == GOLD else r["mos_b"]
+        if r["preferred"] == GOLD or (gold_mos is not None and gold_mos > 2):
+            failed.add(r.get("rater") or f"vote {r['id']}")
+    check_ids = {id(r) for r in checks}
+    kept = [r for r in rows if id(r) not in check_ids and (r.get("rater") is None or r.get("rater") not in failed)]
+    return kept, {"checks": len(checks), "failed_checks": sum(
+        1 for r in checks if (r.get("rater") or f"vote {r['id']}") in failed), "raters_excluded": len(failed),
+        "votes_excluded": len(rows) - len(checks) - len(kept)}
+
+
 def summarise(rows: list[dict]) -> dict:
-    """Per system: share of comparisons it won (Wilson CI) and its MOS (t CI); plus no-preference share."""
+    """Per system: share of comparisons it won (Wilson CI) and its MOS (t CI); plus no-preference share,
+    a Bradley-Terry leaderboard, and the gold checks (whose failing raters are left out of all of it)."""
+    rows, gold = gold_screen(rows)
     systems = sorted({r["system_a"] for r in rows} | {r["system_b"] for r in rows})
-    out = {"votes": len(rows), "systems": {}}
+    out = {"votes": len(rows), "systems": {}, "gold": gold}
     n = len(rows)
     ties = sum(1 for r in rows if r["choice"] == "none")
     out["no_preference"] = {"count": ties, "rate": ties / n if n else math.nan, "ci": wilson(ties, n)}
@@ -165,8 +189,12 @@ def summarise(rows: list[dict]) -> dict:
 
 
 def markdown(summary: dict) -> str:
+    gold = summary.get("gold") or {}
+    screened = (f"\n\nGold checks (a deliberately degraded clip): {gold['checks'] - gold['failed_checks']} of "
+                f"{gold['checks']} passed; {gold['raters_excluded']} rater(s) who failed one are left out "
+                f"({gold['votes_excluded']} votes)." if gold.get("checks") else "")
     if not summary["votes"]:
-        return "_No votes yet._"
+        return "_No votes yet._" + screened
     def pct(x: float) -> str:
         return "–" if x != x else f"{100 * x:.0f} %"
     def num(x: float) -> str:
@@ -188,4 +216,4 @@ def markdown(summary: dict) -> str:
         for rank, e in enumerate(summary["leaderboard"], 1):
             lines.append(f"| {rank} | {e['system']} | {e['elo']:+.0f} [{e['low']:+.0f}, {e['high']:+.0f}] | "
                          f"{e['comparisons']} |")
-    return "\n".join(lines)
+    return "\n".join(lines) + screened
