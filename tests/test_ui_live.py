@@ -58,7 +58,8 @@ def server(tmp_path_factory, random_student_path, shipped_hash):
     env = {**os.environ, "KDTTS_DATA_DIR": str(data), "KDTTS_STUDENT": str(random_student_path),
            "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False", "KDTTS_THREADS": "2",
            "KDTTS_LISTEN_PROMPTS": "4", "KDTTS_PREWARM_FINETUNE": "0",
-           "KDTTS_VOTES_PER_MINUTE": "100000"}  # the 200-vote test votes from one address
+           "KDTTS_VOTES_PER_MINUTE": "100000",  # the 200-vote test votes from one address
+           "KDTTS_GOLD_RATE": "0"}  # gold checks are tested apart (test_ui_votes)
     log = (data / "app.log").open("w")
     started = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)

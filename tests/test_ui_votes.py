@@ -100,7 +100,7 @@ def test_a_visitor_draws_prompts_without_replacement_and_never_the_same_pair_twi
     from kdtts.ui.listening import Listening, Visitor
 
     listening = Listening.__new__(Listening)  # only the drawing, no models
-    listening.prompts, listening._rng = [f"p{i}" for i in range(6)], random.Random(3)
+    listening.prompts, listening._rng, listening.gold_rate = [f"p{i}" for i in range(6)], random.Random(3), 0.0
     listening.systems = lambda: {"teacher": None, "griffinlim": None, "student:s:1": None}
     visitor, draws = Visitor(), []
     for _ in range(12):
@@ -127,3 +127,15 @@ def test_a_rater_who_fails_a_gold_check_is_left_out(tmp_path):
     assert summary["votes"] == 1 and summary["systems"]["student"]["mos"] == 3.0
     assert summary["gold"] == {"checks": 2, "failed_checks": 1, "raters_excluded": 1, "votes_excluded": 1}
     assert GOLD not in summary["systems"] and "1 of 2 passed" in markdown(summary)
+
+
+def test_gold_checks_pair_the_teacher_with_the_degraded_clip():
+    import random
+
+    from kdtts.ui.listening import Listening, Visitor
+    from kdtts.ui.votes import GOLD
+
+    listening = Listening.__new__(Listening)
+    listening.prompts, listening._rng, listening.gold_rate = ["p"], random.Random(0), 1.0
+    listening.systems = lambda: {"teacher": None, "student:s:1": None}
+    assert {frozenset(listening._draw(Visitor())[1:]) for _ in range(10)} == {frozenset({"teacher", GOLD})}

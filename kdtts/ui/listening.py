@@ -24,13 +24,13 @@ import soundfile as sf
 from kdtts.audio import write_wav
 from kdtts.engine import Mix
 from kdtts.student.checkpoint import CheckpointError
+from kdtts.ui import settings
 from kdtts.ui.service import Service, file_key
 from kdtts.ui.votes import GOLD, Vote, VoteStore
 
 log = logging.getLogger("kdtts.ui")
 TEACHER, GRIFFINLIM = "teacher", "griffinlim"
 MAX_FINETUNED = 3  # newest fine-tuned checkpoints that take part
-GOLD_RATE = 1 / 8   # share of pairs that are a gold check (the teacher against a degraded clip)
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,7 @@ class Listening:
         self._lock = threading.Lock()
         self._generate = threading.Lock()
         self._rng = random.SystemRandom()
+        self.gold_rate = settings.gold_rate()  # share of pairs that are a gold check
 
     def systems(self) -> dict[str, tuple[str, Path]]:
         """label -> (teacher, griffinlim or a student checkpoint's name; its cache folder)."""
@@ -126,7 +127,7 @@ class Listening:
         if not visitor.order:
             visitor.order = self._rng.sample(range(len(self.prompts)), len(self.prompts))
         prompt = visitor.order.pop()
-        if self._rng.random() < GOLD_RATE:
+        if self._rng.random() < self.gold_rate:
             return (prompt, *self._rng.sample([TEACHER, GOLD], 2))
         systems = sorted(self.systems())
         for _ in range(20):

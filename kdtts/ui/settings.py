@@ -8,6 +8,7 @@
 * `KDTTS_VOTES_PER_MINUTE`: blind-test votes one visitor may cast per minute (default 6).
 * `KDTTS_JOBS_PER_HOUR`: fine-tunes one visitor may start per hour (default 4).
 * `KDTTS_MAX_CHECKPOINTS`: fine-tuned checkpoints kept; the oldest is deleted beyond (default 12).
+* `KDTTS_GOLD_RATE`: share of blind-test pairs that are gold checks (default 0.125).
 * `GRADIO_SERVER_PORT`: the port (default 7860).
 """
 from __future__ import annotations
@@ -78,3 +79,8 @@ def port() -> int:
 def listen_prompts(prompts: list[str]) -> list[str]:
     value = os.environ.get("KDTTS_LISTEN_PROMPTS")
     return prompts[: int(value)] if value else prompts
+
+
+def gold_rate() -> float:
+    value = os.environ.get("KDTTS_GOLD_RATE")
+    return float(value) if value else 0.125
