@@ -15,6 +15,17 @@ from torch.nn.utils.parametrizations import weight_norm
 Features = list[torch.Tensor]
 
 
+def _scores(convs: nn.ModuleList, post: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, Features]:
+    """Leaky-ReLU conv stack, then the score map; every layer's output is a feature for matching."""
+    features = []
+    for conv in convs:
+        x = F.leaky_relu(conv(x), 0.1)
+        features.append(x)
+    x = post(x)
+    features.append(x)
+    return x.flatten(1), features
+
+
 class PeriodDiscriminator(nn.Module):
     """Audio folded into [T / p, p] columns: 2-D convs along time see one phase of period p."""
 
@@ -34,14 +45,7 @@ class PeriodDiscriminator(nn.Module):
         x = audio.unsqueeze(1)
         pad = (-x.shape[-1]) % self.period
         x = F.pad(x, (0, pad), mode="reflect" if pad < x.shape[-1] else "constant")
-        x = x.view(x.shape[0], 1, -1, self.period)
-        features = []
-        for layer in self.layers:
-            x = F.leaky_relu(layer(x), 0.1)
-            features.append(x)
-        x = self.post(x)
-        features.append(x)
-        return x.flatten(1), features
+        return _scores(self.layers, self.post, x.view(x.shape[0], 1, -1, self.period))
 
 
 class SpectrogramDiscriminator(nn.Module):
@@ -62,14 +66,7 @@ class SpectrogramDiscriminator(nn.Module):
 
     def forward(self, audio: torch.Tensor) -> tuple[torch.Tensor, Features]:
         spec = torch.stft(audio, self.n_fft, self.hop, window=self.window, return_complex=True).abs()
-        x = torch.log(spec.clamp(min=1e-5)).transpose(1, 2).unsqueeze(1)  # [B, 1, frames, bins]
-        features = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), 0.1)
-            features.append(x)
-        x = self.post(x)
-        features.append(x)
-        return x.flatten(1), features
+        return _scores(self.convs, self.post, torch.log(spec.clamp(min=1e-5)).transpose(1, 2).unsqueeze(1))
 
 
 class Discriminators(nn.Module):
