@@ -159,3 +159,20 @@ def test_onnx_runtime_student_matches_pytorch(student, tmp_path, monkeypatch):
     assert len(list((tmp_path / "cache" / "onnx").iterdir())) == 1  # exported once, cached by content
     load_fast(path)
     assert len(list((tmp_path / "cache" / "onnx").iterdir())) == 1
+
+
+@pytest.mark.skipif(not SHIPPED_STUDENT.exists(), reason="no shipped student")
+def test_shipped_student_speaks_at_the_teachers_rate(teacher, det_scales):
+    """Total length over the held-out sentences within 2 % of the teacher's (durations only: fast)."""
+    from kdtts.distill.corpus import read_heldout
+
+    student = load_student(SHIPPED_STUDENT)
+    ratios, student_frames, teacher_frames = [], 0, 0
+    for text in read_heldout():
+        for utterance in teacher.phonemizer(text):
+            ids = np.asarray(utterance.ids)
+            t, s = int(teacher.durations(ids, det_scales).sum()), int(student.durations(ids, SCALES).sum())
+            teacher_frames, student_frames = teacher_frames + t, student_frames + s
+            ratios.append(s / t)
+    assert abs(student_frames / teacher_frames - 1) <= 0.02
+    assert np.median(np.abs(np.array(ratios) - 1)) <= 0.03

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from kdtts.audio import AudioSpec, resample
+from kdtts.audio import AudioSpec, read_wav
 
 MAX_CLIP_SECONDS = 30.0
 MAX_CLIPS = 2000
@@ -61,14 +61,14 @@ def _read_clip(path: Path, spec: AudioSpec) -> np.ndarray:
     if not path.exists():
         raise DatasetError(f"{path.parent.name}/{path.name} is missing")
     try:
-        audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        audio, rate = read_wav(path, spec.sample_rate)
     except (RuntimeError, sf.LibsndfileError) as error:
         raise DatasetError(f"{path.name} is not a readable audio file ({error})") from None
     if audio.size == 0 or not np.abs(audio).max() > 1e-4:
         raise DatasetError(f"{path.name} is empty or silent")
     if len(audio) / rate > MAX_CLIP_SECONDS:
         raise DatasetError(f"{path.name} is {len(audio) / rate:.0f} s long; clips may be at most {MAX_CLIP_SECONDS:.0f} s")
-    return trim_silence(resample(audio.mean(axis=1), rate, spec.sample_rate), spec.sample_rate)
+    return trim_silence(audio, rate)
 
 
 def read_dataset(folder: str | Path, spec: AudioSpec, speakable: "callable", max_clips: int = MAX_CLIPS) -> Dataset:

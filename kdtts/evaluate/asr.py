@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kdtts.audio import resample
+from kdtts.audio import AudioSpec, resample
 from kdtts.evaluate.optional import MissingEvaluator, require
 from kdtts.text import normalize
 
@@ -79,7 +79,7 @@ def _decoder():
                                 dict=str(model / "cmudict-en-us.dict"), samprate=RATE, loglevel="FATAL")
 
 
-def transcribe(audio: np.ndarray, sample_rate: int = 22050) -> str:
+def transcribe(audio: np.ndarray, sample_rate: int = AudioSpec.sample_rate) -> str:
     """pocketsphinx (CMU Sphinx, en-US continuous model and 3-gram LM) transcript of one utterance."""
     decoder = _decoder()
     pcm = (np.clip(resample(np.asarray(audio, np.float32), sample_rate, RATE), -1.0, 1.0) * 32767).astype(np.int16)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kdtts.audio import resample
+from kdtts.audio import AudioSpec, resample
 from kdtts.evaluate.optional import MissingEvaluator
 
 RATE = 16000
@@ -87,7 +87,7 @@ def p808_features(audio: np.ndarray, n_fft: int = 321, hop: int = 160) -> np.nda
     return ((db + 40.0) / 40.0).astype(np.float32)
 
 
-def dnsmos(audio: np.ndarray, sample_rate: int = 22050, threads: int | None = 1) -> dict[str, float]:
+def dnsmos(audio: np.ndarray, sample_rate: int = AudioSpec.sample_rate, threads: int | None = 1) -> dict[str, float]:
     """DNSMOS scores on the ITU-T P.835 / P.808 MOS scale (1 = bad ... 5 = excellent), no reference.
 
     Returns dnsmos_ovrl (overall quality), dnsmos_sig (speech signal distortion), dnsmos_bak (background

@@ -13,7 +13,7 @@ from functools import lru_cache
 import numpy as np
 
 from kdtts.align import dtw_path
-
+from kdtts.audio import AudioSpec
 from kdtts.evaluate.optional import require
 
 MCD_CONSTANT = 10.0 / math.log(10.0) * math.sqrt(2.0)
@@ -90,7 +90,7 @@ def sp2mc(envelope: np.ndarray, order: int, alpha: float) -> np.ndarray:
     return freqt(c, order, alpha)
 
 
-def world_envelope(audio: np.ndarray, sample_rate: int = 22050, frame_ms: float = FRAME_MS) -> np.ndarray:
+def world_envelope(audio: np.ndarray, sample_rate: int = AudioSpec.sample_rate, frame_ms: float = FRAME_MS) -> np.ndarray:
     """WORLD spectral envelope (power) [frames, fft/2 + 1] every `frame_ms`: F0 by DIO refined by
     StoneMask (pyworld defaults, 71-800 Hz), envelope by CheapTrick (pitch-adaptive, F0-independent smoothing)."""
     pyworld = require("pyworld")
@@ -100,7 +100,7 @@ def world_envelope(audio: np.ndarray, sample_rate: int = 22050, frame_ms: float 
     return pyworld.cheaptrick(x, f0, times, sample_rate)
 
 
-def mel_cepstrum(audio: np.ndarray, sample_rate: int = 22050, order: int = 24,
+def mel_cepstrum(audio: np.ndarray, sample_rate: int = AudioSpec.sample_rate, order: int = 24,
                  alpha: float | None = None) -> np.ndarray:
     """Mel-cepstra c~0..c~order [frames, order + 1] of every 5 ms WORLD frame of `audio`.
 
@@ -113,7 +113,7 @@ def mel_cepstrum(audio: np.ndarray, sample_rate: int = 22050, order: int = 24,
     return sp2mc(world_envelope(audio, sample_rate), order, alpha)
 
 
-def mcd_db(reference: np.ndarray, degraded: np.ndarray, sample_rate: int = 22050, order: int = 24,
+def mcd_db(reference: np.ndarray, degraded: np.ndarray, sample_rate: int = AudioSpec.sample_rate, order: int = 24,
            silence_db: float = 40.0) -> float:
     """Mel-cepstral distortion in dB (standard TTS definition), DTW-aligned; 0 for identical audio.
 
@@ -145,7 +145,7 @@ def mcd_db(reference: np.ndarray, degraded: np.ndarray, sample_rate: int = 22050
     return float(MCD_CONSTANT * np.mean(dist))
 
 
-def f0_track(audio: np.ndarray, sample_rate: int = 22050, frame_ms: float = 5.0,
+def f0_track(audio: np.ndarray, sample_rate: int = AudioSpec.sample_rate, frame_ms: float = 5.0,
              f0_floor: float = 60.0, f0_ceil: float = 500.0) -> np.ndarray:
     """F0 in Hz every `frame_ms` (0 where unvoiced): WORLD DIO refined by StoneMask (pyworld)."""
     pyworld = require("pyworld")
@@ -154,7 +154,7 @@ def f0_track(audio: np.ndarray, sample_rate: int = 22050, frame_ms: float = 5.0,
     return pyworld.stonemask(x, f0, times, sample_rate)
 
 
-def f0_metrics(reference: np.ndarray, degraded: np.ndarray, sample_rate: int = 22050) -> dict[str, float]:
+def f0_metrics(reference: np.ndarray, degraded: np.ndarray, sample_rate: int = AudioSpec.sample_rate) -> dict[str, float]:
     """`f0_rmse_hz`, `f0_gross_error` and `vuv_error` of a time-aligned pair, tracking each signal's F0 once.
 
     f0_rmse_hz: root-mean-square F0 difference in Hz over the 5 ms frames both signals call voiced
@@ -173,7 +173,7 @@ def f0_metrics(reference: np.ndarray, degraded: np.ndarray, sample_rate: int = 2
     return {"f0_rmse_hz": rmse, "f0_gross_error": gross, "vuv_error": vuv}
 
 
-def f0_rmse_hz(reference: np.ndarray, degraded: np.ndarray, sample_rate: int = 22050) -> float:
+def f0_rmse_hz(reference: np.ndarray, degraded: np.ndarray, sample_rate: int = AudioSpec.sample_rate) -> float:
     """Root-mean-square F0 difference in Hz over the 5 ms frames that both signals call voiced.
 
     The pair must be time-aligned (the student run with the teacher's durations); the longer signal is
@@ -183,7 +183,7 @@ def f0_rmse_hz(reference: np.ndarray, degraded: np.ndarray, sample_rate: int = 2
     return f0_metrics(reference, degraded, sample_rate)["f0_rmse_hz"]
 
 
-def mcd_both(reference: np.ndarray, degraded: np.ndarray, sample_rate: int = 22050) -> dict[str, float]:
+def mcd_both(reference: np.ndarray, degraded: np.ndarray, sample_rate: int = AudioSpec.sample_rate) -> dict[str, float]:
     """Full-band MCD and 0-8 kHz MCD (both resampled to 16 kHz first).
 
     The 0-8 kHz figure is the one comparable with most published TTS figures (Griffin-Lim about 5 dB here) and the

@@ -37,7 +37,7 @@ def griffin_lim_from_mel(mel: torch.Tensor | np.ndarray, length: int | None = No
     return np.clip(audio, -1.0, 1.0).astype(np.float32)
 
 
-def griffin_lim(audio: np.ndarray, sample_rate: int = 22050, n_iter: int = 32) -> np.ndarray:
+def griffin_lim(audio: np.ndarray, sample_rate: int = AudioSpec.sample_rate, n_iter: int = 32) -> np.ndarray:
     """The baseline for one utterance: teacher audio -> log-mel -> Griffin-Lim audio of the same length."""
     config = AudioSpec(sample_rate=sample_rate)
     return griffin_lim_from_mel(log_mel(audio, config), len(audio), config, n_iter)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kdtts.audio import resample
+from kdtts.audio import AudioSpec, resample
 from kdtts.evaluate.optional import require
 
 PESQ_RATE = 16000
@@ -15,7 +15,7 @@ def equal_length(reference: np.ndarray, degraded: np.ndarray) -> tuple[np.ndarra
     return np.asarray(reference[:n], dtype=np.float64), np.asarray(degraded[:n], dtype=np.float64)
 
 
-def pesq_wb(reference: np.ndarray, degraded: np.ndarray, sample_rate: int = 22050) -> float:
+def pesq_wb(reference: np.ndarray, degraded: np.ndarray, sample_rate: int = AudioSpec.sample_rate) -> float:
     """PESQ wide-band (ITU-T P.862.2) MOS-LQO of `degraded` against `reference`, both resampled to 16 kHz.
 
     Scale about 1.0 (bad) to 4.64 (identical). NaN when PESQ finds no speech in the reference.
@@ -29,7 +29,7 @@ def pesq_wb(reference: np.ndarray, degraded: np.ndarray, sample_rate: int = 2205
         return float("nan")
 
 
-def stoi(reference: np.ndarray, degraded: np.ndarray, sample_rate: int = 22050) -> float:
+def stoi(reference: np.ndarray, degraded: np.ndarray, sample_rate: int = AudioSpec.sample_rate) -> float:
     """Short-time objective intelligibility (Taal et al. 2011), 0-1, 1 for identical audio.
 
     Correlation of 1/3-octave band envelopes over 384 ms windows (pystoi resamples to 10 kHz and removes
