@@ -124,14 +124,14 @@ def cmd_adversarial(args: argparse.Namespace) -> None:
     from dataclasses import fields
 
     from kdtts.distill.adversarial import AdversarialConfig, adversarial
+    from kdtts.distill.config import overrides
 
     data = {}
     try:
         data = json.loads(Path(args.config).read_text()) if args.config else {}
     except (OSError, json.JSONDecodeError) as error:
         _fail(f"bad config {args.config}: {error}")
-    data.update({k: v for k, v in {"init": args.init, "threads": args.threads, "max_steps": args.max_steps}.items()
-                 if v is not None})
+    data.update(overrides(args, AdversarialConfig))
     unknown = set(data) - {f.name for f in fields(AdversarialConfig)}
     if unknown:
         _fail(f"unknown adversarial config keys in {args.config}: {sorted(unknown)}")
@@ -157,12 +157,7 @@ def cmd_export(args: argparse.Namespace) -> None:
     print(json.dumps(report))
 
 
-def main(argv: list[str] | None = None) -> None:
-    from kdtts.distill.config import add_arguments as add_config_arguments
-
-    parser = argparse.ArgumentParser(prog="python -m kdtts", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def _add_synth(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("synth", help="text to WAV with the teacher or the student")
     p.add_argument("--model", choices=["teacher", "student"], default="teacher")
     p.add_argument("--text")
@@ -178,26 +173,35 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--student", help="student checkpoint (default: assets/student.safetensors)")
     p.set_defaults(func=cmd_synth)
 
+
+def _add_training(sub: argparse._SubParsersAction) -> None:
+    """distill and adversarial: their flags are generated from their config dataclasses."""
+    from kdtts.distill.adversarial import AdversarialConfig
+    from kdtts.distill.config import DistillConfig, add_arguments
+
+    for name, cls, helptext, func in (
+            ("distill", DistillConfig, "distil a student from the teacher", cmd_distill),
+            ("adversarial", AdversarialConfig, "refine a student's decoder with discriminators (GAN stage)",
+             cmd_adversarial)):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("--config", help=f"JSON file of {cls.__name__} keys; the flags below override it")
+        p.add_argument("--out", required=True, help="run folder (checkpoints, curves, samples)")
+        p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.safetensors")
+        add_arguments(p.add_argument_group(f"run settings ({cls.__module__}.{cls.__name__})"), cls)
+        p.set_defaults(func=func)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m kdtts", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_synth(sub)
+
     p = sub.add_parser("info", help="parameters, size and paths of teacher and student (JSON)")
     p.add_argument("--voice")
     p.add_argument("--student")
     p.set_defaults(func=cmd_info)
 
-    p = sub.add_parser("distill", help="distil a student from the teacher")
-    p.add_argument("--config", help="JSON file of DistillConfig keys; flags below override it")
-    p.add_argument("--out", required=True, help="run folder (checkpoints, curves, samples)")
-    p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.safetensors")
-    add_config_arguments(p.add_argument_group("run settings (kdtts.distill.config.DistillConfig)"))
-    p.set_defaults(func=cmd_distill)
-
-    p = sub.add_parser("adversarial", help="refine a student's decoder with discriminators (GAN stage)")
-    p.add_argument("--config", help="JSON file of AdversarialConfig keys")
-    p.add_argument("--init", help="student to start from (default: the shipped one)")
-    p.add_argument("--out", required=True, help="run folder")
-    p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.safetensors")
-    p.add_argument("--max-steps", type=int)
-    p.add_argument("--threads", type=int)
-    p.set_defaults(func=cmd_adversarial)
+    _add_training(sub)
 
     p = sub.add_parser("compose", help="one student from the modules of several checkpoints")
     for module in ("duration", "front", "decoder"):
@@ -210,11 +214,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=cmd_export)
 
-    try:
-        from kdtts.evaluate.cli import add_parser as add_evaluate
-        add_evaluate(sub)
-    except ImportError:
-        pass
+    from kdtts.evaluate.cli import add_parser as add_evaluate
 
+    add_evaluate(sub)
     args = parser.parse_args(argv)
     args.func(args)

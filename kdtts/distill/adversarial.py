@@ -27,25 +27,28 @@ from kdtts.distill.losses import WaveformCriterion
 from kdtts.distill.state import load_state, save_state
 from kdtts.distill.batches import segment_batch
 from kdtts.distill.callbacks import plot_losses
+from kdtts.distill.config import config_field
 from kdtts.student.checkpoint import load_student, save_student
 
 
 @dataclass
 class AdversarialConfig:
-    init: str = "assets/student.safetensors"  # the regression student whose decoder is refined
-    cache_dir: str = "cache/joe-t0"
-    max_steps: int = 8000
-    batch_segments: int = 8
-    segment_frames: int = 32
-    lr_generator: float = 1e-4
-    lr_discriminator: float = 2e-4
-    reconstruction_weight: float = 15.0
-    feature_weight: float = 2.0
-    validation_utts: int = 32        # the first cache utterances, as in the regression loop
-    checkpoint_every: int = 250
-    snapshot_every: int = 1000
-    seed: int = 0
-    threads: int | None = None
+    """The GAN stage's settings (a JSON file of these keys, or the generated flags)."""
+
+    init: str = config_field("assets/student.safetensors", "the regression student whose decoder is refined")
+    cache_dir: str = config_field("cache/joe-t0", "folder of the teacher's cached outputs (its z and audio)")
+    max_steps: int = config_field(8000, "training steps")
+    batch_segments: int = config_field(8, "z/audio segments per step")
+    segment_frames: int = config_field(32, "frames per segment")
+    lr_generator: float = config_field(1e-4, "decoder learning rate")
+    lr_discriminator: float = config_field(2e-4, "discriminators' learning rate")
+    reconstruction_weight: float = config_field(15.0, "weight of the MR-STFT + log-mel term")
+    feature_weight: float = config_field(2.0, "weight of the feature-matching term")
+    validation_utts: int = config_field(32, "first cache utterances, for the validation reconstruction loss")
+    checkpoint_every: int = config_field(250, "steps between state saves and loss rows")
+    snapshot_every: int = config_field(1000, "steps between whole-student snapshots (stepNNNNNN.safetensors)")
+    seed: int = config_field(0, "random seed")
+    threads: int | None = config_field(None, "torch intra-op threads")
 
 
 def adversarial(cfg: AdversarialConfig, run_dir: str | Path, resume: bool = False, progress: bool = True,

@@ -13,7 +13,7 @@ from pathlib import Path
 MODULES = ("duration", "front", "decoder")
 
 
-def _field(default: object, help: str, **kwargs: object):  # noqa: A002 - argparse's word
+def config_field(default: object, help: str, **kwargs: object):  # noqa: A002 - argparse's word
     """A field with its help text; a callable default (a type or a lambda) is a default factory."""
     if callable(default):
         return field(default_factory=default, metadata={"help": help, **kwargs})
@@ -25,34 +25,34 @@ class DistillConfig:
     """One distillation run (the CLI's `distill`, and every fine-tune the app starts)."""
 
     # the teacher and the text it reads (its outputs are cached once per voice and temperature)
-    cache_dir: str = _field("cache/joe-t0", "folder of the teacher's cached outputs")
-    sentences: int = _field(3000, "sentences of the built-in corpus the teacher reads (the cache only grows)")
-    temperature: float = _field(0.0, "teacher noise multiplier, the KD temperature (0: the teacher's mean)")
-    extra_text: str | None = _field(None, "a text file of your own sentences, one per line, added to the corpus")
-    voice: str | None = _field(None, "teacher Piper voice .onnx (default: en_US-joe-medium)")
-    data: str | None = _field(None, "recordings (LJSpeech-style folder: metadata.csv + wavs/) for the ground-truth "
+    cache_dir: str = config_field("cache/joe-t0", "folder of the teacher's cached outputs")
+    sentences: int = config_field(3000, "sentences of the built-in corpus the teacher reads (the cache only grows)")
+    temperature: float = config_field(0.0, "teacher noise multiplier, the KD temperature (0: the teacher's mean)")
+    extra_text: str | None = config_field(None, "a text file of your own sentences, one per line, added to the corpus")
+    voice: str | None = config_field(None, "teacher Piper voice .onnx (default: en_US-joe-medium)")
+    data: str | None = config_field(None, "recordings (LJSpeech-style folder: metadata.csv + wavs/) for the ground-truth "
                                     "term; the student then trains on them, with the teacher's reading of the same text")
-    max_alignment_cost: float = _field(0.8, "recordings whose alignment to the teacher costs more are skipped")
+    max_alignment_cost: float = config_field(0.8, "recordings whose alignment to the teacher costs more are skipped")
     # what is trained
-    alpha: float = _field(1.0, "weight of the teacher term; 1 - alpha weighs the recordings (with --data)")
-    modules: list[str] = _field(lambda: list(MODULES), "student modules to train", nargs="+", choices=MODULES)
-    init: str | None = _field(None, "start from this student checkpoint (a fine-tune); none: a fresh student")
-    student: dict = _field(dict, "StudentConfig overrides for a fresh student (JSON)", type=json.loads)
+    alpha: float = config_field(1.0, "weight of the teacher term; 1 - alpha weighs the recordings (with --data)")
+    modules: list[str] = config_field(lambda: list(MODULES), "student modules to train", nargs="+", choices=MODULES)
+    init: str | None = config_field(None, "start from this student checkpoint (a fine-tune); none: a fresh student")
+    student: dict = config_field(dict, "StudentConfig overrides for a fresh student (JSON)", type=json.loads)
     # optimisation
-    max_steps: int = _field(20000, "training steps")
-    batch_utts: int = _field(16, "utterance windows per step (duration and front students)")
-    crop_ids: int = _field(64, "window length in phoneme ids (about 1.5 s of speech)")
-    batch_segments: int = _field(16, "z/audio segments per step (decoder student)")
-    segment_frames: int = _field(32, "frames per decoder segment")
-    lr: float = _field(1e-3, "peak learning rate (after warm-up)")
-    lr_min: float = _field(1e-4, "learning rate at the end of the cosine schedule")
-    warmup_steps: int = _field(200, "linear warm-up steps")
-    validation_utts: int = _field(32, "first cache utterances, never trained on, for the validation loss")
-    grow_with_cache: bool = _field(False, "pick up utterances a concurrent teacher run appends to the cache")
-    checkpoint_every: int = _field(500, "steps between validation, state and best-checkpoint saves")
-    sample_every: int = _field(2000, "steps between listening samples")
-    seed: int = _field(0, "random seed")
-    threads: int | None = _field(None, "torch intra-op threads (default: torch's choice)")
+    max_steps: int = config_field(20000, "training steps")
+    batch_utts: int = config_field(16, "utterance windows per step (duration and front students)")
+    crop_ids: int = config_field(64, "window length in phoneme ids (about 1.5 s of speech)")
+    batch_segments: int = config_field(16, "z/audio segments per step (decoder student)")
+    segment_frames: int = config_field(32, "frames per decoder segment")
+    lr: float = config_field(1e-3, "peak learning rate (after warm-up)")
+    lr_min: float = config_field(1e-4, "learning rate at the end of the cosine schedule")
+    warmup_steps: int = config_field(200, "linear warm-up steps")
+    validation_utts: int = config_field(32, "first cache utterances, never trained on, for the validation loss")
+    grow_with_cache: bool = config_field(False, "pick up utterances a concurrent teacher run appends to the cache")
+    checkpoint_every: int = config_field(500, "steps between validation, state and best-checkpoint saves")
+    sample_every: int = config_field(2000, "steps between listening samples")
+    seed: int = config_field(0, "random seed")
+    threads: int | None = config_field(None, "torch intra-op threads (default: torch's choice)")
 
     @classmethod
     def from_file(cls, path: str | Path | None, **overrides: object) -> "DistillConfig":
