@@ -16,6 +16,7 @@ from kdtts.distill.callbacks import MATPLOTLIB_LOCK  # noqa: E402
 _LOCK = MATPLOTLIB_LOCK  # pyplot's state machine and matplotlib's text layout are not thread-safe
 TEACHER_COLOUR, STUDENT_COLOUR = "#1f77b4", "#ff7f0e"
 PAD = "_"
+MAX_PHONEMES_SHOWN = 80
 
 
 def _save(fig, out_dir: Path, stem: str) -> str:
@@ -83,8 +84,13 @@ def phoneme_durations(ids: np.ndarray, durations: np.ndarray, id_to_symbol: dict
 
 def durations(labels: list[str], teacher: np.ndarray, student: np.ndarray | None, hop: int, rate: int,
               out_dir: Path) -> str:
-    """Grouped bars: milliseconds per phoneme, teacher vs student."""
+    """Grouped bars: milliseconds per phoneme, teacher vs student; a long text shows its first
+    MAX_PHONEMES_SHOWN phonemes (labels stay legible) and says so."""
     ms = 1000.0 * hop / rate
+    total = len(labels)
+    if total > MAX_PHONEMES_SHOWN:
+        labels, teacher = labels[:MAX_PHONEMES_SHOWN], teacher[:MAX_PHONEMES_SHOWN]
+        student = None if student is None else student[:MAX_PHONEMES_SHOWN]
     x = np.arange(len(labels))
     with _LOCK:
         fig, ax = plt.subplots(figsize=(10, 3.0))
@@ -95,7 +101,9 @@ def durations(labels: list[str], teacher: np.ndarray, student: np.ndarray | None
         ax.set_xticks(x, labels, fontsize=8 if len(labels) < 60 else 6)
         ax.set_xlim(-0.6, len(labels) - 0.4)
         ax.set_ylabel("duration (ms)")
-        ax.set_title("per-phoneme durations (blank ids merged into the phoneme before them)", fontsize=10, loc="left")
+        shown = f"; the first {len(labels)} of {total} phonemes" if total > len(labels) else ""
+        ax.set_title(f"per-phoneme durations (blank ids merged into the phoneme before them{shown})", fontsize=10,
+                     loc="left")
         ax.legend(fontsize=8)
         ax.grid(axis="y", alpha=0.3)
         fig.tight_layout()
