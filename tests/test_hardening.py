@@ -178,3 +178,26 @@ def test_from_scratch_preset_trains_a_small_decoder_and_keeps_samples_to_listen_
         audio, rate = sf.read(str(path))
         assert rate == 22050 and len(audio) > 1000
     assert load_student(job.checkpoint).config.decoder_channels == 64
+
+
+def test_finetunes_queue_one_per_visitor_and_owners_cancel_their_own(teacher, tmp_path):
+    from kdtts.distill.finetune import Busy, FinetuneRequest, Finetuner
+    from kdtts.student.checkpoint import SHIPPED_STUDENT
+
+    text = "The cat sat on the mat.\nA bird sang in the tall tree.\nWe walked to the market at noon."
+    jobs = Finetuner(teacher, tmp_path, lambda: {"shipped": SHIPPED_STUDENT})
+    request = dict(modules=("duration",), text=text, base="shipped")
+    first = jobs.start(FinetuneRequest(name="a", steps=2000, **request), owner="a")
+    second = jobs.start(FinetuneRequest(name="b", steps=2, **request), owner="b")
+    third = jobs.start(FinetuneRequest(name="c", steps=2, **request), owner="c")
+    assert (second.status, third.status) == ("queued", "queued")
+    assert jobs.position(second.secret) == 1 and jobs.position(third.secret) == 2 and jobs.position("x") is None
+    with pytest.raises(Busy, match="one at a time per visitor"):
+        jobs.start(FinetuneRequest(name="a2", steps=2, **request), owner="a")
+    assert jobs.cancel(third.secret) and third.status == "cancelled" and jobs.position(second.secret) == 1
+    with pytest.raises(ValueError, match="owner key"):
+        jobs.cancel(second.secret[::-1])
+    assert jobs.cancel(first.secret)           # the running one: the next in line starts
+    jobs.wait(120)
+    assert first.status == "cancelled" and second.status == "done", (first.message, second.message)
+    assert jobs.state()["waiting"] == 0

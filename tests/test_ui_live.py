@@ -211,7 +211,7 @@ def test_finetune_busy_and_cancel_then_a_short_run_makes_a_checkpoint(server, cl
     end = time.time() + 90
     while client.predict(api_name="/finetune_status")["step"] < 1 and time.time() < end:
         time.sleep(0.5)
-    with pytest.raises(AppError, match="already running"):  # one job at a time: others are told it is busy
+    with pytest.raises(AppError, match="already have a fine-tune running"):  # one job per visitor at a time
         client.predict("second", 5, api_name="/finetune")
     for wrong in ("", "not-the-key"):  # only the owner can cancel
         with pytest.raises(AppError, match="owner key"):

@@ -40,6 +40,7 @@ from kdtts.student.checkpoint import SHIPPED_STUDENT, load_student, save_student
 from kdtts.teachers.piper import PiperTeacher
 
 log = logging.getLogger("kdtts.distill")
+MAX_QUEUED = 4  # fine-tunes waiting behind the running one
 __all__ = ["MAX_USER_CHARS", "Busy", "FinetuneRequest", "Finetuner", "Job", "evict_oldest"]
 class Busy(RuntimeError):
     """Another fine-tune is running."""
@@ -60,7 +61,7 @@ class Job:
     secret: str = field(default_factory=lambda: secrets.token_urlsafe(16), repr=False)
     run_dir: Path | None = None
     samples: list[tuple[int, Path]] = field(default_factory=list)  # (step, wav) listening samples so far
-
+    owner: str = "local"
     @property
     def running(self) -> bool:
         return self.finished is None
@@ -89,6 +90,7 @@ class Finetuner:
         self._lock = threading.Lock()
         self.job: Job | None = None
         self._thread: threading.Thread | None = None
+        self.queue: list[Job] = []
         self._cache_lock = threading.Lock()  # one writer per teacher cache (a job, or the start-up prewarm)
         # whatever a killed process left: run folders and the teacher's readings of users' text
         shutil.rmtree(self.data / "finetune_runs", ignore_errors=True)
@@ -96,27 +98,53 @@ class Finetuner:
         for orphan in (self.data / "finetune_cache").glob("user-*"):
             shutil.rmtree(orphan, ignore_errors=True)
 
-    def start(self, request: FinetuneRequest, admit: Callable[[], None] | None = None) -> Job:
-        """Start a job; the returned job's `secret` is needed to cancel it. `admit` (a quota check) runs
-        once the job is known to be startable, and may raise to refuse it."""
+    def start(self, request: FinetuneRequest, admit: Callable[[], None] | None = None, owner: str = "local") -> Job:
+        """Start a job, or queue it behind the running one (at most MAX_QUEUED wait, one per owner); the
+        returned job's `secret` is needed to cancel it. `admit` (a quota check) runs once the job is
+        known to be acceptable, and may raise to refuse it."""
         request.validate()
         if request.base and request.base not in self.checkpoints():
             raise ValueError(f"Unknown student checkpoint {request.base!r} to start from.")
         with self._lock:
-            if self.job is not None and self.job.running:
-                raise Busy(f"A fine-tune is already running (step {self.job.step}/{self.job.request.steps}); "
-                           "one job at a time. Wait for it to finish, or cancel it.")
+            busy = self.job is not None and self.job.running
+            if busy and owner in {self.job.owner, *(j.owner for j in self.queue)}:
+                raise Busy("You already have a fine-tune running or waiting; one at a time per visitor.")
+            if busy and len(self.queue) >= MAX_QUEUED:
+                raise Busy(f"A fine-tune is already running and {MAX_QUEUED} are waiting; try again in a few minutes.")
             if admit:
                 admit()
-            shutil.rmtree(self.data / "finetune_samples", ignore_errors=True)  # the previous job's
-            self.job = Job(time.strftime("%Y%m%d-%H%M%S"), request)
-            job = self.job
-        self._thread = threading.Thread(target=self._run, args=(job,), name=f"finetune-{job.id}", daemon=True)
-        self._thread.start()
+            job = Job(time.strftime("%Y%m%d-%H%M%S"), request, owner=owner)
+            if busy:
+                job.status, job.message = "queued", f"waiting: position {len(self.queue) + 1}"
+                self.queue.append(job)
+            else:
+                self._launch(job)
         return job
 
+    def _launch(self, job: Job) -> None:
+        """Run `job` now (the caller holds the lock)."""
+        shutil.rmtree(self.data / "finetune_samples", ignore_errors=True)  # the previous job's
+        job.status, job.message, job.started = "preparing", "starting", time.time()
+        self.job = job
+        self._thread = threading.Thread(target=self._run, args=(job,), name=f"finetune-{job.id}", daemon=True)
+        self._thread.start()
+
+    def position(self, secret: str | None) -> int | None:
+        """1-based place in the queue of the job with this owner key, or None."""
+        with self._lock:
+            for i, job in enumerate(self.queue, 1):
+                if secret and secrets.compare_digest(str(secret), job.secret):
+                    return i
+        return None
+
     def cancel(self, secret: str | None = None) -> bool:
-        """Cancel the running job if `secret` is its owner key; False when nothing is running."""
+        """Cancel the running or a waiting job whose owner key is `secret`; False when nothing runs."""
+        with self._lock:
+            for job in self.queue:
+                if secret and secrets.compare_digest(str(secret), job.secret):
+                    self.queue.remove(job)
+                    job.status, job.message, job.finished = "cancelled", "cancelled while waiting", time.time()
+                    return True
         job = self.job
         if job is None or not job.running:
             return False
@@ -127,12 +155,18 @@ class Finetuner:
         return True
 
     def wait(self, timeout: float | None = None) -> None:
-        if self._thread is not None:
-            self._thread.join(timeout)
+        """Until the running job and every waiting one have finished (or `timeout` seconds)."""
+        end = None if timeout is None else time.time() + timeout
+        while self._thread is not None:
+            thread = self._thread
+            thread.join(None if end is None else max(0.0, end - time.time()))
+            if thread is self._thread or (end is not None and time.time() >= end):
+                return
 
     def state(self) -> dict:
-        return self.job.snapshot() if self.job else {"status": "idle", "running": False, "step": 0, "steps": 0,
-                                                      "message": "No fine-tune has run yet.", "checkpoint": None}
+        state = self.job.snapshot() if self.job else {"status": "idle", "running": False, "step": 0, "steps": 0,
+                                                       "message": "No fine-tune has run yet.", "checkpoint": None}
+        return {**state, "waiting": len(self.queue)}
 
     # -- the job ---------------------------------------------------------------------------------
     def _run(self, job: Job) -> None:
@@ -150,6 +184,9 @@ class Finetuner:
             if job.request.recordings and Path(job.request.recordings).resolve().is_relative_to(self.data.resolve()):
                 shutil.rmtree(job.request.recordings, ignore_errors=True)
             job.finished = time.time()
+            with self._lock:  # the next in the queue
+                if self.queue:
+                    self._launch(self.queue.pop(0))
 
     def _cache(self, job: Job, sentences: list[str]) -> Path:
         """The teacher reads the sentences once (cached by content under the data directory)."""

@@ -58,6 +58,8 @@ class DistillTab:
             if folder:
                 shutil.rmtree(folder, ignore_errors=True)
             raise
+        if job.status == "queued":
+            return f"Fine-tune {job.id} is waiting behind the running one: {job.message}.", job.secret
         return f"Started fine-tune {job.id}: {job_request.steps} steps.", job.secret
 
     def do_cancel(self, owner_key=""):
@@ -79,13 +81,18 @@ class DistillTab:
             self._loss_png = ((job.id, n), path)
             return path
 
-    def poll(self, seen_checkpoints):
+    def poll(self, seen_checkpoints, owner_key=""):
         state = self.jobs.state()
         fraction = state["step"] / max(1, state.get("steps") or 1)
         colour = {"failed": "#d62728", "cancelled": "#7f7f7f", "done": "#2ca02c"}.get(state["status"], "#ff7f0e")
         busy = "🔒 **busy** – one job at a time; " if state["running"] else ""
         status = (f"{busy}**{state['status']}** {html.escape(state['message'] or '')} "
                   f"({state.get('seconds', 0)} s)" if state["status"] != "idle" else state["message"])
+        place = self.jobs.position(owner_key)
+        if place:
+            status += f"  \n⏳ **Your fine-tune waits: position {place} of {state['waiting']}.**"
+        elif state.get("waiting"):
+            status += f"  \n{state['waiting']} more waiting."
         bar = (f"<div class='kd-progress'><div style='width:{100 * fraction:.0f}%;background:{colour}'></div></div>"
                if state["status"] != "idle" else "")
         sample, heard = self.latest_sample()
@@ -167,7 +174,7 @@ class DistillTab:
         preset.change(lambda p: ((gr.update(value=["decoder"]), 300, 2e-3, None) if p == PRESETS[1] else
                                  (gr.update(value=list(MODULES)), 200, 3e-4, gr.skip())),
                       preset, [modules, steps, lr, base], api_visibility="private", queue=False)
-        gr.Timer(1.0).tick(self.poll, seen, [status, bar, loss, seen, compare_student, base, sample, heard],
+        gr.Timer(1.0).tick(self.poll, [seen, key], [status, bar, loss, seen, compare_student, base, sample, heard],
                            api_visibility="private", show_progress="hidden", concurrency_limit=None)
         demo.load(self.refresh, None, [seen, compare_student, base], api_visibility="private")
 

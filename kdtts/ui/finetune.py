@@ -16,4 +16,4 @@ class FinetuneManager(Finetuner):
         self.limit = RateLimiter(settings.jobs_per_hour(), 3600, "fine-tunes from you")
 
     def start(self, request: FinetuneRequest, owner: str = "local") -> Job:  # type: ignore[override]
-        return super().start(request, admit=lambda: self.limit.hit(owner))
+        return super().start(request, admit=lambda: self.limit.hit(owner), owner=owner)
