@@ -37,7 +37,7 @@ GOALS = (
     Goal("MCD 0-8 kHz, teacher durations (dB)", _pair("mcd_8k_db"), lambda v, r: v <= 4.5, "<= 4.5"),
     Goal("F0 RMSE, teacher durations (Hz)", _pair("f0_rmse_hz"), lambda v, r: v <= 15, "<= 15"),
     Goal("total audio length / teacher's", _model("length_ratio"), lambda v, r: abs(v - 1) <= 0.02, "1 +- 0.02"),
-    Goal("median per-sentence |length ratio - 1|", _model("length_ratio_median_deviation"),
+    Goal("median per-sentence abs(length ratio - 1)", _model("length_ratio_median_deviation"),
          lambda v, r: v <= 0.03, "<= 0.03"),
     Goal("parameters", _model("parameters"), lambda v, r: v <= 1_500_000, "<= 1.5 M"),
     Goal("speed-up, 1 thread", _speedup("1thread"), lambda v, r: v >= 15, ">= 15x"),
