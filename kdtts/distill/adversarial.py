@@ -20,14 +20,13 @@ from typing import Callable
 import torch
 from tqdm import tqdm
 
-from kdtts.distill.data import load_cache, read_manifest
-from kdtts.distill.discriminators import (Discriminators, discriminator_loss, feature_matching_loss,
-                                          generator_loss)
-from kdtts.distill.losses import WaveformCriterion
-from kdtts.distill.state import load_state, save_state
 from kdtts.distill.batches import segment_batch
 from kdtts.distill.callbacks import plot_losses
 from kdtts.distill.config import config_field
+from kdtts.distill.data import load_cache, read_manifest
+from kdtts.distill.discriminators import Discriminators, discriminator_loss, feature_matching_loss, generator_loss
+from kdtts.distill.losses import WaveformCriterion
+from kdtts.distill.state import load_state, save_state
 from kdtts.student.checkpoint import load_student, save_student
 
 

@@ -17,8 +17,8 @@ import torch
 from tqdm import tqdm
 
 from kdtts.teachers.piper import PiperTeacher
-from kdtts.voice import Scales
 from kdtts.text import TextError
+from kdtts.voice import Scales
 
 
 def teacher_scales(teacher: PiperTeacher, temperature: float) -> Scales:

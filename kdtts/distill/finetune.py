@@ -28,11 +28,10 @@ import time
 import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-
 from typing import Callable
 
-from kdtts.distill.data import build_cache, read_manifest
 from kdtts.distill.config import DistillConfig
+from kdtts.distill.data import build_cache, read_manifest
 from kdtts.distill.finetune_request import (MAX_USER_CHARS, MAX_USER_SENTENCES, FinetuneRequest, builtin_sentences,
                                             checkpoint_name, user_sentences)
 from kdtts.distill.train import distill

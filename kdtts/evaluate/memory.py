@@ -85,11 +85,10 @@ def main() -> None:
         print(json.dumps(worst_request(args.model, args.student, args.threads)))
         return
 
+    import numpy as np
     import torch
 
     import kdtts.engine  # noqa: F401  (same imports for both models, so the baselines match)
-    import numpy as np
-
     from kdtts.student.onnx_student import load_fast
     from kdtts.voice import Scales, speak
 

@@ -22,11 +22,12 @@ from typing import Callable
 import numpy as np
 from tqdm import tqdm
 
-from kdtts.evaluate.markdown import report_markdown
 from kdtts.evaluate.machine import git_head, load_average, machine
+from kdtts.evaluate.markdown import report_markdown
 from kdtts.evaluate.optional import MissingEvaluator
 from kdtts.evaluate.plots import plot_metrics, plot_rtf
 from kdtts.evaluate.schema import FIDELITY_KEYS, HELDOUT, PAIRS, QUALITY_KEYS, REPORT_KEYS, SYSTEMS
+
 
 @dataclass
 class EvalConfig:

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 import gradio as gr
 
 from kdtts.audio import write_wav
-from kdtts.engine import STAGES, Mix, Synthesis
-from kdtts.voice import Scales
-from kdtts.ui import plots
 from kdtts.distill.corpus import read_heldout
+from kdtts.engine import STAGES, Mix, Synthesis
 from kdtts.text import MAX_CHARS, validate
+from kdtts.ui import plots
 from kdtts.ui.errors import friendly
 from kdtts.ui.service import NO_STUDENT, Service
+from kdtts.voice import Scales
 
 SYNTH = "synth"  # synthesis events: Gradio does not limit them; Service.slot allows two teacher and two
 SYNTH_LIMIT = None  # student syntheses at once, separately, so a queue of teacher requests never delays the student's

@@ -9,9 +9,9 @@ import threading
 import gradio as gr
 
 from kdtts.distill.config import MODULES
+from kdtts.distill.finetune_request import SCRATCH_DECODER
 from kdtts.ui import plots, uploads
 from kdtts.ui.errors import friendly
-from kdtts.distill.finetune_request import SCRATCH_DECODER
 from kdtts.ui.finetune import MAX_USER_CHARS, FinetuneManager, FinetuneRequest
 
 PRESETS = ("fine-tune a student", "from scratch: a small decoder (hear noise turn into speech in ~2 minutes)")

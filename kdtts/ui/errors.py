@@ -10,7 +10,6 @@ from kdtts.distill.finetune import Busy
 from kdtts.student.checkpoint import CheckpointError
 from kdtts.text import TextError
 
-
 USER_ERRORS = (TextError, CheckpointError, Busy, ValueError)
 
 

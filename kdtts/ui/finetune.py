@@ -2,7 +2,7 @@
 directory, with a per-visitor quota on starts."""
 from __future__ import annotations
 
-from kdtts.distill.finetune import MAX_USER_CHARS, Busy, FinetuneRequest, Finetuner, Job
+from kdtts.distill.finetune import MAX_USER_CHARS, Busy, Finetuner, FinetuneRequest, Job
 from kdtts.ui import settings
 from kdtts.ui.limits import RateLimiter
 from kdtts.ui.service import Service

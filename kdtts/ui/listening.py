@@ -94,8 +94,8 @@ class Listening:
 
     def _render(self, name: str, text: str) -> np.ndarray:
         if name == GOLD:  # the teacher low-passed to telephone band and buried in noise: obviously bad
-            import torchaudio.functional as AF
             import torch
+            import torchaudio.functional as AF
 
             teacher = self.service.synthesize(self.service.engine(), text, Mix.of("teacher")).audio
             muffled = AF.lowpass_biquad(torch.from_numpy(teacher), self.service.teacher.spec.sample_rate, 1000.0).numpy()

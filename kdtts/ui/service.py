@@ -20,10 +20,9 @@ from typing import Iterator
 from kdtts.engine import Engine, Mix, Synthesis
 from kdtts.student.checkpoint import SHIPPED_STUDENT, CheckpointError
 from kdtts.student.onnx_student import load_fast
-from kdtts.voice import Voice
 from kdtts.teachers.piper import PiperTeacher
-from kdtts.voice import Scales
 from kdtts.ui import settings
+from kdtts.voice import Scales, Voice
 
 log = logging.getLogger("kdtts.ui")
 NO_STUDENT = ("No student checkpoint is available yet (assets/student.safetensors is missing), so the app "
