@@ -123,7 +123,7 @@ def test_rate_limiter_counts_per_visitor():
 
 
 def test_restart_removes_orphans_and_old_checkpoints_are_evicted(teacher, tmp_path, random_student_path):
-    from kdtts.distill.finetune import evict_oldest
+    from kdtts.distill.publish import evict_oldest
     from kdtts.ui.finetune import FinetuneManager
     from kdtts.ui.service import Service
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import secrets
 import shutil
 import threading
@@ -34,13 +33,14 @@ from kdtts.distill.config import DistillConfig
 from kdtts.distill.data import build_cache, read_manifest
 from kdtts.distill.finetune_request import (MAX_USER_CHARS, MAX_USER_SENTENCES, FinetuneRequest, builtin_sentences,
                                             checkpoint_name, user_sentences)
+from kdtts.distill.publish import evict_oldest, publish
 from kdtts.distill.train import distill
 from kdtts.student.checkpoint import SHIPPED_STUDENT, load_student, save_student
 from kdtts.teachers.piper import PiperTeacher
 
 log = logging.getLogger("kdtts.distill")
 MAX_QUEUED = 4  # fine-tunes waiting behind the running one
-__all__ = ["MAX_USER_CHARS", "Busy", "FinetuneRequest", "Finetuner", "Job", "evict_oldest"]
+__all__ = ["MAX_USER_CHARS", "Busy", "FinetuneRequest", "Finetuner", "Job"]
 class Busy(RuntimeError):
     """Another fine-tune is running."""
 
@@ -274,7 +274,7 @@ class Finetuner:
                 "base": base_path.name if base_path else None, "sentences": spoken, "user_text": bool(r.text.strip()),
                 "recordings": student.info.get("teacher", {}).get("recordings"),
                 "final": job.rows[-1], "train_seconds": job.rows[-1]["seconds"], "cache_seconds": round(cache_seconds, 1)}
-        _publish(save_student(student, exported.parent / f"{name}.safetensors", info), path)
+        publish(save_student(student, exported.parent / f"{name}.safetensors", info), path)
         (path.with_suffix(".losses.json")).write_text(json.dumps(job.rows))
         evicted = evict_oldest(self.checkpoint_dir, self.max_checkpoints)
         if evicted:
@@ -283,29 +283,3 @@ class Finetuner:
         job.status = "done"
         job.message = (f"saved checkpoint **{name}** after {r.steps} steps in {time.time() - job.started:.0f} s "
                        f"(teacher reading {cache_seconds:.0f} s); choose it in the Compare tab")
-
-
-def evict_oldest(checkpoint_dir: Path, keep: int) -> list[str]:
-    """Delete the oldest checkpoints in `checkpoint_dir` beyond `keep`; return their names."""
-    found = sorted(Path(checkpoint_dir).glob("*.safetensors"), key=lambda p: p.stat().st_mtime, reverse=True)
-    for path in found[keep:]:
-        path.unlink(missing_ok=True)
-        path.with_suffix(".losses.json").unlink(missing_ok=True)
-    return [p.stem for p in found[keep:]]
-
-
-def _publish(src: Path, dest: Path) -> None:
-    """Put a finished file at `dest` in one step, never replacing an existing file."""
-    try:
-        os.link(src, dest)  # atomic; fails if dest exists
-    except FileExistsError:
-        raise RuntimeError(f"refusing to overwrite {dest}") from None
-    except OSError:  # another file system, or no hard links: exclusive create, copy, and no half file left
-        try:
-            with src.open("rb") as f, dest.open("xb") as g:
-                shutil.copyfileobj(f, g)
-        except FileExistsError:
-            raise RuntimeError(f"refusing to overwrite {dest}") from None
-        except BaseException:
-            dest.unlink(missing_ok=True)
-            raise
