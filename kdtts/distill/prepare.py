@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from kdtts.distill.config import DistillConfig
 from kdtts.distill.data import (Utt, build_cache, build_recordings_cache, load_cache, read_manifest, teacher_record,
                                 voice_identity)
 from kdtts.teachers.piper import PiperTeacher
+
+log = logging.getLogger("kdtts.distill")
 
 
 @dataclass
@@ -68,14 +71,14 @@ def prepare_recordings(cfg: DistillConfig, teacher: PiperTeacher | None, progres
 
     dataset = read_dataset(cfg.data, teacher.spec, speakable)
     for line in dataset.skipped:
-        print(f"kdtts: skipped {line}")
+        log.warning("skipped %s", line)
     key = hashlib.sha1(json.dumps([[c.id, c.text, len(c.audio), float(c.audio.sum())] for c in dataset.clips]
                                   + [voice_identity(teacher.model_path)["sha256"]]).encode()).hexdigest()[:12]
     cache = Path(cfg.cache_dir) / "recordings" / key
     if not (cache / "alignment.json").exists():
         report = build_recordings_cache(cache, dataset.clips, teacher, cfg.max_alignment_cost, progress)
-        print(f"kdtts: aligned {report['aligned']} recordings; skipped {report['skipped_poor_alignment']} "
-              f"whose alignment cost exceeds {cfg.max_alignment_cost}")
+        log.info("aligned %d recordings; skipped %d whose alignment cost exceeds %s", report["aligned"],
+                    report["skipped_poor_alignment"], cfg.max_alignment_cost)
     utts = load_cache(cache)
     if not utts:
         raise DatasetError(f"{cfg.data}: no recording aligned with the teacher's reading (see {cache}/alignment.json)")
