@@ -9,6 +9,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from kdtts.teachers.registry import DEFAULT_TEACHER, TEACHERS
+
 
 def _fail(message: str) -> None:
     print(f"kdtts: error: {message}", file=sys.stderr)
@@ -47,6 +49,10 @@ def _synth_jobs(args: argparse.Namespace) -> list[tuple[str, Path, str]]:
 
 def cmd_synth(args: argparse.Namespace) -> None:
     jobs = _synth_jobs(args)
+    if args.teacher != DEFAULT_TEACHER:
+        from kdtts.cli_vocoder import synth_vocoded
+
+        return synth_vocoded(args, jobs)
 
     from kdtts.audio import write_wav
     from kdtts.engine import Engine, Mix
@@ -101,14 +107,20 @@ def cmd_info(args: argparse.Namespace) -> None:
         teacher = PiperTeacher.load(args.voice)
     except (FileNotFoundError, ValueError, TeacherGraphError) as error:
         _fail(str(error))
+    from kdtts.cli_vocoder import teachers_report, vocoder_student_report
+
     report = {"teacher": {"parameters": teacher.parameters, "decoder_parameters": teacher.decoder_parameters,
                           "bytes": teacher.bytes_on_disk, "sample_rate": teacher.sample_rate,
                           "path": str(teacher.model_path)},
-              "student": student_report}
+              "student": student_report, "teachers": teachers_report(), "vocoder_student": vocoder_student_report()}
     print(json.dumps(report, indent=1))
 
 
 def cmd_distill(args: argparse.Namespace) -> None:
+    if args.teacher != DEFAULT_TEACHER:
+        from kdtts.cli_vocoder import distill_vocoded
+
+        return distill_vocoded(args)
     from kdtts.distill.config import DistillConfig, overrides
     from kdtts.distill.train import distill
 
@@ -160,6 +172,7 @@ def cmd_export(args: argparse.Namespace) -> None:
 def _add_synth(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("synth", help="text to WAV with the teacher or the student")
     p.add_argument("--model", choices=["teacher", "student"], default="teacher")
+    _add_teacher(p)
     p.add_argument("--text")
     p.add_argument("--out", help="WAV file for --text")
     p.add_argument("--text-file", help="one utterance per non-empty line")
@@ -174,21 +187,40 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_synth)
 
 
-def _add_training(sub: argparse._SubParsersAction) -> None:
-    """distill and adversarial: their flags are generated from their config dataclasses."""
+def _add_teacher(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--teacher", default=DEFAULT_TEACHER, choices=list(TEACHERS),
+                   help=f"which teacher (default {DEFAULT_TEACHER}; `info` lists them with their availability); "
+                        "a vocoder teacher reads the Piper teacher's mel, and its student is the student vocoder")
+
+
+def _add_training(sub: argparse._SubParsersAction, teacher: str) -> None:
+    """distill and adversarial: their flags are generated from their config dataclasses; with a vocoder
+    `--teacher`, distill's flags are the vocoder run's (kdtts.distill.vocoder.VocoderDistillConfig)."""
     from kdtts.distill.adversarial import AdversarialConfig
     from kdtts.distill.config import DistillConfig, add_arguments
+    from kdtts.distill.vocoder import VocoderDistillConfig
 
+    vocoder = teacher != DEFAULT_TEACHER
     for name, cls, helptext, func in (
-            ("distill", DistillConfig, "distil a student from the teacher", cmd_distill),
+            ("distill", VocoderDistillConfig if vocoder else DistillConfig,
+             "distil a student from the teacher (a student vocoder with --teacher hifigan)", cmd_distill),
             ("adversarial", AdversarialConfig, "refine a student's decoder with discriminators (GAN stage)",
              cmd_adversarial)):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("--config", help=f"JSON file of {cls.__name__} keys; the flags below override it")
         p.add_argument("--out", required=True, help="run folder (checkpoints, curves, samples)")
         p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.safetensors")
+        if name == "distill" and not vocoder:
+            _add_teacher(p)
         add_arguments(p.add_argument_group(f"run settings ({cls.__module__}.{cls.__name__})"), cls)
         p.set_defaults(func=func)
+
+
+def _teacher_parser() -> argparse.ArgumentParser:
+    """--teacher alone, read before the subcommands are built: it decides which config distill's flags are."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--teacher", default=DEFAULT_TEACHER)
+    return p
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -201,7 +233,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--student")
     p.set_defaults(func=cmd_info)
 
-    _add_training(sub)
+    chosen, _ = _teacher_parser().parse_known_args(argv)
+    _add_training(sub, chosen.teacher)
 
     p = sub.add_parser("compose", help="one student from the modules of several checkpoints")
     for module in ("duration", "front", "decoder"):

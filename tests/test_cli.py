@@ -14,8 +14,8 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def kdtts(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+def kdtts(*args: str, timeout: float = 180, env: dict | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), **(env or {})}
     return subprocess.run([sys.executable, "-m", "kdtts", *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=timeout)
 

@@ -27,7 +27,7 @@ from kdtts.distill.data import load_cache, read_manifest
 from kdtts.distill.discriminators import Discriminators, discriminator_loss, feature_matching_loss, generator_loss
 from kdtts.distill.losses import WaveformCriterion
 from kdtts.distill.state import load_state, save_state
-from kdtts.student.checkpoint import load_student, save_student
+from kdtts.student.checkpoint import load_checkpoint, save_student
 
 
 @dataclass
@@ -66,7 +66,7 @@ def adversarial(cfg: AdversarialConfig, run_dir: str | Path, resume: bool = Fals
     val_utts, train_utts = utts[:cfg.validation_utts], utts[cfg.validation_utts:]
 
     torch.manual_seed(cfg.seed)
-    student = load_student(cfg.init).to(device)
+    student = load_checkpoint(cfg.init).to(device)  # a TTS student or a student vocoder
     decoder = student.decoder
     discriminators = Discriminators().to(device)
     opt_g = torch.optim.AdamW(decoder.parameters(), cfg.lr_generator, betas=(0.8, 0.99))

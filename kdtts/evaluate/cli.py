@@ -24,11 +24,18 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=3, help="timed runs per setting; the median is reported")
     p.add_argument("--skip", default="", help=f"comma-separated metric families to skip: {','.join(FAMILIES)}")
     p.add_argument("--save-audio", action="store_true", help="also write every system's WAVs under OUT/audio")
+    p.add_argument("--teacher", default="piper-joe",
+                   help="piper-joe: the text-to-speech student; a vocoder teacher (hifigan): the student vocoder "
+                        "against it on the same mels (writes vocoder_report.json/.md)")
     p.set_defaults(func=cmd_evaluate)
     return p
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
+    if args.teacher != "piper-joe":
+        from kdtts.cli_vocoder import evaluate_vocoded
+
+        return evaluate_vocoded(args)
     from kdtts.evaluate.report import HELDOUT, EvalConfig, evaluate
     from kdtts.student.checkpoint import SHIPPED_STUDENT, CheckpointError
 

@@ -86,9 +86,11 @@ def time_teacher_full(teacher: PiperTeacher, texts: list[str], scales: Scales,
     return _median_rtf(passes, audio_seconds)
 
 
-def time_function(fn, inputs: list[np.ndarray], sample_rate: int, repeats: int = 3, warmup: int = 1) -> float:
-    """RTF of `fn(x)` over `inputs` (audio arrays whose length defines the audio seconds)."""
-    seconds = sum(len(x) for x in inputs) / sample_rate
+def time_function(fn, inputs: list[np.ndarray], sample_rate: int, repeats: int = 3, warmup: int = 1,
+                  seconds: float | None = None) -> float:
+    """RTF of `fn(x)` over `inputs`: audio arrays whose length defines the audio seconds, or anything
+    (mels) with the audio seconds they stand for given as `seconds`."""
+    seconds = seconds if seconds is not None else sum(len(x) for x in inputs) / sample_rate
     totals = []
     for r in range(warmup + repeats):
         start = time.perf_counter()

@@ -16,23 +16,33 @@ from safetensors.torch import load_file, save_file
 
 from kdtts.student.model import StudentTTS
 from kdtts.student.modules import StudentConfig
+from kdtts.student.vocoder import VocoderConfig, VocoderStudent
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 SHIPPED_STUDENT = ASSETS / "student.safetensors"
+SHIPPED_VOCODER = ASSETS / "vocoder.safetensors"
 FORMAT = "kdtts-student/1"
+VOCODER_FORMAT = "kdtts-vocoder/1"
+# what each format's header config builds: a TTS student, or a student vocoder (mel -> audio)
+FORMATS: dict[str, tuple[type, type]] = {FORMAT: (StudentConfig, StudentTTS),
+                                         VOCODER_FORMAT: (VocoderConfig, VocoderStudent)}
+KIND_NAMES = {FORMAT: "a text-to-speech student", VOCODER_FORMAT: "a student vocoder (mel -> audio)"}
 
 
 class CheckpointError(ValueError):
     """A checkpoint kdtts will not load; the message names the reason."""
 
 
-def save_student(model: StudentTTS, path: str | Path, info: dict | None = None, half: bool = True) -> Path:
-    """Write weights (fp16 by default: half the bytes, inaudible difference) and config atomically."""
+def save_student(model: StudentTTS | VocoderStudent, path: str | Path, info: dict | None = None,
+                 half: bool = True) -> Path:
+    """Write weights (fp16 by default: half the bytes, inaudible difference) and config atomically;
+    a VocoderStudent is written in the vocoder format."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: (v.half() if half and v.is_floating_point() else v).contiguous()
                for k, v in model.state_dict().items()}
-    metadata = {"format": FORMAT, "config": json.dumps(asdict(model.config)), "info": json.dumps(info or {})}
+    fmt = VOCODER_FORMAT if isinstance(model, VocoderStudent) else FORMAT
+    metadata = {"format": fmt, "config": json.dumps(asdict(model.config)), "info": json.dumps(info or {})}
     tmp = path.with_suffix(path.suffix + ".tmp")
     save_file(tensors, str(tmp), metadata=metadata)
     os.replace(tmp, path)
@@ -61,16 +71,16 @@ def read_metadata(path: str | Path) -> dict:
             meta = f.metadata() or {}
     except (SafetensorError, OSError, ValueError) as error:
         raise CheckpointError(f"{path.name} is not a readable safetensors file (corrupt or truncated): {error}")
-    if meta.get("format") != FORMAT:
+    if meta.get("format") not in FORMATS:
         raise CheckpointError(f"{path.name} is a safetensors file but not a kdtts student checkpoint "
-                              f"(format {meta.get('format')!r}, expected {FORMAT!r}).")
+                              f"(format {meta.get('format')!r}, expected one of {sorted(FORMATS)}).")
     try:
         config, info = json.loads(meta.get("config", "")), json.loads(meta.get("info", "{}"))
     except json.JSONDecodeError as error:
         raise CheckpointError(f"{path.name}: its config or info header is not valid JSON ({error}).") from None
     if not isinstance(config, dict) or not isinstance(info, dict):
         raise CheckpointError(f"{path.name}: its config and info headers must be JSON objects.")
-    return {"config": config, "info": info}
+    return {"config": config, "info": info, "format": meta["format"]}
 
 
 # Bounds on every architecture number a checkpoint header may carry: a header is untrusted input, and
@@ -79,12 +89,12 @@ CONFIG_BOUNDS: dict[str, tuple[int, int]] = {
     "n_symbols": (1, 4096), "z_channels": (1, 1024), "sample_rate": (8000, 96000), "hop_length": (16, 2048),
     "n_fft": (32, 8192), "duration_channels": (1, 1024), "duration_layers": (0, 32), "front_channels": (1, 1024),
     "front_phoneme_layers": (0, 32), "front_frame_layers": (0, 32), "decoder_channels": (1, 1024),
-    "decoder_layers": (0, 32), "decoder_mult": (1, 16)}
+    "decoder_layers": (0, 32), "decoder_mult": (1, 16), "n_mels": (1, 512)}
 
 
-def checked_config(path: Path, raw: dict) -> StudentConfig:
-    """A StudentConfig from a header, or CheckpointError naming the file and the bad key."""
-    known = {f.name for f in fields(StudentConfig)}
+def checked_config(path: Path, raw: dict, cls: type = StudentConfig) -> StudentConfig | VocoderConfig:
+    """A config of `cls` from a header, or CheckpointError naming the file and the bad key."""
+    known = {f.name for f in fields(cls)}
     unknown = set(raw) - known
     if unknown:
         raise CheckpointError(f"{path.name} has config keys this kdtts does not know: {sorted(unknown)}")
@@ -92,18 +102,18 @@ def checked_config(path: Path, raw: dict) -> StudentConfig:
         low, high = CONFIG_BOUNDS[key]
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             raise CheckpointError(f"{path.name}: config {key}={value!r} is not an integer in [{low}, {high}].")
-    config = StudentConfig(**raw)
+    config = cls(**raw)
     if config.n_fft < 2 * config.hop_length:
         raise CheckpointError(f"{path.name}: config n_fft={config.n_fft} must be at least twice hop_length.")
     return config
 
 
-def _check_shapes(path: Path, config: StudentConfig) -> None:
+def _check_shapes(path: Path, config: StudentConfig | VocoderConfig, model: type) -> None:
     """Compare every tensor's shape in the header with the architecture, before allocating either."""
     from safetensors import safe_open
 
     with torch.device("meta"):
-        expected = {k: tuple(v.shape) for k, v in StudentTTS(config).state_dict().items()}
+        expected = {k: tuple(v.shape) for k, v in model(config).state_dict().items()}
     with safe_open(str(path), "pt") as f:
         stored = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
     missing, extra = set(expected) - set(stored), set(stored) - set(expected)
@@ -115,16 +125,20 @@ def _check_shapes(path: Path, config: StudentConfig) -> None:
             raise CheckpointError(f"{path.name}: {key} has shape {shape}, the config implies {expected[key]}")
 
 
-def load_student(path: str | Path | None = None) -> StudentTTS:
-    """Load a student (the shipped one by default) in float32 on PyTorch, in eval mode; for inference
-    speed use kdtts.student.onnx_student.load_fast."""
-    path = Path(path) if path else SHIPPED_STUDENT
+def load_checkpoint(path: str | Path, expect: str | None = None) -> StudentTTS | VocoderStudent:
+    """Load any kdtts checkpoint (a TTS student or a student vocoder) in float32 on PyTorch, eval mode;
+    with `expect` (a format), a file of the other kind is a CheckpointError that says which it is."""
+    path = Path(path)
     if not path.exists():
-        raise CheckpointError(f"No student checkpoint at {path}. Train one with `python -m kdtts distill` "
+        how = "distill --teacher hifigan" if expect == VOCODER_FORMAT else "distill"
+        raise CheckpointError(f"No student checkpoint at {path}. Train one with `python -m kdtts {how}` "
                               "or pass --student PATH.")
     meta = read_metadata(path)
-    config = checked_config(path, meta["config"])
-    _check_shapes(path, config)
+    if expect and meta["format"] != expect:
+        raise CheckpointError(f"{path.name} is {KIND_NAMES[meta['format']]}, not {KIND_NAMES[expect]}.")
+    config_cls, model_cls = FORMATS[meta["format"]]
+    config = checked_config(path, meta["config"], config_cls)
+    _check_shapes(path, config, model_cls)
     try:
         state = load_file(str(path))
     except (SafetensorError, OSError) as error:
@@ -132,12 +146,23 @@ def load_student(path: str | Path | None = None) -> StudentTTS:
     for key, tensor in state.items():
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
             raise CheckpointError(f"{path.name}: {key} holds NaN or infinite values; the checkpoint is damaged.")
-    model = StudentTTS(config)
+    model = model_cls(config)
     expected = model.state_dict()
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
     model.info = meta["info"]
     model.path = path
     return model.eval()
+
+
+def load_student(path: str | Path | None = None) -> StudentTTS:
+    """Load a TTS student (the shipped one by default); for inference speed use
+    kdtts.student.onnx_student.load_fast."""
+    return load_checkpoint(Path(path) if path else SHIPPED_STUDENT, expect=FORMAT)
+
+
+def load_vocoder(path: str | Path | None = None) -> VocoderStudent:
+    """Load a student vocoder (the shipped one by default)."""
+    return load_checkpoint(Path(path) if path else SHIPPED_VOCODER, expect=VOCODER_FORMAT)
 
 
 def compose(parts: dict[str, str | Path]) -> StudentTTS:
