@@ -17,6 +17,7 @@ from kdtts.ui.compare import CompareTab
 from kdtts.ui.distill import DistillTab
 from kdtts.ui.listen import ListenTab
 from kdtts.ui.service import NO_STUDENT, Service
+from kdtts.ui.vocoders import CSS as TEACHER_CSS
 
 log = logging.getLogger("kdtts.ui")
 MAX_UPLOAD = "20mb"  # a fine-tune's recordings (zip or microphone takes); text files are read only to MAX_USER_CHARS
@@ -24,7 +25,8 @@ MAX_THREADS = 200    # worker threads: requests waiting for a synthesis slot hol
 CSS = (".kd-progress{height:14px;background:#eee;border-radius:7px;overflow:hidden}"
        ".kd-progress>div{height:100%;background:#ff7f0e}"
        "#timing-table table{display:block;overflow-x:auto;white-space:nowrap}"  # scrolls on a phone, never wraps
-       "@media (max-width:600px){[role=tab]{padding-left:8px!important;padding-right:8px!important}}")
+       "@media (max-width:600px){[role=tab]{padding-left:8px!important;padding-right:8px!important}}"
+       + TEACHER_CSS)
 
 
 class App:

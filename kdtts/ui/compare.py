@@ -14,10 +14,12 @@ import gradio as gr
 from kdtts.audio import write_wav
 from kdtts.distill.corpus import read_heldout
 from kdtts.engine import STAGES, Mix, Synthesis
+from kdtts.teachers.registry import TEACHERS
 from kdtts.text import MAX_CHARS, validate
 from kdtts.ui import plots
 from kdtts.ui.errors import friendly
 from kdtts.ui.service import NO_STUDENT, Service
+from kdtts.ui.vocoders import Vocoders, teacher_selector
 from kdtts.voice import Scales
 
 SYNTH = "synth"  # synthesis events: Gradio does not limit them; Service.slot allows two teacher and two
@@ -162,12 +164,19 @@ def mix(service: Service, text: str, duration: str, front: str, decoder: str, st
     return wav(service, synthesis, "mix"), summary
 
 
+def _show_for(teacher: str) -> tuple:
+    """The text-to-speech comparison for the module-wise teacher, the vocoder panel for a vocoder."""
+    vocoder = teacher in TEACHERS and TEACHERS[teacher].is_vocoder
+    return (gr.update(visible=not vocoder),) * 3 + (gr.update(visible=vocoder),)
+
+
 class CompareTab:
     def __init__(self, service: Service, first_text: str) -> None:
         self.service, self.first_text = service, first_text
         self.student: gr.Dropdown | None = None  # the checkpoint dropdown, refreshed when fine-tunes finish
         self._example: tuple | None = None
         self._example_lock = threading.Lock()
+        self.vocoders = Vocoders(service)
 
     def example(self) -> tuple:
         """The first held-out sentence, compared once and shown on every page load (files re-made if cleaned)."""
@@ -210,26 +219,37 @@ class CompareTab:
                 go = gr.Button("Synthesise teacher and student", variant="primary", elem_id="compare-btn")
                 gr.Examples([[p] for p in read_heldout()[:6]], inputs=[text], label="Examples (held-out sentences)")
             with gr.Column(scale=2):
-                self.student = gr.Dropdown(choices, value=choices[0] if choices else None, label="Student checkpoint",
-                                           allow_custom_value=True, elem_id="compare-student")  # fine-tunes appear after start-up
-                with gr.Accordion("Teacher sampling scales (the KD 'temperature')", open=False):
-                    noise = gr.Slider(0.0, 1.5, d.noise, step=0.01, label="noise scale", interactive=False)
-                    length = gr.Slider(0.5, 2.0, d.length, step=0.05, label="length scale (both models)")
-                    noise_w = gr.Slider(0.0, 1.5, d.noise_w, step=0.01, label="noise_w (duration noise)",
-                                        interactive=False)
-                    deterministic = gr.Checkbox(True, label="deterministic teacher (noise = noise_w = 0: its mean)")
-                deterministic.change(lambda on: (gr.update(interactive=not on),) * 2, deterministic, [noise, noise_w],
-                                     api_visibility="private", queue=False)
-        outputs = self._outputs()
+                teacher, _ = teacher_selector("compare")
+                with gr.Group() as tts_settings:  # hidden while a vocoder teacher is chosen
+                    self.student = gr.Dropdown(choices, value=choices[0] if choices else None,
+                                               label="Student checkpoint", allow_custom_value=True,
+                                               elem_id="compare-student")  # fine-tunes appear after start-up
+                    noise, length, noise_w, deterministic = self._scales(d)
         scale_inputs = [noise, length, noise_w, deterministic]
+        vocoder_panel = self.vocoders.build(text, teacher)
+        with gr.Column() as tts_panel:
+            outputs = self._outputs()
+            self._build_ladder(text, scale_inputs)
+            self._build_mix(text, scale_inputs)
+        teacher.change(_show_for, teacher, [go, tts_settings, tts_panel, vocoder_panel], api_visibility="private",
+                       queue=False)
         for event, options in ((go.click, {"api_name": "compare"}), (text.submit, {"api_visibility": "private"})):
             # old results go first, so an error never sits on top of another text's audio
             event(lambda: [None] * len(outputs), None, outputs, api_visibility="private", queue=False).then(
                 friendly(self.do_compare), [text, self.student, *scale_inputs], outputs,
                 concurrency_id=SYNTH, concurrency_limit=SYNTH_LIMIT, **options)
         self.outputs = outputs
-        self._build_ladder(text, scale_inputs)
-        self._build_mix(text, scale_inputs)
+
+    @staticmethod
+    def _scales(d: Scales) -> tuple:
+        with gr.Accordion("Teacher sampling scales (the KD 'temperature')", open=False):
+            noise = gr.Slider(0.0, 1.5, d.noise, step=0.01, label="noise scale", interactive=False)
+            length = gr.Slider(0.5, 2.0, d.length, step=0.05, label="length scale (both models)")
+            noise_w = gr.Slider(0.0, 1.5, d.noise_w, step=0.01, label="noise_w (duration noise)", interactive=False)
+            deterministic = gr.Checkbox(True, label="deterministic teacher (noise = noise_w = 0: its mean)")
+        deterministic.change(lambda on: (gr.update(interactive=not on),) * 2, deterministic, [noise, noise_w],
+                             api_visibility="private", queue=False)
+        return noise, length, noise_w, deterministic
 
     def _outputs(self) -> list:
         with gr.Row():  # the student first: it is ready first

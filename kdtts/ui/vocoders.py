@@ -1,0 +1,120 @@
+"""Teachers in the app: the selector shared by Compare and Distill, and vocoder KD on Compare (the same mel
+through the vocoder teacher and the student vocoder). Its API endpoint: /vocode."""
+from __future__ import annotations
+
+import threading
+import uuid
+
+import gradio as gr
+
+from kdtts.audio import write_wav
+from kdtts.evaluate import intrusive
+from kdtts.teachers.registry import DEFAULT_TEACHER, TEACHERS, TeacherChoiceError, require
+from kdtts.text import validate
+from kdtts.ui import plots
+from kdtts.ui.errors import friendly
+from kdtts.ui.service import Service
+from kdtts.vocoding import VocoderPair
+
+VOCODER_CHARS = 400  # HiFi-GAN is slow and its activations grow with the audio: a few sentences at a time
+# an unavailable teacher stays in the list, greyed out and not clickable, with its reason written below
+CSS = "".join(f"#{prefix}-teacher label:nth-of-type({i + 1}){{opacity:.45;pointer-events:none}}"
+              for prefix in ("compare", "distill")
+              for i, e in enumerate(TEACHERS.values()) if e.availability())
+
+
+def teacher_selector(prefix: str) -> tuple[gr.Radio, gr.Markdown]:
+    """Every teacher as a choice; the unavailable ones disabled, each with why."""
+    missing = {e.name: e.availability() for e in TEACHERS.values()}
+    choices = [(e.title + ("" if not missing[e.name] else " (unavailable here)"), e.name) for e in TEACHERS.values()]
+    radio = gr.Radio(choices, value=DEFAULT_TEACHER, label="Teacher", elem_id=f"{prefix}-teacher")
+    notes = "  \n".join(f"*{TEACHERS[n].title}* is unavailable here: {why}" for n, why in missing.items() if why)
+    return radio, gr.Markdown(notes, elem_id=f"{prefix}-teacher-notes")
+
+
+def chosen(name: str) -> str:
+    """The teacher a request names, refused with its reason when it cannot run here (API callers too)."""
+    try:
+        require(name)
+    except TeacherChoiceError as error:
+        raise gr.Error(str(error), print_exception=False) from error
+    return name
+
+
+class Vocoders:
+    """Vocoder teachers (loaded on first use, one HiFi-GAN run at a time) and the student vocoder."""
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self._pairs: dict[str, VocoderPair] = {}
+        self._lock, self._slot = threading.Lock(), threading.BoundedSemaphore(1)
+
+    def pair(self, name: str) -> VocoderPair:
+        with self._lock:
+            if name not in self._pairs:
+                from kdtts.engine import Engine
+
+                self._pairs[name] = VocoderPair.load(name, mel_engine=Engine(self.service.teacher))
+            return self._pairs[name]
+
+    def do_vocode(self, text: str, teacher: str = "hifigan"):
+        """Student vocoder first (it is ready at once), then the teacher, the mels and the table."""
+        name = chosen(teacher)
+        if not TEACHERS[name].is_vocoder:
+            raise gr.Error(f"{TEACHERS[name].title} is not a vocoder teacher; choose HiFi-GAN V1.")
+        if len(validate(text)) > VOCODER_CHARS:
+            raise gr.Error(f"The vocoder comparison reads up to {VOCODER_CHARS} characters (HiFi-GAN is slow); "
+                           "shorten the text.", print_exception=False)
+        pair = self.pair(name)
+        if pair.student is None:
+            raise gr.Error("No student vocoder is shipped (assets/vocoder.safetensors); train one with "
+                           "`python -m kdtts distill --teacher hifigan`.", print_exception=False)
+        mel = pair.mel(text)
+        student = pair.vocode(mel, "student")
+        yield self._wav(student, "student-vocoder"), None, None, "_HiFi-GAN is vocoding the same mel…_", None
+        with self._slot:
+            teacher_out = pair.vocode(mel, "teacher")
+        numbers = {"teacher_rtf": teacher_out.rtf, "student_rtf": student.rtf,
+                   "speedup": teacher_out.timings["vocoder"] / max(student.timings["vocoder"], 1e-9),
+                   "pesq_wb": intrusive.pesq_wb(teacher_out.audio, student.audio, pair.sample_rate),
+                   "stoi": intrusive.stoi(teacher_out.audio, student.audio, pair.sample_rate),
+                   "teacher_parameters": pair.teacher_parameters,
+                   "student_parameters": pair.student.count_parameters()["total"]}
+        mels = plots.mels(teacher_out.audio, student.audio, pair.sample_rate, pair.student.hop_length,
+                          self.service.out_dir, "student vocoder")
+        yield (self._wav(student, "student-vocoder"), self._wav(teacher_out, "teacher-vocoder"), mels,
+               _table(numbers), numbers)
+
+    def _wav(self, vocoded, stem: str) -> str:
+        return str(write_wav(self.service.out_dir / f"{stem}-{uuid.uuid4().hex[:8]}.wav", vocoded.audio,
+                             vocoded.sample_rate))
+
+    def build(self, text: gr.Textbox, teacher: gr.Radio) -> gr.Column:
+        """The vocoder panel (hidden until a vocoder teacher is chosen)."""
+        with gr.Column(visible=False) as panel:
+            gr.Markdown("### Vocoder distillation: the same mel, two vocoders\nThe mel is the Piper teacher's "
+                        "reading of your text. HiFi-GAN V1 (the teacher) and the student vocoder both turn it back "
+                        "into sound, so the two clips are sample-aligned and compared frame by frame.")
+            go = gr.Button("Vocode with teacher and student", variant="primary", elem_id="vocode-btn")
+            with gr.Row():
+                student = gr.Audio(label="Student vocoder", type="filepath", interactive=False,
+                                   elem_id="student-vocoder-audio")
+                teacher_audio = gr.Audio(label="HiFi-GAN V1 (teacher)", type="filepath", interactive=False,
+                                         elem_id="teacher-vocoder-audio")
+            table = gr.Markdown(elem_id="vocoder-table")
+            mels = gr.Image(label="Mel spectrograms", show_label=False, type="filepath", interactive=False,
+                            elem_id="vocoder-mel-plot")
+            numbers = gr.JSON(label="numbers", visible=False)
+        go.click(friendly(self.do_vocode), [text, teacher], [student, teacher_audio, mels, table, numbers], api_name="vocode",
+                 concurrency_id="vocode", concurrency_limit=2)
+        return panel
+
+
+def _table(n: dict) -> str:
+    return "\n".join([
+        "| vocoder | parameters | RTF (this request) |", "|---|---:|---:|",
+        f"| **HiFi-GAN V1** (teacher) | {n['teacher_parameters'] / 1e6:.1f} M | {n['teacher_rtf']:.3f} |",
+        f"| **student vocoder** | {n['student_parameters'] / 1e6:.2f} M | {n['student_rtf']:.4f} |", "",
+        f"**Speed-up: {n['speedup']:.0f}×.** Fidelity of the student to the teacher on this mel: "
+        f"PESQ-WB **{n['pesq_wb']:.2f}** (1-4.6), STOI **{n['stoi']:.3f}** (0-1)."])
+
