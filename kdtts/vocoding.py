@@ -70,6 +70,10 @@ class VocoderPair:
         return cls(name, lambda text: tacotron.synthesize(text, seed=0).mel, tacotron.decode, model,
                    tacotron.sample_rate, tacotron.vocoder_parameters)
 
+    def with_student(self, student: VocoderStudent | None) -> "VocoderPair":
+        """The same teacher and mel source with another student vocoder (a fine-tuned one)."""
+        return VocoderPair(self.name, self.mel_of, self.teacher, student, self.sample_rate, self.teacher_parameters)
+
     def mel(self, text: str) -> np.ndarray:
         """Validated text (TextError for bad input) -> the mel both vocoders read."""
         return self.mel_of(text)

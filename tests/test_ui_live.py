@@ -482,3 +482,60 @@ def test_phone_first_screen_has_every_tab_and_the_button_and_no_request_fails(se
         finally:
             browser.close()
     assert not failed, failed
+
+
+def _wait_idle(client, timeout: float = 300) -> dict:
+    deadline = time.perf_counter() + timeout
+    while True:
+        state = client.predict(api_name="/finetune_status")
+        if not state["running"] or time.perf_counter() > deadline:
+            return state
+        time.sleep(2)
+
+
+def test_vocoder_teacher_finetunes_and_compares_on_the_same_mel(server, client):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="download.pytorch.org"):  # greyed out in the page; refused over the API too
+        client.predict("Hello there.", "tacotron2-wavernn", None, api_name="/vocode")
+    _wait_idle(client)
+    client.predict(name="vocoder-ft", steps=6, sentences=16, teacher="hifigan", vocoder_base=None,
+                   api_name="/finetune")
+    state = _wait_idle(client)
+    assert state["status"] == "done", state
+    assert (server["data"] / "vocoders" / "vocoder-ft.safetensors").exists()
+    assert not (server["data"] / "checkpoints" / "vocoder-ft.safetensors").exists()
+    student, teacher, mel, table, numbers = client.predict("A vocoder reads this mel.", "hifigan", "vocoder-ft",
+                                                           api_name="/vocode")
+    (s, rate), (t, _) = _audio(student), _audio(teacher)
+    assert rate == 22050 and len(s) == len(t) > rate // 2  # the same mel: sample-aligned by construction
+    assert np.sqrt(np.mean(t ** 2)) > 1e-3 and "PESQ-WB" in table and numbers["speedup"] > 5
+    assert Path(mel).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_browser_teacher_selector_greys_out_the_unavailable_and_switches_panels(server):
+    playwright = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian chromium is not installed")
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1300, "height": 900})
+            page.goto(server["url"], wait_until="load")
+            for tab, prefix, shown in ((None, "compare", "#vocode-btn"), ("Distill", "distill", "#ft-vocoder-base")):
+                if tab:
+                    page.get_by_role("tab", name=tab).click()
+                options = page.locator(f"#{prefix}-teacher label")
+                options.first.wait_for(timeout=60_000)
+                tacotron = options.filter(has_text="Tacotron 2")
+                assert "unavailable here" in tacotron.inner_text()
+                assert tacotron.evaluate("e => getComputedStyle(e).pointerEvents") == "none"
+                assert float(tacotron.evaluate("e => getComputedStyle(e).opacity")) < 1
+                assert "download.pytorch.org" in page.locator(f"#{prefix}-teacher-notes").inner_text()
+                assert not page.locator(shown).is_visible()
+                options.filter(has_text="HiFi-GAN V1 vocoder (universal)").click()
+                page.locator(shown).wait_for(state="visible", timeout=10_000)
+            assert not page.locator("#ft-alpha").is_visible()  # α belongs to the text-to-speech student
+            page.screenshot(path=str(ARTIFACTS / "distill-vocoder.png"), full_page=True)
+        finally:
+            browser.close()

@@ -147,3 +147,21 @@ def test_cli_synth_with_the_vocoder_teacher(tmp_path):
     assert result.returncode == 0, result.stderr
     report = closing_json(result.stdout)
     assert report["teacher"] == "hifigan" and report["audio_seconds"] > 0.3
+
+
+def test_vocoder_finetune_job_publishes_a_student_vocoder(teacher, tmp_path):
+    from kdtts.distill.finetune import Finetuner, FinetuneRequest
+    from kdtts.distill.finetune_vocoder import vocoder_checkpoints
+
+    tuner = Finetuner(teacher, tmp_path, checkpoints=dict)
+    with pytest.raises(ValueError, match="Unknown student vocoder"):
+        tuner.start(FinetuneRequest(teacher="hifigan", base="nope"))
+    with pytest.raises(ValueError, match="recordings train the text-to-speech student"):
+        tuner.start(FinetuneRequest(teacher="hifigan", recordings=str(tmp_path)))
+    job = tuner.start(FinetuneRequest(name="tiny voc", teacher="hifigan", steps=6, sentences=16, batch_segments=4))
+    tuner.wait(timeout=300)
+    assert job.status == "done", job.message
+    assert len(job.rows) == 6 and "val_loss" in job.rows[-1]
+    published = vocoder_checkpoints(tmp_path)["tiny-voc"]
+    assert published.parent.name == "vocoders" and load_vocoder(published).info["base"] is None
+    assert not (tmp_path / "checkpoints" / "tiny-voc.safetensors").exists()  # never among the TTS students

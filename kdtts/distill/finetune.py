@@ -102,8 +102,9 @@ class Finetuner:
         returned job's `secret` is needed to cancel it. `admit` (a quota check) runs once the job is
         known to be acceptable, and may raise to refuse it."""
         request.validate()
-        if request.base and request.base not in self.checkpoints():
-            raise ValueError(f"Unknown student checkpoint {request.base!r} to start from.")
+        if request.base and request.base not in self._bases(request):
+            raise ValueError(f"Unknown {'student vocoder' if request.is_vocoder else 'student checkpoint'} "
+                             f"{request.base!r} to start from.")
         with self._lock:
             busy = self.job is not None and self.job.running
             if busy and owner in {self.job.owner, *(j.owner for j in self.queue)}:
@@ -213,8 +214,17 @@ class Finetuner:
             path, n = runs / f"{job.id}-{n}", n + 1
         return path
 
+    def _bases(self, request: FinetuneRequest) -> dict[str, Path]:
+        from kdtts.distill.finetune_vocoder import vocoder_checkpoints
+
+        return vocoder_checkpoints(self.data) if request.is_vocoder else self.checkpoints()
+
     def _train(self, job: Job) -> None:
         r = job.request
+        if r.is_vocoder:
+            from kdtts.distill.finetune_vocoder import train_vocoder_job
+
+            return train_vocoder_job(self, job)
         base_path = self.checkpoints()[r.base] if r.base else None
         if r.recordings:  # the recordings' own text; they are aligned to the teacher's reading in distill()
             cfg = r.to_config(self.data / "finetune_cache" / "user-recordings", self.teacher.model_path, base_path,

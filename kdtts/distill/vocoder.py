@@ -89,8 +89,10 @@ def make_vocoder(cfg: VocoderDistillConfig) -> VocoderStudent:
 
 
 def distill_vocoder(cfg: VocoderDistillConfig, run_dir: str | Path, resume: bool = False, progress: bool = True,
-                    should_stop: Callable[[], bool] | None = None) -> Path:
-    """Train; return RUN_DIR/vocoder.safetensors (RUN_DIR/best.safetensors: best validation loss)."""
+                    should_stop: Callable[[], bool] | None = None,
+                    on_step: Callable[[int, dict], None] | None = None) -> Path:
+    """Train; return RUN_DIR/vocoder.safetensors (RUN_DIR/best.safetensors: best validation loss).
+    `on_step(step, row)`: the loss (and at checkpoints `val_loss`) after every step, for the app."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     if cfg.threads:
@@ -120,8 +122,10 @@ def distill_vocoder(cfg: VocoderDistillConfig, run_dir: str | Path, resume: bool
         running = loss if running is None else 0.95 * running + 0.05 * loss
         bar.update(1)
         bar.set_postfix(loss=f"{running:.3f}")
+        row = {"step": step, "seconds": round(time.perf_counter() - clock, 1), "loss": loss}
         if step % cfg.checkpoint_every == 0 or step == cfg.max_steps:
             val, seconds = validation_loss(vocoder, criterion, val_utts, cfg), time.perf_counter() - clock
+            row["val_loss"] = val
             with csv_path.open("a", newline="") as f:
                 csv.writer(f).writerow([step, round(seconds, 1), round(running, 5), round(val, 5)])
             plot_losses(csv_path, run_dir / "loss.png")
@@ -130,6 +134,8 @@ def distill_vocoder(cfg: VocoderDistillConfig, run_dir: str | Path, resume: bool
                 save_student(vocoder, run_dir / "best.safetensors", {**info, "steps": step, "val_loss": val})
             save_state(run_dir, {"decoder": vocoder.decoder}, {"opt": optimizer}, rng,
                        {"step": step, "seconds": seconds, "best": best})
+        if on_step:
+            on_step(step, row)
     bar.close()
     return save_student(vocoder, run_dir / "vocoder.safetensors", {**info, "steps": step})
 

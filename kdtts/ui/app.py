@@ -71,7 +71,7 @@ class App:
         with gr.Tab("Compare", id="compare"):
             self.compare.build(choices)
         with gr.Tab("Distill", id="distill"):
-            self.distill.build(choices, self.compare.student, demo)
+            self.distill.build(choices, self.compare.student, self.compare.vocoders.student, demo)
         with gr.Tab("Listen", id="listen"):
             self.listen.build(demo)
         with gr.Tab("How it works", id="about"):

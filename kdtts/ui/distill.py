@@ -15,8 +15,24 @@ from kdtts.ui.errors import friendly
 from kdtts.ui.finetune import MAX_USER_CHARS, FinetuneManager, FinetuneRequest
 
 PRESETS = ("fine-tune a student", "from scratch: a small decoder (hear noise turn into speech in ~2 minutes)")
+from kdtts.teachers.registry import DEFAULT_TEACHER, TEACHERS
 from kdtts.ui.limits import visitor
 from kdtts.ui.service import Service
+from kdtts.ui.vocoders import chosen, teacher_selector
+
+
+def _show_for(teacher: str) -> tuple:
+    """A vocoder teacher trains the student vocoder: its own start-from list; no modules, α or recordings."""
+    vocoder = teacher in TEACHERS and TEACHERS[teacher].is_vocoder
+    return (gr.update(visible=not vocoder),) * 3 + (gr.update(visible=vocoder),)
+
+
+def _changed(choices: list[str], seen: list[str] | None) -> tuple:
+    """(seen, dropdown, dropdown) updates for a list of checkpoints: new choices when the list changed (each
+    visitor's own selection stays as it is), else nothing."""
+    if choices == seen:
+        return seen, gr.skip(), gr.skip()
+    return choices, gr.update(choices=choices), gr.update(choices=choices)
 
 
 class DistillTab:
@@ -30,7 +46,8 @@ class DistillTab:
 
     def do_finetune(self, name="", steps=200, lr=3e-4, alpha=1.0, temperature=0.0, modules=None,
                     source="built-in set", text="", upload=None, base=None, sentences=64, recordings=None,
-                    take_1=None, take_2=None, take_3=None, preset=PRESETS[0], request: gr.Request = None):
+                    take_1=None, take_2=None, take_3=None, preset=PRESETS[0], teacher=DEFAULT_TEACHER,
+                    vocoder_base=None, request: gr.Request = None):
         """Start a job; returns (message, owner key). The key is needed to cancel, so only its starter can.
         Recordings (a zip, or takes from the microphone) enable α < 1."""
         user_text = ""
@@ -45,13 +62,16 @@ class DistillTab:
         if recordings or any((take_1, take_2, take_3)):
             folder = str(uploads.from_zip(recordings, self.service.data) if recordings
                          else uploads.from_takes([take_1, take_2, take_3], self.service.data))
-        scratch = preset == PRESETS[1]
+        vocoder = TEACHERS[chosen(teacher)].is_vocoder
+        scratch = preset == PRESETS[1] and not vocoder
+        if vocoder:
+            base = vocoder_base
         job_request = FinetuneRequest(name=name or "", steps=int(steps), lr=float(lr), alpha=float(alpha),
                                       temperature=float(temperature), modules=tuple(modules or MODULES),
                                       text=user_text, base=None if scratch else (base or None),
                                       sentences=int(sentences), recordings=folder,
                                       student=SCRATCH_DECODER if scratch else None,
-                                      sample_every=max(1, int(steps) // 6) if scratch else None)
+                                      sample_every=max(1, int(steps) // 6) if scratch else None, teacher=teacher)
         try:
             job = self.jobs.start(job_request, visitor(request))
         except Exception:
@@ -81,7 +101,7 @@ class DistillTab:
             self._loss_png = ((job.id, n), path)
             return path
 
-    def poll(self, seen_checkpoints, owner_key=""):
+    def poll(self, seen_checkpoints, owner_key="", seen_vocoders=None):
         state = self.jobs.state()
         fraction = state["step"] / max(1, state.get("steps") or 1)
         colour = {"failed": "#d62728", "cancelled": "#7f7f7f", "done": "#2ca02c"}.get(state["status"], "#ff7f0e")
@@ -96,11 +116,8 @@ class DistillTab:
         bar = (f"<div class='kd-progress'><div style='width:{100 * fraction:.0f}%;background:{colour}'></div></div>"
                if state["status"] != "idle" else "")
         sample, heard = self.latest_sample()
-        choices = list(self.service.checkpoints())
-        if choices != seen_checkpoints:  # new choices; each visitor's own selection stays as it is
-            return (status, bar, self.loss_png(), choices, gr.update(choices=choices), gr.update(choices=choices),
-                    sample, heard)
-        return status, bar, self.loss_png(), seen_checkpoints, gr.skip(), gr.skip(), sample, heard
+        return (status, bar, self.loss_png(), *_changed(list(self.service.checkpoints()), seen_checkpoints), sample,
+                heard, *_changed(list(self.service.vocoder_checkpoints()), seen_vocoders))
 
     def latest_sample(self):
         """The job's newest listening sample, copied into the served folder once; skip when unchanged."""
@@ -120,35 +137,70 @@ class DistillTab:
 
     def refresh(self):
         """On page load: the checkpoints that exist now (fine-tunes finished since the server started)."""
-        choices = list(self.service.checkpoints())
-        return choices, gr.update(choices=choices), gr.update(choices=choices)
+        return *_changed(list(self.service.checkpoints()), None), *_changed(list(self.service.vocoder_checkpoints()), None)
 
-    def build(self, choices: list[str], compare_student: gr.Dropdown, demo: gr.Blocks) -> None:
+    def build(self, choices: list[str], compare_student: gr.Dropdown, compare_vocoder: gr.Dropdown,
+              demo: gr.Blocks) -> None:
         gr.Markdown("Fine-tune the student on the teacher's outputs, right here (CPU). One job at a time; "
                     "the result is a new checkpoint under the data directory, selectable in the Compare tab. "
                     "The shipped checkpoint is never overwritten.")
+        teacher, _ = teacher_selector("distill")
         preset = gr.Radio(list(PRESETS), value=PRESETS[0], label="what to run")
+        vocoders = list(self.service.vocoder_checkpoints())
         with gr.Row():
             with gr.Column():
                 name = gr.Textbox("", label="Checkpoint name", placeholder="my-finetune")
                 steps = gr.Number(200, precision=0, minimum=1, maximum=1000, label="steps")
                 lr = gr.Number(3e-4, label="learning rate")
-                alpha = gr.Slider(0.0, 1.0, 1.0, step=0.05, interactive=False, label="α (weight of the teacher term)",
-                                  info="α < 1 mixes in a loss against recordings of real speech (below). With none, "
-                                       "only the teacher term exists and α is 1.", elem_id="ft-alpha")
-                temperature = gr.Slider(0.0, 1.0, 0.0, step=0.05, label="temperature (teacher noise: 0 = its mean)")
-                modules = gr.CheckboxGroup(list(MODULES), value=list(MODULES), label="modules to train")
-                base = gr.Dropdown(choices, value=choices[0] if choices else None,
-                                   label="start from (empty: a fresh student)", allow_custom_value=True)
+                with gr.Group() as tts_only:  # the text-to-speech student's settings
+                    alpha, temperature, modules, base = self._build_tts_settings(choices)
+                vocoder_base = gr.Dropdown(vocoders, value=vocoders[0] if vocoders else None, visible=False,
+                                           label="start from (a student vocoder; empty: the shipped student's "
+                                                 "decoder body)", allow_custom_value=True, elem_id="ft-vocoder-base")
             with gr.Column():
                 source = gr.Radio(["built-in set", "my text"], value="built-in set", label="text")
                 sentences = gr.Number(64, precision=0, minimum=16, maximum=200, label="built-in set: sentences")
                 text = gr.Textbox("", label="my text (one sentence per line)", lines=5)
                 upload = gr.File(label="…or upload a .txt file", file_types=[".txt"], type="filepath")
-                recordings, takes = self._build_recordings()
+                recordings_panel, recordings, takes = self._build_recordings()
                 with gr.Row():
                     start = gr.Button("Start fine-tune", variant="primary", elem_id="ft-start")
                     cancel = gr.Button("Cancel", variant="stop", elem_id="ft-cancel")
+        message, key, status, bar, loss, heard, sample = self._build_progress()
+        state = gr.JSON(visible=False, label="job state")
+        start.click(friendly(self.do_finetune), [name, steps, lr, alpha, temperature, modules, source, text, upload,
+                                                 base, sentences, recordings, *takes, preset, teacher, vocoder_base],
+                    [message, key], api_name="finetune", concurrency_id="jobs")
+        cancel.click(friendly(self.do_cancel), key, message, api_name="finetune_cancel", concurrency_id="jobs")
+        gr.Button(visible=False).click(self.do_status, None, state, api_name="finetune_status", concurrency_limit=None)
+        for source_of_y in (recordings, *takes):  # α means something only with recordings
+            source_of_y.change(lambda *y: gr.update(interactive=any(y), value=1.0 if not any(y) else 0.5),
+                               [recordings, *takes], alpha, api_visibility="private", queue=False)
+        preset.change(lambda p: ((gr.update(value=["decoder"]), 300, 2e-3, None) if p == PRESETS[1] else
+                                 (gr.update(value=list(MODULES)), 200, 3e-4, gr.skip())),
+                      preset, [modules, steps, lr, base], api_visibility="private", queue=False)
+        teacher.change(_show_for, teacher, [preset, tts_only, recordings_panel, vocoder_base],
+                       api_visibility="private", queue=False)
+        seen, seen_vocoders = gr.State(choices), gr.State(vocoders)
+        lists = [seen, compare_student, base, seen_vocoders, compare_vocoder, vocoder_base]
+        gr.Timer(1.0).tick(self.poll, [seen, key, seen_vocoders], [status, bar, loss, *lists[:3], sample, heard,
+                                                                   *lists[3:]],
+                           api_visibility="private", show_progress="hidden", concurrency_limit=None)
+        demo.load(self.refresh, None, lists, api_visibility="private")
+
+    @staticmethod
+    def _build_tts_settings(choices: list[str]) -> tuple:
+        alpha = gr.Slider(0.0, 1.0, 1.0, step=0.05, interactive=False, label="α (weight of the teacher term)",
+                          info="α < 1 mixes in a loss against recordings of real speech (below). With none, "
+                               "only the teacher term exists and α is 1.", elem_id="ft-alpha")
+        temperature = gr.Slider(0.0, 1.0, 0.0, step=0.05, label="temperature (teacher noise: 0 = its mean)")
+        modules = gr.CheckboxGroup(list(MODULES), value=list(MODULES), label="modules to train")
+        base = gr.Dropdown(choices, value=choices[0] if choices else None,
+                           label="start from (empty: a fresh student)", allow_custom_value=True)
+        return alpha, temperature, modules, base
+
+    @staticmethod
+    def _build_progress() -> tuple:
         message = gr.Markdown(label="message")
         key = gr.Textbox("", label="owner key (only this page can cancel its job)", interactive=False, max_lines=1,
                          elem_id="ft-key")
@@ -160,26 +212,10 @@ class DistillTab:
                 heard = gr.Markdown(label="sample note")
                 sample = gr.Audio(label="latest listening sample", type="filepath", interactive=False,
                                   elem_id="ft-sample")
-        state = gr.JSON(visible=False, label="job state")
-        start.click(friendly(self.do_finetune), [name, steps, lr, alpha, temperature, modules, source, text, upload,
-                                                 base, sentences, recordings, *takes, preset], [message, key],
-                    api_name="finetune",
-                    concurrency_id="jobs")
-        cancel.click(friendly(self.do_cancel), key, message, api_name="finetune_cancel", concurrency_id="jobs")
-        gr.Button(visible=False).click(self.do_status, None, state, api_name="finetune_status", concurrency_limit=None)
-        for source_of_y in (recordings, *takes):  # α means something only with recordings
-            source_of_y.change(lambda *y: gr.update(interactive=any(y), value=1.0 if not any(y) else 0.5),
-                               [recordings, *takes], alpha, api_visibility="private", queue=False)
-        seen = gr.State(choices)
-        preset.change(lambda p: ((gr.update(value=["decoder"]), 300, 2e-3, None) if p == PRESETS[1] else
-                                 (gr.update(value=list(MODULES)), 200, 3e-4, gr.skip())),
-                      preset, [modules, steps, lr, base], api_visibility="private", queue=False)
-        gr.Timer(1.0).tick(self.poll, [seen, key], [status, bar, loss, seen, compare_student, base, sample, heard],
-                           api_visibility="private", show_progress="hidden", concurrency_limit=None)
-        demo.load(self.refresh, None, [seen, compare_student, base], api_visibility="private")
+        return message, key, status, bar, loss, heard, sample
 
-    def _build_recordings(self) -> tuple[gr.File, list[gr.Audio]]:
-        with gr.Accordion("Recordings (ground truth y, for α < 1): your voice, or a dataset", open=False):
+    def _build_recordings(self) -> tuple[gr.Accordion, gr.File, list[gr.Audio]]:
+        with gr.Accordion("Recordings (ground truth y, for α < 1): your voice, or a dataset", open=False) as panel:
             gr.Markdown("Read each sentence into the microphone (listen back, and record again if you like), "
                         "**or** upload a zip of an LJSpeech-style dataset (`metadata.csv` with `id|text` lines "
                         "and `wavs/<id>.wav`). The teacher reads the same text and each recording is aligned to it, "
@@ -188,4 +224,4 @@ class DistillTab:
                               elem_id=f"take-{i + 1}") for i, prompt in enumerate(uploads.PROMPTS)]
             recordings = gr.File(label="…or a dataset (.zip)", file_types=[".zip"], type="filepath",
                                  elem_id="ft-recordings")
-        return recordings, takes
+        return panel, recordings, takes

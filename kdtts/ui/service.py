@@ -115,6 +115,12 @@ class Service:
             found[path.stem] = path
         return found
 
+    def vocoder_checkpoints(self) -> dict[str, Path]:
+        """Selectable student vocoders: the shipped one, then fine-tuned ones (newest first)."""
+        from kdtts.distill.finetune_vocoder import vocoder_checkpoints
+
+        return vocoder_checkpoints(self.data)
+
     def student(self, name: str | None) -> Voice:
         paths = self.checkpoints()
         if not paths:

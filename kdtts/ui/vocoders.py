@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections import OrderedDict
 
 import gradio as gr
 
 from kdtts.audio import write_wav
 from kdtts.evaluate import intrusive
+from kdtts.student.checkpoint import CheckpointError, load_vocoder
+from kdtts.student.vocoder import VocoderStudent
 from kdtts.teachers.registry import DEFAULT_TEACHER, TEACHERS, TeacherChoiceError, require
 from kdtts.text import validate
 from kdtts.ui import plots
@@ -16,6 +19,7 @@ from kdtts.ui.errors import friendly
 from kdtts.ui.service import Service
 from kdtts.vocoding import VocoderPair
 
+MAX_LOADED_VOCODERS = 4  # student vocoders held in memory at once (the least recently used goes first)
 VOCODER_CHARS = 400  # HiFi-GAN is slow and its activations grow with the audio: a few sentences at a time
 # an unavailable teacher stays in the list, greyed out and not clickable, with its reason written below
 CSS = "".join(f"#{prefix}-teacher label:nth-of-type({i + 1}){{opacity:.45;pointer-events:none}}"
@@ -47,17 +51,32 @@ class Vocoders:
     def __init__(self, service: Service) -> None:
         self.service = service
         self._pairs: dict[str, VocoderPair] = {}
+        self._students: OrderedDict[tuple[str, float], VocoderStudent] = OrderedDict()
         self._lock, self._slot = threading.Lock(), threading.BoundedSemaphore(1)
+        self.student: gr.Dropdown | None = None  # the student-vocoder dropdown, refreshed when fine-tunes finish
 
-    def pair(self, name: str) -> VocoderPair:
+    def pair(self, name: str, student: str | None = None) -> VocoderPair:
+        """The teacher `name` (loaded once) with the named student vocoder (the shipped one by default)."""
+        paths = self.service.vocoder_checkpoints()
+        if student and student not in paths:
+            raise CheckpointError(f"Unknown student vocoder {student!r}; choose one of {sorted(paths)}.")
+        path = paths.get(student) if student else next(iter(paths.values()), None)
         with self._lock:
             if name not in self._pairs:
                 from kdtts.engine import Engine
 
                 self._pairs[name] = VocoderPair.load(name, mel_engine=Engine(self.service.teacher))
-            return self._pairs[name]
+            if path is None:
+                return self._pairs[name]
+            key = (str(path), path.stat().st_mtime)
+            if key not in self._students:
+                self._students[key] = load_vocoder(path)
+            self._students.move_to_end(key)
+            while len(self._students) > MAX_LOADED_VOCODERS:
+                self._students.popitem(last=False)
+            return self._pairs[name].with_student(self._students[key])
 
-    def do_vocode(self, text: str, teacher: str = "hifigan"):
+    def do_vocode(self, text: str, teacher: str = "hifigan", student: str | None = None):
         """Student vocoder first (it is ready at once), then the teacher, the mels and the table."""
         name = chosen(teacher)
         if not TEACHERS[name].is_vocoder:
@@ -65,10 +84,10 @@ class Vocoders:
         if len(validate(text)) > VOCODER_CHARS:
             raise gr.Error(f"The vocoder comparison reads up to {VOCODER_CHARS} characters (HiFi-GAN is slow); "
                            "shorten the text.", print_exception=False)
-        pair = self.pair(name)
+        pair = self.pair(name, student)
         if pair.student is None:
             raise gr.Error("No student vocoder is shipped (assets/vocoder.safetensors); train one with "
-                           "`python -m kdtts distill --teacher hifigan`.", print_exception=False)
+                           "`python -m kdtts distill --teacher hifigan`, or in the Distill tab.", print_exception=False)
         mel = pair.mel(text)
         student = pair.vocode(mel, "student")
         yield self._wav(student, "student-vocoder"), None, None, "_HiFi-GAN is vocoding the same mel…_", None
@@ -95,17 +114,21 @@ class Vocoders:
             gr.Markdown("### Vocoder distillation: the same mel, two vocoders\nThe mel is the Piper teacher's "
                         "reading of your text. HiFi-GAN V1 (the teacher) and the student vocoder both turn it back "
                         "into sound, so the two clips are sample-aligned and compared frame by frame.")
+            vocoders = list(self.service.vocoder_checkpoints())
+            self.student = gr.Dropdown(vocoders, value=vocoders[0] if vocoders else None, label="Student vocoder",
+                                       allow_custom_value=True, elem_id="compare-vocoder")
             go = gr.Button("Vocode with teacher and student", variant="primary", elem_id="vocode-btn")
             with gr.Row():
-                student = gr.Audio(label="Student vocoder", type="filepath", interactive=False,
-                                   elem_id="student-vocoder-audio")
+                student_audio = gr.Audio(label="Student vocoder", type="filepath", interactive=False,
+                                         elem_id="student-vocoder-audio")
                 teacher_audio = gr.Audio(label="HiFi-GAN V1 (teacher)", type="filepath", interactive=False,
                                          elem_id="teacher-vocoder-audio")
             table = gr.Markdown(elem_id="vocoder-table")
             mels = gr.Image(label="Mel spectrograms", show_label=False, type="filepath", interactive=False,
                             elem_id="vocoder-mel-plot")
             numbers = gr.JSON(label="numbers", visible=False)
-        go.click(friendly(self.do_vocode), [text, teacher], [student, teacher_audio, mels, table, numbers], api_name="vocode",
+        go.click(friendly(self.do_vocode), [text, teacher, self.student],
+                 [student_audio, teacher_audio, mels, table, numbers], api_name="vocode",
                  concurrency_id="vocode", concurrency_limit=2)
         return panel
 

@@ -1,0 +1,92 @@
+"""A fine-tune of the student vocoder: the Distill tab with a vocoder teacher chosen.
+
+The Piper teacher reads the sentences (the same cache as a text-to-speech fine-tune), the vocoder teacher
+re-vocodes that audio in chunks (progress shows, cancel works), and kdtts.distill.vocoder trains the student
+vocoder; the result is published into `<data>/vocoders`, never over an existing file, oldest evicted.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from kdtts.distill.data import read_manifest
+from kdtts.distill.finetune_request import builtin_sentences, checkpoint_name, user_sentences
+from kdtts.distill.publish import evict_oldest, publish
+from kdtts.distill.vocoder import distill_vocoder
+from kdtts.distill.vocoder_cache import build_vocoder_cache
+from kdtts.student.checkpoint import SHIPPED_VOCODER, load_vocoder, save_student
+
+if TYPE_CHECKING:
+    from kdtts.distill.finetune import Finetuner, Job
+
+VOCODER_DIR = "vocoders"
+CHUNK = 4  # utterances HiFi-GAN re-vocodes between two progress messages (and cancel checks)
+
+
+def vocoder_checkpoints(data: Path) -> dict[str, Path]:
+    """Selectable student vocoders: the shipped one first, then fine-tuned ones (newest first)."""
+    found = {"shipped": SHIPPED_VOCODER} if SHIPPED_VOCODER.exists() else {}
+    folder = Path(data) / VOCODER_DIR
+    for path in sorted(folder.glob("*.safetensors"), key=lambda p: p.stat().st_mtime, reverse=True):
+        found[path.stem] = path
+    return found
+
+
+def train_vocoder_job(tuner: "Finetuner", job: "Job") -> None:
+    from kdtts.teachers.hifigan import HiFiGANTeacher
+    from kdtts.teachers.registry import generator_name
+
+    r = job.request
+    t0 = time.perf_counter()
+    sentences = user_sentences(r.text) if r.text.strip() else builtin_sentences(int(r.sentences))
+    if len(sentences) < 2:
+        raise ValueError("give at least two sentences of text")
+    source = tuner._cache(job, sentences)
+    cache = source.parent / f"{source.name}-{r.teacher}"  # a visitor's text: "user-…", deleted with the job
+    total = len(read_manifest(source))
+    hifigan = HiFiGANTeacher.load(generator_name(r.teacher))
+    with tuner._cache_lock:
+        for done in range(0, total, CHUNK):
+            if job.cancel.is_set():
+                job.status, job.message = "cancelled", "cancelled before training started"
+                return
+            job.message = f"{hifigan.name} HiFi-GAN re-vocodes the teacher's audio: {done}/{total} sentences"
+            build_vocoder_cache(source, cache, hifigan, done + CHUNK, progress=False)
+    spoken = len(read_manifest(cache))
+    if spoken < 2:
+        raise ValueError("fewer than two of the sentences could be spoken; check the text")
+    base = vocoder_checkpoints(tuner.data)[r.base] if r.base else None
+    cfg = r.to_vocoder_config(cache, base, spoken)
+    run_dir = job.run_dir = tuner._run_dir(job)
+    job.status, job.message = "training", "loading the vocoder teacher's outputs"
+
+    def on_step(step: int, row: dict) -> None:
+        job.rows.append(row)
+        job.step = step
+        job.message = f"step {step}/{r.steps}, loss {row['loss']:.4f}"
+
+    out = distill_vocoder(cfg, run_dir, progress=False, should_stop=job.cancel.is_set, on_step=on_step)
+    if job.step < int(r.steps):
+        job.status, job.message = "cancelled", f"cancelled at step {job.step}/{r.steps}; nothing was saved"
+        return
+    _publish(tuner, job, out, base, spoken, time.perf_counter() - t0)
+
+
+def _publish(tuner: "Finetuner", job: "Job", out: Path, base: Path | None, spoken: int, seconds: float) -> None:
+    r = job.request
+    job.status = "saving"
+    folder = tuner.data / VOCODER_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    name = checkpoint_name(r.name, set(vocoder_checkpoints(tuner.data)))
+    path = folder / f"{name}.safetensors"
+    vocoder = load_vocoder(out)
+    info = {**vocoder.info, "finetune": {k: v for k, v in asdict(r).items() if k != "text"},
+            "base": base.name if base else None, "sentences": spoken, "final": job.rows[-1]}
+    publish(save_student(vocoder, out.parent / f"{name}.safetensors", info), path)
+    evict_oldest(folder, tuner.max_checkpoints)
+    job.checkpoint = str(path)
+    job.status = "done"
+    job.message = (f"saved student vocoder **{name}** after {r.steps} steps in {seconds:.0f} s; choose it in the "
+                   "Compare tab with the HiFi-GAN teacher")
