@@ -51,7 +51,7 @@ def _pair(args: argparse.Namespace):
     from kdtts.vocoding import VocoderPair
 
     try:
-        return VocoderPair.load(args.teacher, args.student, args.voice, args.threads)
+        return VocoderPair.load(args.teacher, args.student, args.voice, getattr(args, "threads", None))
     except (TeacherChoiceError, CheckpointError) as error:
         fail(str(error))
 

@@ -32,18 +32,39 @@ class MultiResolutionSTFTLoss(nn.Module):
         return loss / len(self.resolutions)
 
 
-class WaveformCriterion(nn.Module):
-    """Decoder criterion: MR-STFT + weighted log-mel L1 (the mel term is what listeners track best)."""
+class ComplexSTFTLoss(nn.Module):
+    """Mean |S_pred - S_target| over complex spectra, over the target's mean magnitude: it sees phase, which
+    magnitude losses cannot. Meaningful only for sample-aligned targets (a deterministic teacher's output for
+    the same input), where the right phase exists and is learnable."""
 
-    def __init__(self, mel_weight: float = 1.0, mel: AudioSpec = AudioSpec()) -> None:
+    def __init__(self, n_fft: int = 1024, hop: int = 256) -> None:
+        super().__init__()
+        self.n_fft, self.hop = n_fft, hop
+        self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
+
+    def forward(self, predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        p = torch.stft(predicted, self.n_fft, self.hop, window=self.window, return_complex=True)
+        t = torch.stft(target, self.n_fft, self.hop, window=self.window, return_complex=True)
+        return (p - t).abs().mean() / t.abs().mean().clamp(min=1e-5)
+
+
+class WaveformCriterion(nn.Module):
+    """Decoder criterion: MR-STFT + weighted log-mel L1 (the mel term is what listeners track best), and
+    optionally the phase-aware complex-spectrum term."""
+
+    def __init__(self, mel_weight: float = 1.0, mel: AudioSpec = AudioSpec(), phase_weight: float = 0.0) -> None:
         super().__init__()
         self.stft = MultiResolutionSTFTLoss()
-        self.mel_weight = mel_weight
+        self.mel_weight, self.phase_weight = mel_weight, phase_weight
         self.mel = mel
+        self.phase = ComplexSTFTLoss(mel.n_fft, mel.hop_length)
 
     def forward(self, predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         mel = F.l1_loss(log_mel(predicted, self.mel), log_mel(target, self.mel))
-        return self.stft(predicted, target) + self.mel_weight * mel
+        loss = self.stft(predicted, target) + self.mel_weight * mel
+        if self.phase_weight:
+            loss = loss + self.phase_weight * self.phase(predicted, target)
+        return loss
 
 
 def masked_l1(predicted: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
