@@ -139,3 +139,24 @@ def test_gold_checks_pair_the_teacher_with_the_degraded_clip():
     listening.prompts, listening._rng, listening.gold_rate = ["p"], random.Random(0), 1.0
     listening.systems = lambda: {"teacher": None, "student:s:1": None}
     assert {frozenset(listening._draw(Visitor())[1:]) for _ in range(10)} == {frozenset({"teacher", GOLD})}
+
+
+def test_the_arena_includes_a_module_mix_aligned_with_the_teacher(teacher, random_student_path, tmp_path):
+    import soundfile as sf
+
+    from kdtts.engine import Mix
+    from kdtts.ui.listen import _shown
+    from kdtts.ui.listening import TEACHER, Listening
+    from kdtts.ui.service import Service
+
+    service = Service(teacher, random_student_path, tmp_path)
+    listening = Listening(service, VoteStore(tmp_path / "votes.sqlite"), ["A short prompt for the arena."])
+    mix = next(s for s in listening.systems() if s.startswith("mix:"))
+    assert _shown(mix).startswith("teacher front + student decoder")
+    used = []
+    synthesize = service.synthesize
+    service.synthesize = lambda engine, text, mix, scales=None: used.append(mix) or synthesize(engine, text, mix)
+    mixed, rate = sf.read(listening.audio(mix, 0))
+    assert used == [Mix("teacher", "teacher", "student")]  # the student's decoder on the teacher's durations and z
+    assert rate == 22050 and len(mixed) > rate // 2
+    assert TEACHER in listening.systems()

@@ -19,9 +19,12 @@ from kdtts.ui.votes import GOLD, VoteStore, markdown, summarise
 
 
 def _shown(system: str) -> str:
-    """A system's name for people: 'teacher', 'Griffin-Lim (low anchor)' or 'student (checkpoint name)'."""
+    """A system's name for people: 'teacher', 'Griffin-Lim (low anchor)', 'student (checkpoint name)' or the
+    module mix 'teacher front + student decoder (checkpoint name)'."""
     if system.startswith("student:"):
         return f"student ({system.split(':')[1]})"
+    if system.startswith("mix:"):
+        return f"teacher front + student decoder ({system.split(':')[1]})"
     return {TEACHER: TEACHER, GOLD: "a gold check (deliberately degraded)"}.get(system, "Griffin-Lim (low anchor)")
 
 

@@ -1,7 +1,7 @@
 """The blind test's server side: which systems meet, their audio, per-pair copies, votes.
 
-Systems: the teacher, the default student, the newest fine-tuned checkpoints, and Griffin-Lim on the
-teacher's mel as a low anchor; now and then a gold check (the teacher against a deliberately degraded
+Systems: the teacher, the default student, the newest fine-tuned checkpoints, a module mix (the default
+student's decoder on the teacher's durations and z), and Griffin-Lim on the teacher's mel as a low anchor; now and then a gold check (the teacher against a deliberately degraded
 clip, P.808-style) screens inattentive raters. A pair is handed out with an opaque single-use token; the server alone
 knows which system is on which side, so neither the page nor an API caller can see the names before
 voting, and a vote counts only after both clips were played. Each visitor's prompts come without
@@ -30,6 +30,7 @@ from kdtts.ui.votes import GOLD, Vote, VoteStore
 
 log = logging.getLogger("kdtts.ui")
 TEACHER, GRIFFINLIM = "teacher", "griffinlim"
+MIX = Mix("teacher", "teacher", "student")  # the arena's module mix: the student decoder on the teacher's z
 MAX_FINETUNED = 3  # newest fine-tuned checkpoints that take part
 
 
@@ -73,6 +74,9 @@ class Listening:
         for name, path in default + [s for s in students if s not in default][:MAX_FINETUNED]:
             key = file_key(path)
             found[f"student:{name}:{key}"] = (name, self.cache_dir / f"student-{key}")
+        for name, path in default:  # where the default student's loss lies: its decoder alone, on the teacher's z
+            key = file_key(path)
+            found[f"mix:{name}:{key}"] = (f"mix:{name}", self.cache_dir / f"mix-{key}")
         return found
 
     @property
@@ -106,6 +110,9 @@ class Listening:
 
             teacher = self.service.synthesize(self.service.engine(), text, Mix.of("teacher"))
             return griffin_lim(teacher.audio, teacher.sample_rate)
+        if name.startswith("mix:"):
+            engine = self.service.engine(name.split(":", 1)[1], need_student=True)
+            return self.service.synthesize(engine, text, MIX).audio
         side = "teacher" if name == TEACHER else "student"
         engine = self.service.engine(None if name == TEACHER else name, need_student=side == "student")
         return self.service.synthesize(engine, text, Mix.of(side)).audio
