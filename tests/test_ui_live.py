@@ -331,10 +331,9 @@ def _raw_call(url: str, api_name: str, data: list) -> str:
     return urllib.request.urlopen(f"{url}gradio_api/call/{api_name}/{event}", timeout=60).read().decode()
 
 
-@pytest.mark.parametrize("scales", [(float("nan"), 1.0, 0.8), (0.667, float("inf"), 0.8), (0.667, 9.0, 0.8),
-                                    (-1.0, 1.0, 0.8), (0.667, 1.0, 1e9)])
+@pytest.mark.parametrize("scales", [(float("nan"), 1.0), (0.5, float("inf")), (0.5, 9.0), (-1.0, 1.0), (1e9, 1.0)])
 def test_non_finite_or_out_of_range_scales_are_refused(server, scales):
-    stream = _raw_call(server["url"], "synthesize", ["Scales from a script.", "teacher", None, *scales, False])
+    stream = _raw_call(server["url"], "synthesize", ["Scales from a script.", "teacher", None, *scales])
     # Gradio's slider refuses what is out of its range; kdtts refuses the rest (NaN passes the slider)
     assert "event: error" in stream, stream[-500:]
     assert re.search(r"must be a finite number|greater than maximum|less than minimum", stream), stream[-500:]

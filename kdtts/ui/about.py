@@ -44,8 +44,8 @@ $$L = (1 - \alpha)\cdot L\big(y,\ S(x)\big) \;+\; \alpha\cdot L\big(T(x),\ S(x)\
 * **temperature** here is the teacher's sampling noise (the VITS noise scales, multiplied by it): at 0 the
   teacher gives its *mean* (deterministic, smooth targets), at 1 its own sampled voice (more varied targets).
   It is an analogy to Hinton's softmax temperature, which softens a classifier's probabilities: a TTS
-  teacher has no logits to soften, so there is no $T^2$ factor either. The Compare tab's "deterministic"
-  switch is temperature 0; its sliders are the raw scales at temperature 1.
+  teacher has no logits to soften, so there is no $T^2$ factor either. Compare and Distill share one
+  temperature slider: on Compare it is how the teacher reads, on Distill what the student learns from.
 
 ### Module by module
 

@@ -3,7 +3,6 @@ mix-and-match of the three modules. Its API endpoints: /compare, /mix, /synthesi
 from __future__ import annotations
 
 import html
-import math
 import os
 import threading
 import uuid
@@ -19,30 +18,15 @@ from kdtts.text import MAX_CHARS, validate
 from kdtts.ui import plots
 from kdtts.ui.errors import friendly
 from kdtts.ui.service import NO_STUDENT, Service
+from kdtts.ui.temperature import RANGES
+from kdtts.ui.temperature import scales as temperature_scales
+from kdtts.ui.temperature import slider as temperature_slider
 from kdtts.ui.vocoders import Vocoders, teacher_selector
 from kdtts.voice import Scales
 
 SYNTH = "synth"  # synthesis events: Gradio does not limit them; Service.slot allows two teacher and two
 SYNTH_LIMIT = None  # student syntheses at once, separately, so a queue of teacher requests never delays the student's
 SIDES = ("teacher", "student")
-
-
-SCALE_RANGES = {"noise scale": (0.0, 1.5), "length scale": (0.5, 2.0), "noise_w": (0.0, 1.5)}
-"""What the sliders offer; checked again here because API callers can send any JSON number (or NaN)."""
-
-
-def scales_from(noise: float, length: float, noise_w: float, deterministic: bool) -> Scales:
-    values = []
-    for (name, (low, high)), raw in zip(SCALE_RANGES.items(), (noise, length, noise_w)):
-        try:
-            value = float(raw)
-        except (TypeError, ValueError):
-            raise ValueError(f"{name} must be a number, got {raw!r}") from None
-        if not math.isfinite(value) or not low <= value <= high:
-            raise ValueError(f"{name} must be a finite number in [{low}, {high}], got {raw!r}")
-        values.append(value)
-    scales = Scales(*values)
-    return scales.deterministic() if deterministic else scales
 
 
 @dataclass
@@ -186,9 +170,12 @@ class CompareTab:
                 *_, self._example = self.do_compare(self.first_text)
             return self._example
 
-    def do_compare(self, text, student=None, noise=0.667, length=1.0, noise_w=0.8, deterministic=True):
+    def scales(self, temperature: float, length: float) -> Scales:
+        return temperature_scales(self.service.teacher, temperature, length)
+
+    def do_compare(self, text, student=None, temperature=0.0, length=1.0):
         """The student's audio first (it is ready in a fraction of a second), then the teacher and the plots."""
-        scales = scales_from(noise, length, noise_w, deterministic)
+        scales = self.scales(temperature, length)
         engine = self.service.engine(student)
         own = None
         if engine.student is not None:
@@ -201,17 +188,14 @@ class CompareTab:
         yield (result.teacher_wav, result.student_wav, result.mel_png, result.durations_png, result.timings_png,
                result.table, result.timings, spoken(own, text) if own else "")
 
-    def do_synthesize(self, text, model="student", student=None, noise=0.667, length=1.0, noise_w=0.8,
-                      deterministic=True):
-        return synthesize(self.service, text, model, student, scales_from(noise, length, noise_w, deterministic))
+    def do_synthesize(self, text, model="student", student=None, temperature=0.0, length=1.0):
+        return synthesize(self.service, text, model, student, self.scales(temperature, length))
 
     def do_mix(self, text, duration="student", front="student", decoder="teacher", student=None,
-               noise=0.667, length=1.0, noise_w=0.8, deterministic=True):
-        return mix(self.service, text, duration, front, decoder, student,
-                   scales_from(noise, length, noise_w, deterministic))
+               temperature=0.0, length=1.0):
+        return mix(self.service, text, duration, front, decoder, student, self.scales(temperature, length))
 
     def build(self, choices: list[str]) -> None:
-        d = self.service.teacher.default_scales
         with gr.Row():
             with gr.Column(scale=3):
                 text = gr.Textbox(label=f"Text (up to {MAX_CHARS} characters)", lines=2, value=self.first_text,
@@ -224,8 +208,7 @@ class CompareTab:
                     self.student = gr.Dropdown(choices, value=choices[0] if choices else None,
                                                label="Student checkpoint", allow_custom_value=True,
                                                elem_id="compare-student")  # fine-tunes appear after start-up
-                    noise, length, noise_w, deterministic = self._scales(d)
-        scale_inputs = [noise, length, noise_w, deterministic]
+                    scale_inputs = self._scales()
         vocoder_panel = self.vocoders.build(text, teacher)
         with gr.Column() as tts_panel:
             outputs = self._outputs()
@@ -241,15 +224,11 @@ class CompareTab:
         self.outputs = outputs
 
     @staticmethod
-    def _scales(d: Scales) -> tuple:
-        with gr.Accordion("Teacher sampling scales (the KD 'temperature')", open=False):
-            noise = gr.Slider(0.0, 1.5, d.noise, step=0.01, label="noise scale", interactive=False)
-            length = gr.Slider(0.5, 2.0, d.length, step=0.05, label="length scale (both models)")
-            noise_w = gr.Slider(0.0, 1.5, d.noise_w, step=0.01, label="noise_w (duration noise)", interactive=False)
-            deterministic = gr.Checkbox(True, label="deterministic teacher (noise = noise_w = 0: its mean)")
-        deterministic.change(lambda on: (gr.update(interactive=not on),) * 2, deterministic, [noise, noise_w],
-                             api_visibility="private", queue=False)
-        return noise, length, noise_w, deterministic
+    def _scales() -> list:
+        with gr.Accordion("Teacher temperature and speaking rate", open=False):
+            temperature = temperature_slider("compare-temperature")
+            length = gr.Slider(*RANGES["length scale"], 1.0, step=0.05, label="length scale (both models)")
+        return [temperature, length]
 
     def _outputs(self) -> list:
         with gr.Row():  # the student first: it is ready first
@@ -265,8 +244,8 @@ class CompareTab:
         numbers = gr.JSON(label="Timings (JSON)", visible=False)
         return [teacher_audio, student_audio, mel, durations, timings, table, numbers, said]
 
-    def do_ladder(self, text, student=None, noise=0.667, length=1.0, noise_w=0.8, deterministic=True):
-        wavs, table = ladder(self.service, text, student, scales_from(noise, length, noise_w, deterministic))
+    def do_ladder(self, text, student=None, temperature=0.0, length=1.0):
+        wavs, table = ladder(self.service, text, student, self.scales(temperature, length))
         return (*wavs, table)
 
     def _build_ladder(self, text: gr.Textbox, scale_inputs: list) -> None:

@@ -18,6 +18,7 @@ PRESETS = ("fine-tune a student", "from scratch: a small decoder (hear noise tur
 from kdtts.teachers.registry import DEFAULT_TEACHER, TEACHERS
 from kdtts.ui.limits import visitor
 from kdtts.ui.service import Service
+from kdtts.ui.temperature import slider as temperature_slider
 from kdtts.ui.vocoders import chosen, teacher_selector
 
 
@@ -193,7 +194,7 @@ class DistillTab:
         alpha = gr.Slider(0.0, 1.0, 1.0, step=0.05, interactive=False, label="α (weight of the teacher term)",
                           info="α < 1 mixes in a loss against recordings of real speech (below). With none, "
                                "only the teacher term exists and α is 1.", elem_id="ft-alpha")
-        temperature = gr.Slider(0.0, 1.0, 0.0, step=0.05, label="temperature (teacher noise: 0 = its mean)")
+        temperature = temperature_slider("ft-temperature")
         modules = gr.CheckboxGroup(list(MODULES), value=list(MODULES), label="modules to train")
         base = gr.Dropdown(choices, value=choices[0] if choices else None,
                            label="start from (empty: a fresh student)", allow_custom_value=True)

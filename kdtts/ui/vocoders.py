@@ -123,7 +123,7 @@ class Vocoders:
                                          elem_id="student-vocoder-audio")
                 teacher_audio = gr.Audio(label="HiFi-GAN V1 (teacher)", type="filepath", interactive=False,
                                          elem_id="teacher-vocoder-audio")
-            table = gr.Markdown(elem_id="vocoder-table")
+            table = gr.Markdown(elem_id="vocoder-table", label="vocoder table")
             mels = gr.Image(label="Mel spectrograms", show_label=False, type="filepath", interactive=False,
                             elem_id="vocoder-mel-plot")
             numbers = gr.JSON(label="numbers", visible=False)
