@@ -278,6 +278,15 @@ def test_browser_compare_page(server):
             assert page.locator("audio").count() >= 2
             assert page.locator("#timing-table table").count() == 1
             page.screenshot(path=str(ARTIFACTS / "compare.png"), full_page=True)
+            # a long text: the mels keep one time scale (wider than the page) and scroll sideways, never squeezed
+            page.locator("#text textarea").fill(" ".join(["A long text keeps its mel readable."] * 12))
+            page.locator("#compare-btn").click()
+            page.wait_for_function("document.querySelector('#spoken').innerText.includes('long text') && "
+                                   "[...document.querySelectorAll('#mel-plot img')].some(i => i.naturalWidth > 1300)",
+                                   timeout=120_000)
+            frame = page.locator("#mel-plot img").evaluate("e => { const b = e.parentElement.parentElement; "
+                                                           "return [b.scrollWidth, b.clientWidth, e.clientWidth]; }")
+            assert frame[0] > frame[1] and frame[2] > 1300, frame
             page.get_by_role("tab", name="How it works").click()
             page.wait_for_timeout(1500)
             page.screenshot(path=str(ARTIFACTS / "how-it-works.png"), full_page=True)

@@ -25,6 +25,10 @@ MAX_THREADS = 200    # worker threads: requests waiting for a synthesis slot hol
 CSS = (".kd-progress{height:14px;background:#eee;border-radius:7px;overflow:hidden}"
        ".kd-progress>div{height:100%;background:#ff7f0e}"
        "#timing-table table{display:block;overflow-x:auto;white-space:nowrap}"  # scrolls on a phone, never wraps
+       # a long text's mels keep their width (one time scale for every length) and scroll sideways
+       "#mel-plot button,#vocoder-mel-plot button{overflow-x:auto;display:block!important;text-align:left}"
+       "#mel-plot .image-frame,#vocoder-mel-plot .image-frame{display:inline-block}"
+       "#mel-plot img,#vocoder-mel-plot img{max-width:none!important;width:auto!important;object-fit:none!important}"
        "@media (max-width:600px){[role=tab]{padding-left:8px!important;padding-right:8px!important}}"
        + TEACHER_CSS)
 

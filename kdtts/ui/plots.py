@@ -17,6 +17,7 @@ _LOCK = MATPLOTLIB_LOCK  # pyplot's state machine and matplotlib's text layout a
 TEACHER_COLOUR, STUDENT_COLOUR = "#1f77b4", "#ff7f0e"
 PAD = "_"
 MAX_PHONEMES_SHOWN = 80
+MEL_INCHES_PER_SECOND, MAX_MEL_INCHES = 0.9, 60  # a long text's mel grows wide (the page scrolls it), never squeezed
 
 
 def _save(fig, out_dir: Path, stem: str) -> str:
@@ -39,7 +40,8 @@ def mels(teacher_audio: np.ndarray, student_audio: np.ndarray | None, rate: int,
     seconds = max(s.shape[1] for _, s in specs) * hop / rate
     rows = len(specs) + (1 if len(specs) == 2 else 0)
     with _LOCK:
-        fig, axes = plt.subplots(rows, 1, figsize=(10, 2.3 * rows), sharex=True, squeeze=False)
+        width = min(MAX_MEL_INCHES, max(10.0, MEL_INCHES_PER_SECOND * seconds))
+        fig, axes = plt.subplots(rows, 1, figsize=(width, 2.3 * rows), sharex=True, squeeze=False)
         axes = axes[:, 0]
         for ax, (name, spec) in zip(axes, specs):
             image = ax.imshow(spec, origin="lower", aspect="auto", vmin=vmin, vmax=vmax, cmap="magma",
