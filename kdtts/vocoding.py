@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from kdtts.audio import log_mel
-from kdtts.student.checkpoint import SHIPPED_VOCODER, load_vocoder
+from kdtts.student.checkpoint import SHIPPED_VOCODER, CheckpointError, load_vocoder
 from kdtts.student.vocoder import VocoderStudent
 from kdtts.teachers.registry import TACOTRON_BUNDLE, generator_name, require
 
@@ -64,8 +64,12 @@ class VocoderPair:
             teacher = HiFiGANTeacher.load(generator_name(name))
             return cls(name, _piper_mel(mel_engine, voice, threads, teacher.spec), teacher.vocode, model,
                        teacher.spec.sample_rate, teacher.parameters)
-        from kdtts.teachers.tacotron import TacotronTeacher
+        from kdtts.teachers.tacotron import TacotronTeacher, _bundle
 
+        hop = _bundle(TACOTRON_BUNDLE)._wavernn_params["hop_length"]
+        if model is not None and model.hop_length != hop:
+            raise CheckpointError(f"{path.name} reads mels at hop {model.hop_length}; Tacotron 2 + WaveRNN's mels "
+                                  f"are at hop {hop}: distil a student vocoder for that hop first")
         tacotron = TacotronTeacher.load(TACOTRON_BUNDLE)
         return cls(name, lambda text: tacotron.synthesize(text, seed=0).mel, tacotron.decode, model,
                    tacotron.sample_rate, tacotron.vocoder_parameters)

@@ -107,7 +107,7 @@ TEACHERS: dict[str, TeacherEntry] = {e.name: e for e in (
     TeacherEntry("hifigan-ljspeech", "HiFi-GAN V1 vocoder (LJSpeech)", "vocoder",
                  "the student vocoder (mel -> audio)", _hifigan_missing("LJSpeech"), _hifigan_count),
     TeacherEntry("tacotron2-wavernn", "Tacotron 2 + WaveRNN (LJSpeech)", "acoustic model + vocoder",
-                 "the student vocoder, on Tacotron 2's mels", _tacotron_missing, _tacotron_count),
+                 "a student vocoder for its WaveRNN mels (hop 275)", _tacotron_missing, _tacotron_count),
 )}
 
 

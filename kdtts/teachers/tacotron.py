@@ -5,8 +5,10 @@ Two modules, each callable alone, as with the Piper teacher:
 * acoustic model: tokens -> natural-log 80-band mel [80, frames] (Tacotron 2, attention + autoregressive);
 * vocoder: mel -> waveform at 22,050 Hz (WaveRNN, or Griffin-Lim which has no weights).
 
-The pipeline's mel is the same representation as `kdtts.audio.log_mel` (slaney mel, n_fft 1024, hop 256,
-0-8 kHz, natural log of magnitudes), so Tacotron 2 mels and Piper-teacher mels can be compared directly.
+The Griffin-Lim bundles' mel is the same representation as `kdtts.audio.log_mel` (slaney mel, n_fft 1024,
+hop 256, 0-8 kHz, natural log of magnitudes), so their Tacotron 2 mels and Piper-teacher mels can be compared
+directly. The WaveRNN bundles' Tacotron 2 was trained on WaveRNN's own features instead (hop 275: see
+`bundle._wavernn_params`), so a vocoder for them must be built for that hop.
 
 `TacotronTeacher.load(bundle)` is the real loading code: it asks the torchaudio bundle for its text
 processor, Tacotron 2 and vocoder, which downloads weights from download.pytorch.org at run time (and,
