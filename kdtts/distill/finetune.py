@@ -65,6 +65,12 @@ class Job:
     def running(self) -> bool:
         return self.finished is None
 
+    def record(self, step: int, row: dict) -> None:
+        """One training step's row: what the page's progress, message and loss curve read."""
+        self.rows.append(row)
+        self.step = step
+        self.message = f"step {step}/{self.request.steps}, loss {row['loss']:.4f}"
+
     def snapshot(self) -> dict:
         elapsed = (self.finished or time.time()) - self.started
         return {"id": self.id, "status": self.status, "step": self.step, "steps": int(self.request.steps),
@@ -251,11 +257,6 @@ class Finetuner:
         run_dir = job.run_dir = self._run_dir(job)
         job.status, job.message = "training", "loading the teacher's outputs"
 
-        def on_step(step: int, row: dict) -> None:
-            job.rows.append(row)
-            job.step = step
-            job.message = f"step {step}/{r.steps}, loss {row['loss']:.4f}"
-
         def on_log(step: int, row: dict) -> None:  # validation: a new dict, never mutate one a page may read
             job.rows[-1] = {**job.rows[-1], **{k: v for k, v in row.items() if k.startswith("val_")}}
 
@@ -266,7 +267,7 @@ class Finetuner:
             job.samples.append((job.step, kept))
 
         exported = distill(cfg, run_dir, progress=False, should_stop=job.cancel.is_set, on_log=on_log,
-                           on_step=on_step, sentences=sentences, teacher=self.teacher, on_sample=on_sample)
+                           on_step=job.record, sentences=sentences, teacher=self.teacher, on_sample=on_sample)
         if job.step < int(r.steps):  # cancelled: the run dir goes in _run; nothing is kept
             job.status, job.message = "cancelled", f"cancelled at step {job.step}/{r.steps}; nothing was saved"
             return

@@ -62,12 +62,7 @@ def train_vocoder_job(tuner: "Finetuner", job: "Job") -> None:
     run_dir = job.run_dir = tuner._run_dir(job)
     job.status, job.message = "training", "loading the vocoder teacher's outputs"
 
-    def on_step(step: int, row: dict) -> None:
-        job.rows.append(row)
-        job.step = step
-        job.message = f"step {step}/{r.steps}, loss {row['loss']:.4f}"
-
-    out = distill_vocoder(cfg, run_dir, progress=False, should_stop=job.cancel.is_set, on_step=on_step)
+    out = distill_vocoder(cfg, run_dir, progress=False, should_stop=job.cancel.is_set, on_step=job.record)
     if job.step < int(r.steps):
         job.status, job.message = "cancelled", f"cancelled at step {job.step}/{r.steps}; nothing was saved"
         return
