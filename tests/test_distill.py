@@ -204,3 +204,16 @@ def test_cli_flags_come_from_the_config_dataclass(tmp_path):
     cfg = DistillConfig.from_file(path, **overrides(args))
     assert cfg.cache_dir == "c" and cfg.max_steps == 5 and cfg.lr == 0.01
     assert DistillConfig().student == {} and DistillConfig().modules == ["duration", "front", "decoder"]
+
+
+def test_the_phase_term_sees_a_phase_shift_as_much_as_a_gain_error():
+    from kdtts.distill.losses import ComplexSTFTLoss
+
+    t = torch.arange(8192) / 22050
+    target = 0.3 * torch.sin(2 * torch.pi * 220 * t)[None]
+    shifted = 0.3 * torch.sin(2 * torch.pi * 220 * t + 1.5)[None]  # the same tone, a quarter period later
+    phase = ComplexSTFTLoss()
+    assert float(phase(target, target)) == 0.0
+    assert float(phase(2 * target, target)) == pytest.approx(1.0, abs=0.01)  # relative to the target's magnitude
+    # the same magnitude spectrum, other phases: as far off as doubling the level (|1 - e^{1.5i}| = 1.36)
+    assert float(phase(shifted, target)) == pytest.approx(1.36, abs=0.1)
