@@ -25,8 +25,9 @@ def build_vocoder_cache(source: Path, cache: Path, vocoder: HiFiGANTeacher, limi
     if not read_manifest(source):
         raise FileNotFoundError(f"{source} holds no teacher audio to re-vocode; build the teacher cache first "
                                 "(python -m kdtts distill builds it)")
+    source_record = teacher_record(source)
     record = {"vocoder": f"hifigan-{vocoder.name}", "source": str(source),
-              "source_voice": teacher_record(source).get("voice_name"),
+              "source_voice": source_record.get("voice_name") or Path(source_record.get("voice", "")).stem or None,
               "sample_rate": vocoder.spec.sample_rate, "hop_length": vocoder.spec.hop_length}
     old = teacher_record(cache)
     if old and old.get("vocoder") != record["vocoder"]:
