@@ -189,3 +189,11 @@ def test_generator_matches_the_wheels_own_code(hifi):
     with torch.no_grad():
         expected = reference(mel)[0, 0].numpy()
     np.testing.assert_allclose(hifi.vocode(mel[0].numpy()), expected, atol=1e-5)
+
+
+def test_how_it_works_shows_the_vocoder_report(tmp_path):
+    from kdtts.ui.about import VOCODER_REPORT, vocoder_table
+
+    assert vocoder_table(tmp_path / "missing.json") == ""  # no report: no section
+    table = vocoder_table(VOCODER_REPORT)
+    assert "| parameters | 13.93 M | 0.77 M |" in table and "PESQ-WB / STOI" in table

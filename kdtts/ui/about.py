@@ -5,6 +5,7 @@ from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "RESULTS.md"
 REPORT = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "report.json"
+VOCODER_REPORT = REPORT.parent / "vocoder" / "vocoder_report.json"
 
 
 def headline() -> str:
@@ -125,6 +126,28 @@ def benchmark_table() -> str:
     return "\n".join(lines)
 
 
+def vocoder_table(path: Path = VOCODER_REPORT) -> str:
+    """The second teacher family in one table: HiFi-GAN V1 and the student vocoder on the same mels."""
+    import json
+
+    try:
+        s = json.loads(path.read_text(encoding="utf-8"))["summary"]
+    except (OSError, ValueError, KeyError):
+        return ""
+    return "\n".join([
+        "## The second teacher family: a vocoder", "",
+        "An acoustic model + a vocoder is the other classic TTS design. Here the vocoder teacher is HiFi-GAN V1, and "
+        "the student vocoder learns its mel → audio map on the mels of the Piper teacher's audio (choose "
+        "*HiFi-GAN V1* on Compare to hear both). Both read the same mel, so their clips are sample-aligned, and "
+        "PESQ/STOI compare them directly (`python -m kdtts evaluate --teacher hifigan`).", "",
+        "| | HiFi-GAN V1 | student vocoder |", "|---|---:|---:|",
+        f"| parameters | {s['teacher_parameters'] / 1e6:.2f} M | {s['parameters'] / 1e6:.2f} M |",
+        f"| real-time factor, 1 thread | {s['teacher_rtf_1thread']:.3f} | {s['student_rtf_1thread']:.4f} |",
+        f"| DNSMOS P.808 / overall | {s['teacher_p808']:.2f} / {s['teacher_ovrl']:.2f} | "
+        f"{s['student_p808']:.2f} / {s['student_ovrl']:.2f} |",
+        f"| PESQ-WB / STOI against HiFi-GAN's output | – | {s['pesq_wb']:.2f} / {s['stoi']:.3f} |"])
+
+
 def build(service) -> None:
     """The tab: the text, the module diagram and the measured results."""
     import gradio as gr
@@ -136,3 +159,4 @@ def build(service) -> None:
     gr.Image(plots.diagram(service.out_dir), label="Module-wise distillation", show_label=False, interactive=False,
              buttons=[])
     gr.Markdown(benchmark_table())
+    gr.Markdown(vocoder_table())
