@@ -154,8 +154,8 @@ def test_the_arena_includes_a_module_mix_aligned_with_the_teacher(teacher, rando
     mix = next(s for s in listening.systems() if s.startswith("mix:"))
     assert _shown(mix).startswith("teacher front + student decoder")
     used = []
-    synthesize = service.synthesize
-    service.synthesize = lambda engine, text, mix, scales=None: used.append(mix) or synthesize(engine, text, mix)
+    synthesize = listening._synthesize
+    listening._synthesize = lambda engine, text, mix: used.append(mix) or synthesize(engine, text, mix)
     mixed, rate = sf.read(listening.audio(mix, 0))
     assert used == [Mix("teacher", "teacher", "student")]  # the student's decoder on the teacher's durations and z
     assert rate == 22050 and len(mixed) > rate // 2

@@ -101,21 +101,28 @@ class Listening:
             import torch
             import torchaudio.functional as AF
 
-            teacher = self.service.synthesize(self.service.engine(), text, Mix.of("teacher")).audio
+            teacher = self._synthesize(self.service.engine(), text, Mix.of("teacher")).audio
             muffled = AF.lowpass_biquad(torch.from_numpy(teacher), self.service.teacher.spec.sample_rate, 1000.0).numpy()
             noise = np.random.default_rng(0).standard_normal(len(muffled)).astype(np.float32)
             return 0.5 * muffled + 0.5 * noise * float(np.sqrt(np.mean(muffled ** 2)))
         if name == GRIFFINLIM:
             from kdtts.evaluate.griffinlim import griffin_lim
 
-            teacher = self.service.synthesize(self.service.engine(), text, Mix.of("teacher"))
+            teacher = self._synthesize(self.service.engine(), text, Mix.of("teacher"))
             return griffin_lim(teacher.audio, teacher.sample_rate)
         if name.startswith("mix:"):
             engine = self.service.engine(name.split(":", 1)[1], need_student=True)
-            return self.service.synthesize(engine, text, MIX).audio
+            return self._synthesize(engine, text, MIX).audio
         side = "teacher" if name == TEACHER else "student"
         engine = self.service.engine(None if name == TEACHER else name, need_student=side == "student")
-        return self.service.synthesize(engine, text, Mix.of(side)).audio
+        return self._synthesize(engine, text, Mix.of(side)).audio
+
+    @staticmethod
+    def _synthesize(engine, text: str, mix: Mix):
+        """Without the Service's synthesis slots: `_generate` already renders one clip at a time, and the
+        prewarm thread runs at the lowest CPU priority, so holding a slot there would make the visitors'
+        requests wait on a thread that gets no CPU while they run (a priority inversion)."""
+        return engine.synthesize(text, mix)
 
     def served_copy(self, path: str) -> str:
         """A copy for one pair, in the served output folder: random +-1 LSB dither and 0-40 ms of extra
