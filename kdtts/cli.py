@@ -133,21 +133,14 @@ def cmd_distill(args: argparse.Namespace) -> None:
 
 
 def cmd_adversarial(args: argparse.Namespace) -> None:
-    from dataclasses import fields
-
     from kdtts.distill.adversarial import AdversarialConfig, adversarial
-    from kdtts.distill.config import overrides
+    from kdtts.distill.config import from_file, overrides
 
-    data = {}
     try:
-        data = json.loads(Path(args.config).read_text()) if args.config else {}
-    except (OSError, json.JSONDecodeError) as error:
-        _fail(f"bad config {args.config}: {error}")
-    data.update(overrides(args, AdversarialConfig))
-    unknown = set(data) - {f.name for f in fields(AdversarialConfig)}
-    if unknown:
-        _fail(f"unknown adversarial config keys in {args.config}: {sorted(unknown)}")
-    out = adversarial(AdversarialConfig(**data), args.out, resume=args.resume)
+        cfg = from_file(AdversarialConfig, args.config, overrides(args, AdversarialConfig))
+    except (OSError, ValueError, TypeError) as error:
+        _fail(f"bad config {args.config or ''}: {error}")
+    out = adversarial(cfg, args.out, resume=args.resume)
     print(json.dumps({"student": str(out)}))
 
 

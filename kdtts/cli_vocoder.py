@@ -11,12 +11,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from kdtts.cli import _fail as fail
 from kdtts.teachers.registry import TEACHERS, TeacherChoiceError, require
-
-
-def fail(message: str) -> None:
-    print(f"kdtts: error: {message}", file=sys.stderr)
-    raise SystemExit(2)
 
 
 def teachers_report() -> list[dict]:
@@ -81,14 +77,13 @@ def synth_vocoded(args: argparse.Namespace, jobs: list[tuple[str, Path, str]]) -
 
 
 def distill_vocoded(args: argparse.Namespace) -> None:
-    from kdtts.distill.config import overrides
+    from kdtts.distill.config import from_file, overrides
     from kdtts.distill.vocoder import VocoderDistillConfig, distill_vocoder, prepare_vocoder_data
     from kdtts.student.checkpoint import CheckpointError
 
     try:
         require(args.teacher)
-        data = json.loads(Path(args.config).read_text()) if args.config else {}
-        cfg = VocoderDistillConfig(**{**data, **overrides(args, VocoderDistillConfig)})
+        cfg = from_file(VocoderDistillConfig, args.config, overrides(args, VocoderDistillConfig))
     except TeacherChoiceError as error:
         fail(str(error))
     except (OSError, ValueError, TypeError) as error:

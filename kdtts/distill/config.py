@@ -56,12 +56,18 @@ class DistillConfig:
 
     @classmethod
     def from_file(cls, path: str | Path | None, **overrides: object) -> "DistillConfig":
-        data = json.loads(Path(path).read_text()) if path else {}
-        data.update({k: v for k, v in overrides.items() if v is not None})
-        unknown = set(data) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown distill config keys: {sorted(unknown)}")
-        return cls(**data)
+        return from_file(cls, path, overrides)
+
+
+def from_file(cls: type, path: str | Path | None, overrides: dict):
+    """Any run config (DistillConfig, AdversarialConfig, VocoderDistillConfig) from a JSON file of its keys,
+    with the flags given on the command line on top; unknown keys are a ValueError naming them."""
+    data = json.loads(Path(path).read_text()) if path else {}
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    unknown = set(data) - {f.name for f in fields(cls)}
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} keys: {sorted(unknown)}")
+    return cls(**data)
 
 
 def add_arguments(parser: argparse.ArgumentParser, cls: type = DistillConfig) -> None:

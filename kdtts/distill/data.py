@@ -138,21 +138,22 @@ class Utt:
 def load_cache(cache: Path, limit: int | None = None, start: int = 0, texts: set[str] | None = None) -> list[Utt]:
     """Cached utterances [start:limit] in memory (a few hundred MB for a few hours of audio);
     with `texts`, only the utterances of those sentences."""
-    utts = []
-    for item in read_manifest(cache)[start:limit]:
-        if texts is not None and item["text"] not in texts:
-            continue
-        with np.load(Path(cache) / "utts" / item["file"]) as f:
-            if len(f["ids"]) != item["ids"] or f["z"].shape[1] != item["frames"]:
-                continue  # a file overwritten by a concurrent writer: skip rather than mislabel
-            utts.append(Utt(torch.from_numpy(f["ids"].astype(np.int64)),
-                            torch.from_numpy(f["durations"].astype(np.int64)),
-                            torch.from_numpy(f["z"]),
-                            torch.from_numpy(f["audio"].astype(np.float32) / 32767.0),
-                            torch.from_numpy(f["teacher_durations"].astype(np.int64))
-                            if "teacher_durations" in f else None,
-                            torch.from_numpy(f["gt_audio"].astype(np.float32) / 32767.0) if "gt_audio" in f else None))
-    return utts
+    items = [item for item in read_manifest(cache)[start:limit] if texts is None or item["text"] in texts]
+    return [u for u in (load_utt(cache, item) for item in items) if u is not None]
+
+
+def load_utt(cache: Path, item: dict) -> Utt | None:
+    """One manifest entry's utterance; None for a file overwritten by a concurrent writer (skip rather than
+    mislabel)."""
+    with np.load(Path(cache) / "utts" / item["file"]) as f:
+        if len(f["ids"]) != item["ids"] or f["z"].shape[1] != item["frames"]:
+            return None
+        return Utt(torch.from_numpy(f["ids"].astype(np.int64)),
+                   torch.from_numpy(f["durations"].astype(np.int64)),
+                   torch.from_numpy(f["z"]),
+                   torch.from_numpy(f["audio"].astype(np.float32) / 32767.0),
+                   torch.from_numpy(f["teacher_durations"].astype(np.int64)) if "teacher_durations" in f else None,
+                   torch.from_numpy(f["gt_audio"].astype(np.float32) / 32767.0) if "gt_audio" in f else None)
 
 
 def _pcm(audio: np.ndarray) -> np.ndarray:

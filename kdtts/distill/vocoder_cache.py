@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from kdtts.distill.data import load_cache, read_manifest, teacher_record
+from kdtts.distill.data import load_utt, read_manifest, teacher_record
 from kdtts.teachers.hifigan import HiFiGANTeacher
 
 
@@ -32,8 +32,8 @@ def build_vocoder_cache(source: Path, cache: Path, vocoder: HiFiGANTeacher, limi
     old = teacher_record(cache)
     if old and old.get("vocoder") != record["vocoder"]:
         raise ValueError(f"{cache} holds {old.get('vocoder')}'s audio, not {record['vocoder']}'s; use another folder")
-    if vocoder.spec.sample_rate != teacher_record(source).get("sample_rate", vocoder.spec.sample_rate):
-        raise ValueError(f"{source} is at {teacher_record(source)['sample_rate']} Hz; "
+    if vocoder.spec.sample_rate != source_record.get("sample_rate", vocoder.spec.sample_rate):
+        raise ValueError(f"{source} is at {source_record['sample_rate']} Hz; "
                          f"HiFi-GAN expects {vocoder.spec.sample_rate} Hz")
     (cache / "utts").mkdir(parents=True, exist_ok=True)
     (cache / "teacher.json").write_text(json.dumps(record, indent=1))
@@ -41,10 +41,10 @@ def build_vocoder_cache(source: Path, cache: Path, vocoder: HiFiGANTeacher, limi
     items = [item for item in read_manifest(source)[:limit] if item["text"] not in done]
     with (cache / "manifest.jsonl").open("a") as manifest:
         for item in tqdm(items, desc=f"{record['vocoder']} re-vocodes", unit="utt", disable=not progress):
-            utt = load_cache(source, texts={item["text"]})
-            if not utt:
+            utt = load_utt(source, item)
+            if utt is None:
                 continue
-            mel = vocoder.mel(utt[0].audio.numpy())
+            mel = vocoder.mel(utt.audio.numpy())
             audio = vocoder.vocode(mel)
             frames = mel.shape[1]
             np.savez(cache / "utts" / item["file"], ids=np.zeros(1, np.int16), durations=np.array([frames], np.int32),
