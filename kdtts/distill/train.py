@@ -46,14 +46,33 @@ def learning_rate(cfg: DistillConfig, step: int) -> float:
 
 
 def make_student(cfg: DistillConfig, spec: AudioSpec) -> StudentTTS:
-    """A fine-tune's starting checkpoint (whose audio spec must be the teacher's), or a fresh student."""
+    """A fine-tune's starting checkpoint (whose audio spec must be the teacher's), grown by `cfg.student`
+    when that adds layers; or a fresh student."""
     if cfg.init:
         student = load_student(cfg.init)
         if student.spec != spec:
             raise ValueError(f"{cfg.init} was distilled at {student.spec.sample_rate} Hz / hop "
                              f"{student.spec.hop_length}; this teacher is {spec.sample_rate} Hz / hop {spec.hop_length}")
-        return student
+        return grow(student, cfg.student) if cfg.student else student
     return StudentTTS(StudentConfig(**{**cfg.student, "sample_rate": spec.sample_rate, "hop_length": spec.hop_length}))
+
+
+def grow(student: StudentTTS, overrides: dict) -> StudentTTS:
+    """The same student with layers added (e.g. `front_attention_layers`): every existing weight is kept
+    and each new residual layer starts with its layer scale at 0, so the grown student speaks exactly as
+    the old one did at step 0 and training only has to learn what the new layers add."""
+    grown = StudentTTS(StudentConfig(**{**asdict(student.config), **overrides}))
+    old, new = student.state_dict(), grown.state_dict()
+    changed = [k for k in old if k in new and old[k].shape != new[k].shape]
+    if changed or set(old) - set(new):
+        raise ValueError(f"student overrides {overrides} must only add layers; they change {changed[:3]}")
+    added = set(new) - set(old)
+    for key in added:
+        if key.rsplit(".", 1)[-1].startswith("gamma"):
+            new[key] = torch.zeros_like(new[key])
+    grown.load_state_dict({**new, **old})
+    grown.info = student.info
+    return grown
 
 
 def next_batch(cfg: DistillConfig, utts: list[Utt], hop: int, rng: random.Random, device: torch.device):

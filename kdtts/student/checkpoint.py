@@ -88,7 +88,8 @@ def read_metadata(path: str | Path) -> dict:
 CONFIG_BOUNDS: dict[str, tuple[int, int]] = {
     "n_symbols": (1, 4096), "z_channels": (1, 1024), "sample_rate": (8000, 96000), "hop_length": (16, 2048),
     "n_fft": (32, 8192), "duration_channels": (1, 1024), "duration_layers": (0, 32), "front_channels": (1, 1024),
-    "front_phoneme_layers": (0, 32), "front_frame_layers": (0, 32), "decoder_channels": (1, 1024),
+    "front_phoneme_layers": (0, 32), "front_frame_layers": (0, 32),
+    "front_attention_layers": (0, 16), "front_heads": (1, 64), "front_dilated_layers": (0, 8), "decoder_channels": (1, 1024),
     "decoder_layers": (0, 32), "decoder_mult": (1, 16), "n_mels": (1, 512)}
 
 
@@ -165,17 +166,26 @@ def load_vocoder(path: str | Path | None = None) -> VocoderStudent:
     return load_checkpoint(Path(path) if path else SHIPPED_VOCODER, expect=VOCODER_FORMAT)
 
 
+MODULE_PREFIXES = ("duration_", "front_", "decoder_")
+
+
 def compose(parts: dict[str, str | Path]) -> StudentTTS:
     """One student from modules of several checkpoints of the same architecture, e.g. the duration and
     front of a regression run with the decoder of a GAN run: {"duration": A, "front": A, "decoder": B}."""
-    loaded = {module: load_student(path) for module, path in parts.items()}
-    configs = {json.dumps(asdict(m.config), sort_keys=True) for m in loaded.values()}
-    if len(configs) > 1:
-        raise CheckpointError(f"cannot compose checkpoints of different architectures: {sorted(parts.values())}")
-    student = StudentTTS(next(iter(loaded.values())).config)
     for module in ("duration", "front", "decoder"):
-        if module not in loaded:
+        if module not in parts:
             raise CheckpointError(f"compose needs a checkpoint for every module; {module} is missing")
+    loaded = {module: load_student(path) for module, path in parts.items()}
+    shared = {json.dumps({k: v for k, v in asdict(m.config).items() if not k.startswith(MODULE_PREFIXES)},
+                         sort_keys=True) for m in loaded.values()}
+    if len(shared) > 1:
+        raise CheckpointError(f"cannot compose checkpoints with different shared settings (symbols, z, audio): "
+                              f"{sorted(str(p) for p in parts.values())}")
+    # each module's own settings come from the checkpoint that module is taken from
+    config = {k: v for module, m in loaded.items() for k, v in asdict(m.config).items()
+              if not k.startswith(MODULE_PREFIXES) or k.startswith(module)}
+    student = StudentTTS(StudentConfig(**config))
+    for module in ("duration", "front", "decoder"):
         getattr(student, module).load_state_dict(getattr(loaded[module], module).state_dict())
     student.info = {"composed_from": {m: {"file": Path(p).name, "steps": loaded[m].info.get("steps"),
                                           "adversarial_steps": loaded[m].info.get("adversarial_steps")}

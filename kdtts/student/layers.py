@@ -1,6 +1,8 @@
 """Building blocks shared by the student modules."""
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -8,9 +10,11 @@ from torch import nn
 class ConvNeXt1d(nn.Module):
     """Depthwise conv + pointwise MLP with a residual: cheap per frame, wide receptive field."""
 
-    def __init__(self, channels: int, mult: int = 3, kernel_size: int = 7, layer_scale: float = 0.1) -> None:
+    def __init__(self, channels: int, mult: int = 3, kernel_size: int = 7, layer_scale: float = 0.1,
+                 dilation: int = 1) -> None:
         super().__init__()
-        self.dwconv = nn.Conv1d(channels, channels, kernel_size, padding=kernel_size // 2, groups=channels)
+        self.dwconv = nn.Conv1d(channels, channels, kernel_size, padding=dilation * (kernel_size // 2),
+                                groups=channels, dilation=dilation)
         self.norm = nn.LayerNorm(channels)
         self.pw1 = nn.Linear(channels, mult * channels)
         self.act = nn.GELU()
@@ -25,6 +29,42 @@ class ConvNeXt1d(nn.Module):
         y = self.pw2(self.act(self.pw1(self.norm(y))))
         x = x + (self.gamma * y).transpose(1, 2)
         return x if mask is None else x * mask
+
+
+class SelfAttention1d(nn.Module):
+    """Pre-norm multi-head self-attention + MLP over a masked sequence, each with a layer-scaled residual.
+
+    Convolutions see a few neighbours; the teacher's text encoder is a transformer that sees the whole
+    sentence (phrase-level pitch and rhythm live there). Written out with plain ops, not
+    nn.MultiheadAttention, so its ONNX export is the same graph PyTorch runs.
+    """
+
+    def __init__(self, channels: int, heads: int = 2, mult: int = 2, layer_scale: float = 0.1) -> None:
+        super().__init__()
+        if channels % heads:
+            raise ValueError(f"channels ({channels}) must be divisible by heads ({heads})")
+        self.heads = heads
+        self.norm1 = nn.LayerNorm(channels)
+        self.qkv = nn.Linear(channels, 3 * channels)
+        self.proj = nn.Linear(channels, channels)
+        self.norm2 = nn.LayerNorm(channels)
+        self.pw1 = nn.Linear(channels, mult * channels)
+        self.act = nn.GELU()
+        self.pw2 = nn.Linear(mult * channels, channels)
+        self.gamma1 = nn.Parameter(torch.full((channels,), layer_scale))
+        self.gamma2 = nn.Parameter(torch.full((channels,), layer_scale))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """x: [B, C, N]; mask: [B, 1, N] (1 = valid): padding is never attended to."""
+        h = (x * mask).transpose(1, 2)                                     # [B, N, C]
+        b, n, c = h.shape
+        q, k, v = self.qkv(self.norm1(h)).reshape(b, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        scores = q @ k.transpose(-1, -2) / math.sqrt(c // self.heads)     # [B, H, N, N]
+        scores = scores.masked_fill(mask[:, :, None, :] == 0, -1e4)
+        attended = (torch.softmax(scores, dim=-1) @ v).transpose(1, 2).reshape(b, n, c)
+        h = h + self.gamma1 * self.proj(attended)
+        h = h + self.gamma2 * self.pw2(self.act(self.pw1(self.norm2(h))))
+        return h.transpose(1, 2) * mask
 
 
 def length_regulate(hidden: torch.Tensor, durations: torch.Tensor, frames: int | None = None

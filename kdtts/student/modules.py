@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from kdtts.audio import AudioSpec
-from kdtts.student.layers import ConvNeXt1d, length_regulate
+from kdtts.student.layers import ConvNeXt1d, SelfAttention1d, length_regulate
 
 
 @dataclass
@@ -31,6 +31,9 @@ class StudentConfig:
     front_channels: int = 96
     front_phoneme_layers: int = 3
     front_frame_layers: int = 3
+    front_attention_layers: int = 0   # phoneme-rate self-attention after the conv blocks (sentence context)
+    front_heads: int = 2
+    front_dilated_layers: int = 0     # frame-rate blocks with dilation 3, 9, ... after the plain ones
     decoder_channels: int = 128
     decoder_layers: int = 6
     decoder_mult: int = 3
@@ -67,8 +70,10 @@ class FrontStudent(nn.Module):
         c = cfg.front_channels
         self.embed = nn.Embedding(cfg.n_symbols, c)
         self.phoneme_blocks = nn.ModuleList(ConvNeXt1d(c, kernel_size=5) for _ in range(cfg.front_phoneme_layers))
+        self.attention = nn.ModuleList(SelfAttention1d(c, cfg.front_heads) for _ in range(cfg.front_attention_layers))
         self.position = nn.Conv1d(2, c, 1)  # where in the phoneme we are, and how long it is
-        self.frame_blocks = nn.ModuleList(ConvNeXt1d(c) for _ in range(cfg.front_frame_layers))
+        self.frame_blocks = nn.ModuleList([ConvNeXt1d(c) for _ in range(cfg.front_frame_layers)]
+                                          + [ConvNeXt1d(c, dilation=3 ** (i + 1)) for i in range(cfg.front_dilated_layers)])
         self.norm = nn.LayerNorm(c)
         self.out = nn.Linear(c, cfg.z_channels)
 
@@ -78,6 +83,8 @@ class FrontStudent(nn.Module):
         x = self.embed(ids).transpose(1, 2) * id_mask
         for block in self.phoneme_blocks:
             x = block(x, id_mask)
+        for layer in self.attention:
+            x = layer(x, id_mask)
         x, position, length = length_regulate(x, durations * id_mask.squeeze(1).long(), frame_mask.shape[2])
         x = x + self.position(torch.cat([position, torch.log(length)], dim=1))
         for block in self.frame_blocks:
