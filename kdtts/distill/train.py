@@ -32,6 +32,7 @@ from kdtts.distill.prepare import Data, prepare_data
 from kdtts.distill.state import load_state, save_state
 from kdtts.distill.trainer import KDTrainer, ModuleCriterion
 from kdtts.student.checkpoint import load_student, save_student
+from kdtts.student.grow import grow
 from kdtts.student.model import StudentTTS
 from kdtts.student.modules import StudentConfig
 from kdtts.teachers.piper import PiperTeacher
@@ -53,26 +54,8 @@ def make_student(cfg: DistillConfig, spec: AudioSpec) -> StudentTTS:
         if student.spec != spec:
             raise ValueError(f"{cfg.init} was distilled at {student.spec.sample_rate} Hz / hop "
                              f"{student.spec.hop_length}; this teacher is {spec.sample_rate} Hz / hop {spec.hop_length}")
-        return grow(student, cfg.student) if cfg.student else student
+        return grow(student, cfg.student) if cfg.student else student  # type: ignore[return-value]
     return StudentTTS(StudentConfig(**{**cfg.student, "sample_rate": spec.sample_rate, "hop_length": spec.hop_length}))
-
-
-def grow(student: StudentTTS, overrides: dict) -> StudentTTS:
-    """The same student with layers added (e.g. `front_attention_layers`): every existing weight is kept
-    and each new residual layer starts with its layer scale at 0, so the grown student speaks exactly as
-    the old one did at step 0 and training only has to learn what the new layers add."""
-    grown = StudentTTS(StudentConfig(**{**asdict(student.config), **overrides}))
-    old, new = student.state_dict(), grown.state_dict()
-    changed = [k for k in old if k in new and old[k].shape != new[k].shape]
-    if changed or set(old) - set(new):
-        raise ValueError(f"student overrides {overrides} must only add layers; they change {changed[:3]}")
-    added = set(new) - set(old)
-    for key in added:
-        if key.rsplit(".", 1)[-1].startswith("gamma"):
-            new[key] = torch.zeros_like(new[key])
-    grown.load_state_dict({**new, **old})
-    grown.info = student.info
-    return grown
 
 
 def next_batch(cfg: DistillConfig, utts: list[Utt], hop: int, rng: random.Random, device: torch.device):

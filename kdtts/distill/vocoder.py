@@ -28,6 +28,7 @@ from kdtts.distill.losses import WaveformCriterion
 from kdtts.distill.state import load_state, save_state
 from kdtts.distill.train import learning_rate
 from kdtts.student.checkpoint import load_student, load_vocoder, save_student
+from kdtts.student.grow import grow
 from kdtts.student.vocoder import VocoderConfig, VocoderStudent
 
 
@@ -43,7 +44,7 @@ class VocoderDistillConfig:
     init: str | None = config_field(None, "start from this student vocoder checkpoint (a fine-tune)")
     init_decoder: str | None = config_field("assets/student.safetensors",
                                             "else copy this TTS student's decoder body (none: a fresh vocoder)")
-    student: dict = config_field(dict, "VocoderConfig overrides for a fresh vocoder (JSON)", type=json.loads)
+    student: dict = config_field(dict, "VocoderConfig overrides: a fresh vocoder's, or layers added to `init` (JSON)", type=json.loads)
     max_steps: int = config_field(6000, "training steps")
     batch_segments: int = config_field(16, "mel/audio segments per step")
     segment_frames: int = config_field(32, "frames per segment")
@@ -82,8 +83,9 @@ def prepare_vocoder_data(cfg: VocoderDistillConfig, progress: bool = True) -> Pa
 
 
 def make_vocoder(cfg: VocoderDistillConfig) -> VocoderStudent:
-    if cfg.init:
-        return load_vocoder(cfg.init)
+    if cfg.init:  # a fine-tune, grown by `student` when that adds layers
+        vocoder = load_vocoder(cfg.init)
+        return grow(vocoder, cfg.student) if cfg.student else vocoder  # type: ignore[return-value]
     vocoder = VocoderStudent(VocoderConfig(**cfg.student))
     if cfg.init_decoder and cfg.init_decoder.lower() != "none":
         vocoder.init_from_decoder(load_student(cfg.init_decoder).decoder)
