@@ -108,6 +108,34 @@ def test_only_selected_modules_change(cache):
     assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("decoder."))
 
 
+def test_end_to_end_front_term_trains_the_front_through_the_frozen_decoder(cache):
+    """The front's z goes through the student decoder and is scored on audio against the teacher's audio of the
+    same frames: the front learns from it, the decoder does not change, and the windows line up."""
+    import random
+
+    from kdtts.distill.batches import audio_windows
+    from kdtts.distill.trainer import frame_windows
+
+    z = torch.arange(2 * 3 * 5, dtype=torch.float32).view(2, 3, 5)
+    windows = frame_windows(z, torch.tensor([1, 3]), 4)
+    assert torch.equal(windows[0], z[0, :, 1:5]) and torch.equal(windows[1, :, :2], z[1, :, 3:5])
+    assert torch.all(windows[1, :, 2:] == 0)  # past the end: zeros, as the teacher's audio is silence there
+
+    torch.manual_seed(0)
+    student = StudentTTS(StudentConfig(**TINY))
+    decoder_before = {k: v.clone() for k, v in student.decoder.state_dict().items()}
+    trainer = KDTrainer(student, ModuleCriterion(front_audio_weight=1.0), modules=("front",), lr=3e-3)
+    rng = random.Random(0)
+    picked = [crop(u, 32, 256, rng) for u in load_cache(cache)[:4]]
+    ids, targets, _ = utterance_batch(picked, torch.device("cpu"))
+    targets.window_starts, targets.window_audio = audio_windows(picked, 8, 256, rng, torch.device("cpu"))
+    start = int(targets.window_starts[0])
+    assert torch.equal(targets.window_audio[0], picked[0].audio[start * 256:(start + 8) * 256])
+    losses = [trainer.step(ids, targets, None) for _ in range(20)]
+    assert losses[-1]["kd_front_audio"] < losses[0]["kd_front_audio"]
+    assert all(torch.equal(v, student.decoder.state_dict()[k]) for k, v in decoder_before.items())
+
+
 def _config(cache) -> DistillConfig:
     return DistillConfig(cache_dir=str(cache), sentences=len(SENTENCES), student=TINY, max_steps=6,
                          batch_utts=3, batch_segments=3, segment_frames=16, validation_utts=2,

@@ -27,6 +27,26 @@ def student() -> StudentTTS:
     return StudentTTS()
 
 
+CONTEXT = {"front_attention_layers": 2, "front_dilated_layers": 1}
+
+
+@pytest.fixture(scope="module")
+def context_student() -> StudentTTS:
+    """A front with sentence context (self-attention, dilated frame blocks), its layer scales non-zero."""
+    torch.manual_seed(1)
+    model = StudentTTS(StudentConfig(**CONTEXT))
+    with torch.no_grad():
+        for name, p in model.front.named_parameters():
+            if "gamma" in name:
+                p.fill_(0.5)
+    return model
+
+
+@pytest.fixture(params=["plain", "context"])
+def any_student(request, student, context_student) -> StudentTTS:
+    return student if request.param == "plain" else context_student
+
+
 def test_parameter_budget(student):
     counts = student.count_parameters()
     assert counts["total"] <= 1_500_000  # the issue's budget (teacher: 15.65 M)
@@ -52,8 +72,9 @@ def test_module_shapes(student):
     assert np.abs(audio).max() <= 1.0
 
 
-def test_padding_does_not_leak_into_valid_frames(student):
-    """A padded batch gives the same z for the short item as running it alone."""
+def test_padding_does_not_leak_into_valid_frames(any_student):
+    """A padded batch gives the same z for the short item as running it alone (attention never looks at padding)."""
+    student = any_student
     ids = torch.tensor([[5, 6, 7, 8], [5, 6, 0, 0]])
     durations = torch.tensor([[2, 3, 2, 4], [2, 3, 0, 0]])
     id_mask = _mask(torch.tensor([4, 2]), 4)
@@ -120,14 +141,55 @@ def test_mismatched_architecture_is_refused(tmp_path):
         load_student(path)
 
 
-def test_onnx_export_matches_pytorch(student, tmp_path):
+def test_onnx_export_matches_pytorch(any_student, tmp_path):
     from kdtts.student.onnx_student import export_checked
 
-    path = save_student(student, tmp_path / "s.safetensors", half=False)
+    path = save_student(any_student, tmp_path / "s.safetensors", half=False)
     report = export_checked(path, tmp_path / "onnx")
     assert report["durations_equal_fraction"] == 1.0
     assert report["z_max_abs_diff"] < 1e-4
     assert report["audio_max_abs_diff"] < 1e-4
+
+
+def test_context_layers_fit_the_budget_and_see_the_whole_sentence(context_student):
+    assert context_student.count_parameters()["total"] <= 1_500_000
+    ids = torch.randint(3, 100, (1, 40))
+    durations = torch.full((1, 40), 3)
+    other = ids.clone()
+    other[0, -1] = (ids[0, -1] + 1) % 100  # change only the last phoneme
+    with torch.no_grad():
+        z, z_other = (context_student.front(x, durations, torch.ones(1, 1, 40), torch.ones(1, 1, 120))
+                      for x in (ids, other))
+    # the first frames are ~110 frames (37 phonemes) away: beyond any convolution's reach, not attention's
+    assert (z[..., :3] - z_other[..., :3]).abs().max() > 1e-4
+
+
+def test_grow_keeps_the_student_and_adds_context(student):
+    from kdtts.student.grow import grow
+
+    grown = grow(student, CONTEXT)
+    assert grown.count_parameters()["front"] > student.count_parameters()["front"]
+    ids, durations = np.array([1, 0, 20, 0, 59, 0, 24, 0, 2]), np.array([2, 1, 3, 1, 4, 1, 2, 1, 3])
+    assert np.allclose(grown.latent(ids, durations, SCALES), student.latent(ids, durations, SCALES), atol=1e-6)
+    with pytest.raises(ValueError, match="only add layers"):
+        grow(student, {"front_channels": 64})
+
+
+def test_compose_takes_each_module_from_its_own_architecture(student, context_student, tmp_path):
+    from kdtts.student.checkpoint import compose
+
+    plain = save_student(student, tmp_path / "plain.safetensors", half=False)
+    context = save_student(context_student, tmp_path / "context.safetensors", half=False)
+    composed = compose({"duration": plain, "front": context, "decoder": plain})
+    assert composed.config.front_attention_layers == 2
+    ids, durations = np.array([1, 0, 20, 0, 59, 0, 2]), np.array([2, 1, 3, 1, 4, 1, 3])
+    assert np.allclose(composed.latent(ids, durations, SCALES), context_student.latent(ids, durations, SCALES),
+                       atol=1e-6)
+    z = composed.latent(ids, durations, SCALES)
+    assert np.allclose(composed.decode(z), student.decode(z), atol=1e-6)
+    odd = save_student(StudentTTS(StudentConfig(z_channels=96)), tmp_path / "odd.safetensors")
+    with pytest.raises(CheckpointError, match="shared settings"):
+        compose({"duration": plain, "front": odd, "decoder": plain})
 
 
 @pytest.mark.skipif(not SHIPPED_STUDENT.exists(), reason="no shipped student yet")

@@ -68,6 +68,15 @@ def segment_batch(utts: list[Utt], frames: int, hop: int, rng: random.Random, de
     return torch.stack(zs).to(device), torch.stack(audio).to(device), gt
 
 
+def audio_windows(utts: list[Utt], frames: int, hop: int, rng: random.Random, device: torch.device
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """For the end-to-end front term: a random start frame in each utterance of an utterance batch, and the
+    teacher's audio for those `frames` frames (start [B] long, audio [B, frames * hop])."""
+    starts = [rng.randint(0, max(0, int(u.durations.sum()) - frames)) for u in utts]
+    audio = torch.stack([_window(u.audio, s * hop, frames * hop) for u, s in zip(utts, starts)])
+    return torch.tensor(starts, device=device), audio.to(device)
+
+
 def _window(x: torch.Tensor, start: int, length: int) -> torch.Tensor:
     """x[..., start:start+length], zero-padded at the end for a short utterance (silence, z of zeros)."""
     piece = x[..., start:start + length]

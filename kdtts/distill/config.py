@@ -37,6 +37,8 @@ class DistillConfig:
     alpha: float = config_field(1.0, "weight of the teacher term; 1 - alpha weighs the recordings (with --data)")
     modules: list[str] = config_field(lambda: list(MODULES), "student modules to train", nargs="+", choices=MODULES)
     init: str | None = config_field(None, "start from this student checkpoint (a fine-tune); none: a fresh student")
+    front_audio_weight: float = config_field(0.0, "end-to-end front term: the front's z through the student decoder, "
+                                             "against the teacher's audio of the same frames (0: off)")
     student: dict = config_field(dict, "StudentConfig overrides for a fresh student (JSON)", type=json.loads)
     # optimisation
     max_steps: int = config_field(20000, "training steps")

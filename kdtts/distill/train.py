@@ -24,7 +24,7 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from kdtts.audio import AudioSpec
-from kdtts.distill.batches import crop, segment_batch, utterance_batch
+from kdtts.distill.batches import audio_windows, crop, segment_batch, utterance_batch
 from kdtts.distill.callbacks import Callback, CsvLog, Hook, LossPlot, Samples
 from kdtts.distill.config import MODULES, DistillConfig
 from kdtts.distill.data import Utt, load_cache, read_manifest
@@ -61,8 +61,10 @@ def make_student(cfg: DistillConfig, spec: AudioSpec) -> StudentTTS:
 def next_batch(cfg: DistillConfig, utts: list[Utt], hop: int, rng: random.Random, device: torch.device):
     """Utterance windows for duration + front, aligned z/audio segments for the decoder; and the
     recordings' targets (ground truth y) when the utterances have them, else None."""
-    picked = rng.sample(utts, min(cfg.batch_utts, len(utts)))
-    ids, targets, truth = utterance_batch([crop(u, cfg.crop_ids, hop, rng) for u in picked], device)
+    picked = [crop(u, cfg.crop_ids, hop, rng) for u in rng.sample(utts, min(cfg.batch_utts, len(utts)))]
+    ids, targets, truth = utterance_batch(picked, device)
+    if cfg.front_audio_weight and "front" in cfg.modules:
+        targets.window_starts, targets.window_audio = audio_windows(picked, cfg.segment_frames, hop, rng, device)
     z_seg, targets.audio, gt_audio = segment_batch(rng.sample(utts, min(cfg.batch_segments, len(utts))),
                                                    cfg.segment_frames, hop, rng, device)
     if truth is not None:
@@ -76,6 +78,8 @@ def validation_loss(trainer: KDTrainer, utts: list[Utt], cfg: DistillConfig, hop
     rng = random.Random(1234)
     with torch.no_grad():
         ids, targets, truth = utterance_batch(utts, device)
+        if cfg.front_audio_weight and "front" in cfg.modules:
+            targets.window_starts, targets.window_audio = audio_windows(utts, cfg.segment_frames * 4, hop, rng, device)
         z_seg, targets.audio, gt_audio = segment_batch(utts, cfg.segment_frames * 4, hop, rng, device)
         if truth is not None:
             truth.audio = gt_audio
@@ -115,7 +119,8 @@ def distill(cfg: DistillConfig, run_dir: str | Path, resume: bool = False, max_s
     data = prepare_data(cfg, sentences, teacher, progress, rank)
     torch.manual_seed(cfg.seed)  # same initial weights on every rank
     student = make_student(cfg, data.spec).to(device)
-    trainer = KDTrainer(student, ModuleCriterion(data.spec).to(device), cfg.alpha, tuple(cfg.modules), cfg.lr)
+    criterion = ModuleCriterion(data.spec, cfg.front_audio_weight).to(device)
+    trainer = KDTrainer(student, criterion, cfg.alpha, tuple(cfg.modules), cfg.lr)
     loop = Loop(cfg, run_dir, data, trainer, device, rank, max_steps or cfg.max_steps,
                 grow=cfg.grow_with_cache and sentences is None)
     if resume and (run_dir / "last.safetensors").exists():
@@ -135,8 +140,9 @@ def distill(cfg: DistillConfig, run_dir: str | Path, resume: bool = False, max_s
     return out
 
 
-LOSS_COLUMNS = (["step", "lr", "seconds", "loss"] + [f"{part}_{m}" for part in ("kd", "gt") for m in MODULES]
-                + [f"val_{part}_{m}" for part in ("kd", "gt") for m in MODULES])
+LOSS_PARTS = (*MODULES, "front_audio")
+LOSS_COLUMNS = (["step", "lr", "seconds", "loss"] + [f"{part}_{m}" for part in ("kd", "gt") for m in LOSS_PARTS]
+                + [f"val_{part}_{m}" for part in ("kd", "gt") for m in LOSS_PARTS])
 
 
 class Loop:

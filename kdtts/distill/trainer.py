@@ -32,6 +32,8 @@ class Targets:
     frame_mask: torch.Tensor | None = None  # [B, 1, T]
     audio: torch.Tensor | None = None       # [B, samples] (decoder segments)
     forced_durations: torch.Tensor | None = None  # what the front is fed (teacher forcing); None: durations
+    window_starts: torch.Tensor | None = None  # end-to-end front term: start frame per utterance [B]
+    window_audio: torch.Tensor | None = None   # the teacher's audio for those windows [B, samples]
 
 
 @dataclass
@@ -39,14 +41,15 @@ class Predictions:
     log_durations: torch.Tensor | None = None
     z: torch.Tensor | None = None
     audio: torch.Tensor | None = None
+    front_audio: torch.Tensor | None = None  # the front's z through the frozen decoder, in the target's windows
 
 
 class ModuleCriterion(nn.Module):
     """L(target, prediction) summed over the modules present, with each part reported."""
 
-    def __init__(self, spec: AudioSpec = AudioSpec(), weights: dict[str, float] | None = None) -> None:
+    def __init__(self, spec: AudioSpec = AudioSpec(), front_audio_weight: float = 0.0) -> None:
         super().__init__()
-        self.weights = {"duration": 1.0, "front": 1.0, "decoder": 1.0, **(weights or {})}
+        self.front_audio_weight = front_audio_weight
         self.waveform = WaveformCriterion(mel=spec)
 
     def forward(self, target: Targets, predicted: Predictions) -> dict[str, torch.Tensor]:
@@ -57,6 +60,8 @@ class ModuleCriterion(nn.Module):
             parts["front"] = masked_l1(predicted.z, target.z.float(), target.frame_mask)
         if predicted.audio is not None and target.audio is not None:
             parts["decoder"] = self.waveform(predicted.audio, target.audio)
+        if predicted.front_audio is not None and target.window_audio is not None:
+            parts["front_audio"] = self.front_audio_weight * self.waveform(predicted.front_audio, target.window_audio)
         return parts
 
 
@@ -98,6 +103,10 @@ class KDTrainer:
         if "front" in self.modules:
             forced = teacher.durations if teacher.forced_durations is None else teacher.forced_durations
             out.z = s.front(ids, forced, teacher.id_mask, teacher.frame_mask)
+            if teacher.window_starts is not None and teacher.window_audio is not None:
+                # end to end: the front's z through the student decoder (frozen unless trained), heard as audio
+                frames = teacher.window_audio.shape[1] // s.hop_length
+                out.front_audio = s.decoder(frame_windows(out.z, teacher.window_starts, frames))
         if "decoder" in self.modules and z_segments is not None:
             out.audio = s.decoder(z_segments)
         return out
@@ -120,3 +129,10 @@ class KDTrainer:
         torch.nn.utils.clip_grad_norm_(params, 5.0)
         self.optimizer.step()
         return {"loss": float(loss.detach()), **parts}
+
+
+def frame_windows(z: torch.Tensor, starts: torch.Tensor, frames: int) -> torch.Tensor:
+    """z [B, C, T] -> z[b, :, starts[b]:starts[b] + frames] stacked [B, C, frames], zero-padded past T."""
+    z = torch.nn.functional.pad(z, (0, frames))
+    index = (starts[:, None] + torch.arange(frames, device=z.device)[None])[:, None].expand(-1, z.shape[1], -1)
+    return torch.gather(z, 2, index)

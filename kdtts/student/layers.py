@@ -43,7 +43,7 @@ class SelfAttention1d(nn.Module):
         super().__init__()
         if channels % heads:
             raise ValueError(f"channels ({channels}) must be divisible by heads ({heads})")
-        self.heads = heads
+        self.heads, self.scale = heads, 1.0 / math.sqrt(channels // heads)
         self.norm1 = nn.LayerNorm(channels)
         self.qkv = nn.Linear(channels, 3 * channels)
         self.proj = nn.Linear(channels, channels)
@@ -58,8 +58,8 @@ class SelfAttention1d(nn.Module):
         """x: [B, C, N]; mask: [B, 1, N] (1 = valid): padding is never attended to."""
         h = (x * mask).transpose(1, 2)                                     # [B, N, C]
         b, n, c = h.shape
-        q, k, v = self.qkv(self.norm1(h)).reshape(b, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
-        scores = q @ k.transpose(-1, -2) / math.sqrt(c // self.heads)     # [B, H, N, N]
+        q, k, v = self.qkv(self.norm1(h)).reshape(b, n, 3, self.heads, -1).permute(2, 0, 3, 1, 4).unbind(0)
+        scores = (q @ k.transpose(-1, -2)) * self.scale                    # [B, H, N, N]
         scores = scores.masked_fill(mask[:, :, None, :] == 0, -1e4)
         attended = (torch.softmax(scores, dim=-1) @ v).transpose(1, 2).reshape(b, n, c)
         h = h + self.gamma1 * self.proj(attended)
