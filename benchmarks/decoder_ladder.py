@@ -4,8 +4,8 @@ For every checkpoint given, on the held-out sentences (teacher deterministic, sa
   decoder   teacher durations + teacher z + student decoder
   front     teacher durations + student front + student decoder
   student   the student end to end (its own durations)
-with DNSMOS P.808 / OVRL for each, PESQ-WB and STOI against the teacher where sample-aligned, and the
-length ratio end to end. Faster than the full `python -m kdtts evaluate` (no WER, MCD or speed), for
+with DNSMOS P.808 / OVRL for each, PESQ-WB and STOI against the teacher where sample-aligned, MCD 0-8 kHz and
+F0 RMSE for the front rung (the front's goals), and the length ratio end to end. Faster than the full `python -m kdtts evaluate` (no WER, MCD or speed), for
 picking among the snapshots of a training run.
 
     python benchmarks/decoder_ladder.py assets/student.safetensors runs/gan/step004000.safetensors --limit 20
@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from kdtts.distill.corpus import read_heldout  # noqa: E402
 from kdtts.engine import Engine, Mix  # noqa: E402
-from kdtts.evaluate import dnsmos, intrusive  # noqa: E402
+from kdtts.evaluate import dnsmos, fidelity, intrusive  # noqa: E402
 from kdtts.student.onnx_student import load_fast  # noqa: E402
 from kdtts.teachers.piper import PiperTeacher  # noqa: E402
 
@@ -45,6 +45,9 @@ def ladder(engine: Engine, texts: list[str]) -> dict[str, dict[str, float]]:
             row = {**dnsmos.dnsmos(audio), "samples": len(audio), "teacher_samples": len(teacher)}
             if name != "student":  # sample-aligned with the teacher
                 row.update(pesq_wb=intrusive.pesq_wb(teacher, audio), stoi=intrusive.stoi(teacher, audio))
+            if name == "front":  # the front's own goals
+                row.update(mcd_8k_db=fidelity.mcd_both(teacher, audio)["mcd_8k_db"],
+                           **fidelity.f0_metrics(teacher, audio))
             scores[name].append(row)
     summary = {}
     for name, rows in scores.items():
