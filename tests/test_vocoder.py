@@ -10,7 +10,7 @@ import torch
 
 from kdtts.audio import AudioSpec, log_mel
 from kdtts.distill.data import build_cache
-from kdtts.distill.vocoder import VocoderDistillConfig, distill_vocoder
+from kdtts.distill.vocoder import VocoderDistillConfig, distill_vocoder, make_vocoder
 from kdtts.distill.vocoder_cache import build_vocoder_cache
 from kdtts.student.checkpoint import CheckpointError, load_student, load_vocoder
 from kdtts.teachers import hifigan
@@ -103,6 +103,12 @@ def test_student_vocoder_learns_from_hifigan(vocoder_cache, tmp_path):
         load_student(out)  # a vocoder is not a text-to-speech student, and says so
     mel = np.full((80, 12), -5.0, dtype=np.float32)
     assert vocoder.vocode(mel).shape == (12 * 256,)
+    # a later run grows it (two more blocks) and starts exactly where it left off
+    grown_cfg = VocoderDistillConfig(cache_dir=str(vocoder_cache), init=str(out), student={"decoder_layers": 4},
+                                     max_steps=2, checkpoint_every=2, batch_segments=2, validation_utts=1, threads=1)
+    grown = make_vocoder(grown_cfg)
+    assert len(grown.decoder.blocks) == 4
+    assert np.allclose(grown.vocode(mel), vocoder.vocode(mel), atol=1e-6)
 
 
 def test_vocoder_cache_is_aligned_and_resumable(vocoder_cache, hifi):
