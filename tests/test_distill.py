@@ -136,6 +136,27 @@ def test_end_to_end_front_term_trains_the_front_through_the_frozen_decoder(cache
     assert all(torch.equal(v, student.decoder.state_dict()[k]) for k, v in decoder_before.items())
 
 
+def test_front_cache_pairs_the_fronts_z_with_the_teachers_audio(cache, tmp_path):
+    """The decoder's corpus as the student feeds it: the front's z for the teacher's durations, frame-aligned
+    with the teacher's own audio, readable by the same loader the adversarial stage uses."""
+    from kdtts.distill.front_cache import build_front_cache
+    from kdtts.student.checkpoint import save_student
+
+    torch.manual_seed(0)
+    student = StudentTTS(StudentConfig(**TINY))
+    path = save_student(student, tmp_path / "s.safetensors", half=False)
+    out = build_front_cache(cache, tmp_path / "front", path, limit=3, progress=False)
+    source, front = load_cache(cache, limit=3), load_cache(out)
+    assert len(front) == 3
+    for s, f in zip(source, front):
+        assert torch.equal(f.durations, s.durations) and f.z.shape == s.z.shape
+        assert torch.allclose(f.audio, s.audio, atol=1e-4)
+        expected = student.latent(s.ids.numpy(), s.durations.numpy(), None)
+        assert torch.allclose(f.z.float(), torch.from_numpy(expected), atol=2e-3)  # stored in fp16
+    assert build_front_cache(cache, tmp_path / "front", path, limit=3, progress=False) == out  # resumable
+    assert len(read_manifest(out)) == 3
+
+
 def _config(cache) -> DistillConfig:
     return DistillConfig(cache_dir=str(cache), sentences=len(SENTENCES), student=TINY, max_steps=6,
                          batch_utts=3, batch_segments=3, segment_frames=16, validation_utts=2,
