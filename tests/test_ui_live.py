@@ -161,8 +161,8 @@ def test_200_concurrent_votes_through_the_api(server, client):
 
     def fetch(i: int) -> None:
         tokens[i] = retry(lambda: clients[i % 8].predict(api_name="/next_pair")[0])
-        for side in ("A", "B"):  # a vote counts only after both clips were played
-            clients[i % 8].predict(tokens[i], side, api_name="/played")
+        for side in ("A", "B"):  # a vote counts only after both clips were played (idempotent: safe to retry)
+            retry(lambda: clients[i % 8].predict(tokens[i], side, api_name="/played"))
 
     def vote(i: int) -> str:
         return retry(lambda: clients[i % 8].predict(tokens[i], ("A", "B", "no preference")[i % 3], 1 + i % 5,
