@@ -72,8 +72,8 @@ class FrontStudent(nn.Module):
         self.phoneme_blocks = nn.ModuleList(ConvNeXt1d(c, kernel_size=5) for _ in range(cfg.front_phoneme_layers))
         self.attention = nn.ModuleList(SelfAttention1d(c, cfg.front_heads) for _ in range(cfg.front_attention_layers))
         self.position = nn.Conv1d(2, c, 1)  # where in the phoneme we are, and how long it is
-        self.frame_blocks = nn.ModuleList([ConvNeXt1d(c) for _ in range(cfg.front_frame_layers)]
-                                          + [ConvNeXt1d(c, dilation=3 ** (i + 1)) for i in range(cfg.front_dilated_layers)])
+        dilated = [ConvNeXt1d(c, dilation=3 ** (i + 1)) for i in range(cfg.front_dilated_layers)]
+        self.frame_blocks = nn.ModuleList([ConvNeXt1d(c) for _ in range(cfg.front_frame_layers)] + dilated)
         self.norm = nn.LayerNorm(c)
         self.out = nn.Linear(c, cfg.z_channels)
 
