@@ -164,6 +164,16 @@ def test_context_layers_fit_the_budget_and_see_the_whole_sentence(context_studen
     assert (z[..., :3] - z_other[..., :3]).abs().max() > 1e-4
 
 
+def test_a_header_with_heads_that_do_not_divide_the_channels_is_refused(context_student, tmp_path):
+    path = save_student(context_student, tmp_path / "c.safetensors")
+    data = path.read_bytes()
+    patched = data.replace(b'\\"front_heads\\": 2', b'\\"front_heads\\": 5')
+    assert patched != data
+    path.write_bytes(patched)
+    with pytest.raises(CheckpointError, match="divisible"):
+        load_student(path)
+
+
 def test_grow_keeps_the_student_and_adds_context(student):
     from kdtts.student.grow import grow
 

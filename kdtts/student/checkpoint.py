@@ -107,6 +107,9 @@ def checked_config(path: Path, raw: dict, cls: type = StudentConfig) -> StudentC
     config = cls(**raw)
     if config.n_fft < 2 * config.hop_length:
         raise CheckpointError(f"{path.name}: config n_fft={config.n_fft} must be at least twice hop_length.")
+    if getattr(config, "front_attention_layers", 0) and config.front_channels % config.front_heads:
+        raise CheckpointError(f"{path.name}: config front_channels={config.front_channels} must be divisible by "
+                              f"front_heads={config.front_heads}.")
     return config
 
 
