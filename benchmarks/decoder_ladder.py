@@ -5,8 +5,8 @@ For every checkpoint given, on the held-out sentences (teacher deterministic, sa
   front     teacher durations + student front + student decoder
   student   the student end to end (its own durations)
 with DNSMOS P.808 / OVRL for each, PESQ-WB and STOI against the teacher where sample-aligned, MCD 0-8 kHz and
-F0 RMSE for the front rung (the front's goals), and the length ratio end to end. Faster than the full `python -m kdtts evaluate` (no WER, MCD or speed), for
-picking among the snapshots of a training run.
+F0 errors for the front rung (the front's goals), and the length ratio end to end. Faster than the full
+`python -m kdtts evaluate` (no WER, no speed), for picking among the snapshots of a training run.
 
     python benchmarks/decoder_ladder.py assets/student.safetensors runs/gan/step004000.safetensors --limit 20
 """

@@ -129,14 +129,19 @@ def test_truncated_and_foreign_files_are_refused(student, tmp_path):
         load_student(tmp_path / "missing.safetensors")
 
 
+def _patch_header(path, old: bytes, new: bytes) -> None:
+    """Rewrite one config value in a checkpoint's JSON header in place (same length, so the file stays valid)."""
+    data = path.read_bytes()
+    patched = data.replace(old, new)
+    assert patched != data
+    path.write_bytes(patched)
+
+
 def test_mismatched_architecture_is_refused(tmp_path):
     small = StudentTTS(StudentConfig(decoder_channels=64))
     path = save_student(small, tmp_path / "small.safetensors")
-    data = path.read_bytes()
     # same header length, claims the default architecture: shapes no longer fit
-    patched = data.replace(b'\\"decoder_channels\\": 64', b'\\"decoder_channels\\": 96')
-    assert patched != data
-    path.write_bytes(patched)
+    _patch_header(path, b'\\"decoder_channels\\": 64', b'\\"decoder_channels\\": 96')
     with pytest.raises(CheckpointError, match="shape"):
         load_student(path)
 
@@ -166,10 +171,7 @@ def test_context_layers_fit_the_budget_and_see_the_whole_sentence(context_studen
 
 def test_a_header_with_heads_that_do_not_divide_the_channels_is_refused(context_student, tmp_path):
     path = save_student(context_student, tmp_path / "c.safetensors")
-    data = path.read_bytes()
-    patched = data.replace(b'\\"front_heads\\": 2', b'\\"front_heads\\": 5')
-    assert patched != data
-    path.write_bytes(patched)
+    _patch_header(path, b'\\"front_heads\\": 2', b'\\"front_heads\\": 5')
     with pytest.raises(CheckpointError, match="divisible"):
         load_student(path)
 
