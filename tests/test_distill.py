@@ -266,3 +266,26 @@ def test_the_phase_term_sees_a_phase_shift_as_much_as_a_gain_error():
     assert float(phase(2 * target, target)) == pytest.approx(1.0, abs=0.01)  # relative to the target's magnitude
     # the same magnitude spectrum, other phases: as far off as doubling the level (|1 - e^{1.5i}| = 1.36)
     assert float(phase(shifted, target)) == pytest.approx(1.36, abs=0.1)
+
+
+def test_packed_ids_rebuild_the_same_cache_and_leave_out_what_does_not_match(cache, teacher, tmp_path):
+    """A cache travels as ids and is read again by the teacher: the same arrays, bit for bit; an utterance
+    whose frame count differs is left out, not mislabelled; another voice's pack is refused."""
+    from kdtts.distill.portable_cache import pack, rebuild
+
+    rows = [json.loads(line) for line in pack(cache, tmp_path / "pack").open()]
+    assert [r["text"] for r in rows] == SENTENCES
+    rows[1]["frames"] += 1
+    (tmp_path / "pack" / "ids.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    report = rebuild(tmp_path / "pack", teacher.model_path, tmp_path / "rebuilt", workers=2, limit=4)
+    assert report == {"rebuilt": 3, "left_out": 1}
+    rebuilt = read_manifest(tmp_path / "rebuilt")
+    assert [r["text"] for r in rebuilt] == [SENTENCES[i] for i in (0, 2, 3)]
+    for old, new in zip(load_cache(cache, texts=set(SENTENCES[:4]) - {SENTENCES[1]}), load_cache(tmp_path / "rebuilt")):
+        assert all(torch.equal(getattr(old, k), getattr(new, k)) for k in ("ids", "durations", "z", "audio"))
+    with pytest.raises(ValueError, match="not empty"):
+        rebuild(tmp_path / "pack", teacher.model_path, tmp_path / "rebuilt", workers=1)
+    record = json.loads((tmp_path / "pack" / "teacher.json").read_text())
+    (tmp_path / "pack" / "teacher.json").write_text(json.dumps({**record, "voice_sha256": "0" * 16}))
+    with pytest.raises(ValueError, match="another voice"):
+        rebuild(tmp_path / "pack", teacher.model_path, tmp_path / "other", workers=1)

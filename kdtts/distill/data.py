@@ -11,6 +11,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -92,13 +93,38 @@ def _fill_cache(cache: Path, sentences: list[str], teacher: PiperTeacher | None,
             durations = np.concatenate([o.durations for o in outs])
             z = np.concatenate([o.z for o in outs], axis=1)
             audio = np.concatenate([o.audio for o in outs])
-            name = hashlib.sha1(text.encode()).hexdigest()[:16] + ".npz"
-            np.savez(cache / "utts" / name, ids=ids.astype(np.int16), durations=durations.astype(np.int16),
-                     z=z.astype(np.float16), audio=(np.clip(audio, -1, 1) * 32767).astype(np.int16))
-            manifest.write(json.dumps({"text": text, "file": name, "frames": int(durations.sum()),
-                                       "ids": len(ids)}) + "\n")
+            manifest.write(json.dumps(write_utt(cache, text, ids, durations, z, audio)) + "\n")
             manifest.flush()
     write_coverage(cache, teacher.config["phoneme_id_map"], teacher.spec.hop_length / teacher.spec.sample_rate)
+    return cache
+
+
+def write_utt(cache: Path, text: str, ids: np.ndarray, durations: np.ndarray, z: np.ndarray,
+              audio: np.ndarray, name: str | None = None) -> dict:
+    """One reading to `cache/utts` (named by its text unless `name` is given); returns its manifest row."""
+    name = name or hashlib.sha1(text.encode()).hexdigest()[:16] + ".npz"
+    np.savez(Path(cache) / "utts" / name, ids=ids.astype(np.int16), durations=durations.astype(np.int16),
+             z=z.astype(np.float16), audio=_pcm(audio))
+    return {"text": text, "file": name, "frames": int(durations.sum()), "ids": len(ids)}
+
+
+def derive_cache(source: Path, cache: Path, record: dict, derive: Callable[[Utt], tuple[np.ndarray, ...]],
+                 limit: int | None, desc: str, progress: bool) -> Path:
+    """A cache made from another one utterance by utterance: `derive(utt)` gives (ids, durations, z, audio).
+
+    Resumable: the manifest is append-only and utterances already there are skipped."""
+    source, cache = Path(source), Path(cache)
+    (cache / "utts").mkdir(parents=True, exist_ok=True)
+    (cache / "teacher.json").write_text(json.dumps(record, indent=1))
+    done = {item["text"] for item in read_manifest(cache)}
+    items = [item for item in read_manifest(source)[:limit] if item["text"] not in done]
+    with (cache / "manifest.jsonl").open("a") as manifest:
+        for item in tqdm(items, desc=desc, unit="utt", disable=not progress):
+            utt = load_utt(source, item)
+            if utt is None:
+                continue
+            manifest.write(json.dumps(write_utt(cache, item["text"], *derive(utt), name=item["file"])) + "\n")
+            manifest.flush()
     return cache
 
 

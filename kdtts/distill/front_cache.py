@@ -9,14 +9,12 @@ durations are the teacher's, so both stay frame-aligned). The adversarial stage 
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
-from kdtts.distill.data import load_utt, read_manifest, teacher_record
+from kdtts.distill.data import Utt, derive_cache, teacher_record
 from kdtts.student.checkpoint import load_student
 
 
@@ -26,22 +24,12 @@ def build_front_cache(source: Path, cache: Path, student_path: str | Path, limit
     source, cache = Path(source), Path(cache)
     student = load_student(student_path)
     record = {**teacher_record(source), "z_from": f"student front of {Path(student_path).name}"}
-    (cache / "utts").mkdir(parents=True, exist_ok=True)
-    (cache / "teacher.json").write_text(json.dumps(record, indent=1))
-    done = {item["text"] for item in read_manifest(cache)}
-    items = [item for item in read_manifest(source)[:limit] if item["text"] not in done]
-    with (cache / "manifest.jsonl").open("a") as manifest, torch.inference_mode():
-        for item in tqdm(items, desc="student front z", unit="utt", disable=not progress):
-            utt = load_utt(source, item)
-            if utt is None:
-                continue
-            frames = int(utt.durations.sum())
+
+    def derive(utt: Utt) -> tuple[np.ndarray, ...]:
+        frames = int(utt.durations.sum())
+        with torch.inference_mode():
             z = student.front(utt.ids[None], utt.durations[None], torch.ones(1, 1, len(utt.ids)),
                               torch.ones(1, 1, frames))[0]
-            np.savez(cache / "utts" / item["file"], ids=utt.ids.numpy().astype(np.int16),
-                     durations=utt.durations.numpy().astype(np.int32), z=z.numpy().astype(np.float16),
-                     audio=(utt.audio.numpy() * 32767).astype(np.int16))
-            manifest.write(json.dumps({"text": item["text"], "file": item["file"], "frames": frames,
-                                       "ids": len(utt.ids)}) + "\n")
-            manifest.flush()
-    return cache
+        return utt.ids.numpy(), utt.durations.numpy(), z.numpy(), utt.audio.numpy()
+
+    return derive_cache(source, cache, record, derive, limit, "student front z", progress)

@@ -8,13 +8,11 @@ manifest is append-only and finished utterances are skipped.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
-from kdtts.distill.data import load_utt, read_manifest, teacher_record
+from kdtts.distill.data import Utt, derive_cache, read_manifest, teacher_record
 from kdtts.teachers.hifigan import HiFiGANTeacher
 
 
@@ -35,20 +33,9 @@ def build_vocoder_cache(source: Path, cache: Path, vocoder: HiFiGANTeacher, limi
     if vocoder.spec.sample_rate != source_record.get("sample_rate", vocoder.spec.sample_rate):
         raise ValueError(f"{source} is at {source_record['sample_rate']} Hz; "
                          f"HiFi-GAN expects {vocoder.spec.sample_rate} Hz")
-    (cache / "utts").mkdir(parents=True, exist_ok=True)
-    (cache / "teacher.json").write_text(json.dumps(record, indent=1))
-    done = {item["text"] for item in read_manifest(cache)}
-    items = [item for item in read_manifest(source)[:limit] if item["text"] not in done]
-    with (cache / "manifest.jsonl").open("a") as manifest:
-        for item in tqdm(items, desc=f"{record['vocoder']} re-vocodes", unit="utt", disable=not progress):
-            utt = load_utt(source, item)
-            if utt is None:
-                continue
-            mel = vocoder.mel(utt.audio.numpy())
-            audio = vocoder.vocode(mel)
-            frames = mel.shape[1]
-            np.savez(cache / "utts" / item["file"], ids=np.zeros(1, np.int16), durations=np.array([frames], np.int32),
-                     z=mel.astype(np.float16), audio=(np.clip(audio, -1, 1) * 32767).astype(np.int16))
-            manifest.write(json.dumps({"text": item["text"], "file": item["file"], "frames": frames, "ids": 1}) + "\n")
-            manifest.flush()
-    return cache
+
+    def derive(utt: Utt) -> tuple[np.ndarray, ...]:
+        mel = vocoder.mel(utt.audio.numpy())
+        return np.zeros(1, np.int64), np.array([mel.shape[1]]), mel, vocoder.vocode(mel)
+
+    return derive_cache(source, cache, record, derive, limit, f"{record['vocoder']} re-vocodes", progress)
