@@ -6,7 +6,13 @@ splits a front's z error (mean squared, teacher durations) into the per-phoneme 
 better phoneme-rate encoder would fix, and what is left within phonemes, which is the frame-rate layers' part. It
 reports the same split of the teacher's z variance.
 
+With `--decode`, it also asks what each part is worth in sound: the student's decoder renders the front's z, the
+front's z with each phoneme's mean replaced by the teacher's (a perfect phoneme-rate encoder, the front's own
+detail within phonemes), and the teacher's z. Each is scored against the teacher's audio (PESQ-WB, STOI, MCD
+0-8 kHz, F0 RMSE; all sample-aligned, since the durations are the teacher's).
+
     python benchmarks/front_error.py assets/student.safetensors runs/front_e2e/best.safetensors --utts 32
+    python benchmarks/front_error.py assets/student.safetensors --utts 12 --decode
 """
 from __future__ import annotations
 
@@ -56,8 +62,32 @@ def split(checkpoint: str, utts: list[Utt]) -> dict[str, float]:
         count += error.size
     mse = {k: v / count for k, v in sums.items()}
     return {"z_mse": mse["error"], "per_phoneme_mse": mse["per_phoneme"], "within_phoneme_mse": mse["within"],
-            "per_phoneme_share": mse["per_phoneme"] / mse["error"], "explained_variance": 1 - mse["error"] / mse["target"],
-            "target_variance": mse["target"], "target_within_phoneme_share": mse["target_within"] / mse["target"]}
+            "per_phoneme_share": mse["per_phoneme"] / mse["error"],
+            "explained_variance": 1 - mse["error"] / mse["target"], "target_variance": mse["target"],
+            "target_within_phoneme_share": mse["target_within"] / mse["target"]}
+
+
+def decoded_scores(checkpoint: str, utts: list[Utt]) -> dict[str, dict[str, float]]:
+    """Fidelity to the teacher's audio of the front's z, of the front's z with the teacher's per-phoneme means,
+    and of the teacher's z, each through the checkpoint's decoder."""
+    from kdtts.evaluate import fidelity, intrusive
+
+    student = load_student(checkpoint)
+    rows: dict[str, list[dict[str, float]]] = {"front_z": [], "front_z_teacher_phoneme_means": [], "teacher_z": []}
+    for u in utts:
+        frames, d = int(u.durations.sum()), u.durations.numpy()
+        with torch.inference_mode():
+            z = student.front(u.ids[None], u.durations[None], torch.ones(1, 1, len(u.ids)), torch.ones(1, 1, frames))
+        front, target = z[0].numpy(), u.z.float().numpy()
+        oracle = front - phoneme_means(front, d) + phoneme_means(target, d)
+        reference = u.audio.numpy()
+        for name, latent in zip(rows, (front, oracle, target)):
+            with torch.inference_mode():
+                audio = student.decoder(torch.from_numpy(latent)[None].float())[0].clamp(-1, 1).numpy()
+            rows[name].append({"pesq_wb": intrusive.pesq_wb(reference, audio), "stoi": intrusive.stoi(reference, audio),
+                               "mcd_8k_db": fidelity.mcd_both(reference, audio)["mcd_8k_db"],
+                               "f0_rmse_hz": fidelity.f0_metrics(reference, audio)["f0_rmse_hz"]})
+    return {name: {k: float(np.nanmean([r[k] for r in v])) for k in v[0]} for name, v in rows.items()}
 
 
 def main() -> None:
@@ -65,9 +95,15 @@ def main() -> None:
     parser.add_argument("checkpoints", nargs="+")
     parser.add_argument("--cache", default="cache/joe-t0")
     parser.add_argument("--utts", type=int, default=32, help="the first N cache utterances (the validation set)")
+    parser.add_argument("--decode", action="store_true", help="also score the decoded z against the teacher's audio")
     args = parser.parse_args()
     utts = load_cache(Path(args.cache), limit=args.utts)
-    print(json.dumps({c: {k: round(v, 4) for k, v in split(c, utts).items()} for c in args.checkpoints}, indent=1))
+    report = {c: {k: round(v, 4) for k, v in split(c, utts).items()} for c in args.checkpoints}
+    if args.decode:
+        for c in args.checkpoints:
+            report[c]["decoded"] = {name: {k: round(v, 3) for k, v in scores.items()}
+                                    for name, scores in decoded_scores(c, utts).items()}
+    print(json.dumps(report, indent=1))
 
 
 if __name__ == "__main__":
