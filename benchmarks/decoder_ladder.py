@@ -43,11 +43,10 @@ def ladder(engine: Engine, texts: list[str]) -> dict[str, dict[str, float]]:
         for name, mix in RUNGS.items():
             audio = engine.synthesize(text, mix, scales).audio
             row = {**dnsmos.dnsmos(audio), "samples": len(audio), "teacher_samples": len(teacher)}
-            if name != "student":  # sample-aligned with the teacher
-                row.update(pesq_wb=intrusive.pesq_wb(teacher, audio), stoi=intrusive.stoi(teacher, audio))
             if name == "front":  # the front's own goals
-                row.update(mcd_8k_db=fidelity.mcd_both(teacher, audio)["mcd_8k_db"],
-                           **fidelity.f0_metrics(teacher, audio))
+                row.update(fidelity.front_goal_metrics(teacher, audio))
+            elif name != "student":  # sample-aligned with the teacher
+                row.update(pesq_wb=intrusive.pesq_wb(teacher, audio), stoi=intrusive.stoi(teacher, audio))
             scores[name].append(row)
     summary = {}
     for name, rows in scores.items():

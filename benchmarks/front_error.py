@@ -70,7 +70,7 @@ def split(checkpoint: str, utts: list[Utt]) -> dict[str, float]:
 def decoded_scores(checkpoint: str, utts: list[Utt]) -> dict[str, dict[str, float]]:
     """Fidelity to the teacher's audio of the front's z, of the front's z with the teacher's per-phoneme means,
     and of the teacher's z, each through the checkpoint's decoder."""
-    from kdtts.evaluate import fidelity, intrusive
+    from kdtts.evaluate.fidelity import front_goal_metrics
 
     student = load_student(checkpoint)
     rows: dict[str, list[dict[str, float]]] = {"front_z": [], "front_z_teacher_phoneme_means": [], "teacher_z": []}
@@ -84,9 +84,7 @@ def decoded_scores(checkpoint: str, utts: list[Utt]) -> dict[str, dict[str, floa
         for name, latent in zip(rows, (front, oracle, target)):
             with torch.inference_mode():
                 audio = student.decoder(torch.from_numpy(latent)[None].float())[0].clamp(-1, 1).numpy()
-            rows[name].append({"pesq_wb": intrusive.pesq_wb(reference, audio), "stoi": intrusive.stoi(reference, audio),
-                               "mcd_8k_db": fidelity.mcd_both(reference, audio)["mcd_8k_db"],
-                               "f0_rmse_hz": fidelity.f0_metrics(reference, audio)["f0_rmse_hz"]})
+            rows[name].append(front_goal_metrics(reference, audio))
     return {name: {k: float(np.nanmean([r[k] for r in v])) for k in v[0]} for name, v in rows.items()}
 
 

@@ -23,7 +23,9 @@ from tqdm import tqdm
 
 from kdtts.distill.data import read_manifest, teacher_record, voice_identity, write_utt
 from kdtts.runtime import cpu_session
+from kdtts.teachers.piper import graph_feed
 from kdtts.teachers.piper_graph import split_graph
+from kdtts.voice import Scales
 
 _worker: dict = {}
 
@@ -40,14 +42,13 @@ def pack(cache: Path, out: Path) -> Path:
     return out / "ids.jsonl"
 
 
-def _start_worker(full_graph: bytes, scales: np.ndarray, cache: str) -> None:
+def _start_worker(full_graph: bytes, scales: Scales, cache: str) -> None:
     _worker.update(session=cpu_session(full_graph, 1), scales=scales, cache=Path(cache))
 
 
 def _read(row: dict) -> dict | None:
     ids = np.asarray(row["ids"], dtype=np.int64)
-    feed = {"input": ids[None], "input_lengths": np.array([len(ids)], dtype=np.int64), "scales": _worker["scales"]}
-    audio, durations, z = _worker["session"].run(None, feed)
+    audio, durations, z = _worker["session"].run(None, graph_feed(ids, _worker["scales"]))
     durations = durations.reshape(-1).astype(np.int64)
     if int(durations.sum()) != row["frames"]:
         return None
@@ -64,8 +65,7 @@ def rebuild(packed: Path, voice: Path, cache: Path, workers: int = 4, limit: int
         raise ValueError(f"{cache} is not empty; rebuild into a new folder")
     rows = [json.loads(line) for line in (packed / "ids.jsonl").open()][:limit]
     (cache / "utts").mkdir(parents=True, exist_ok=True)
-    s = record["scales"]
-    scales = np.array([s["noise"], s["length"], s["noise_w"]], dtype=np.float32)
+    scales = Scales(**record["scales"])
     full_graph = split_graph(onnx.load(str(voice))).full
     with multiprocessing.get_context("spawn").Pool(workers, _start_worker, (full_graph, scales, str(cache))) as pool:
         written = list(tqdm(pool.imap(_read, rows, chunksize=4), total=len(rows), desc="teacher rereads", unit="utt"))

@@ -193,3 +193,15 @@ def mcd_both(reference: np.ndarray, degraded: np.ndarray, sample_rate: int = Aud
 
     return {"mcd_db": mcd_db(reference, degraded, sample_rate),
             "mcd_8k_db": mcd_db(resample(reference, sample_rate, 16000), resample(degraded, sample_rate, 16000), 16000)}
+
+
+def front_goal_metrics(reference: np.ndarray, degraded: np.ndarray, sample_rate: int = AudioSpec.sample_rate
+                       ) -> dict[str, float]:
+    """The front's goals on a sample-aligned pair (the student with the teacher's durations): PESQ-WB, STOI,
+    MCD 0-8 kHz and the F0 errors."""
+    from kdtts.evaluate import intrusive
+
+    return {"pesq_wb": intrusive.pesq_wb(reference, degraded, sample_rate),
+            "stoi": intrusive.stoi(reference, degraded, sample_rate),
+            "mcd_8k_db": mcd_both(reference, degraded, sample_rate)["mcd_8k_db"],
+            **f0_metrics(reference, degraded, sample_rate)}

