@@ -39,6 +39,8 @@ class DistillConfig:
     init: str | None = config_field(None, "start from this student checkpoint (a fine-tune); none: a fresh student")
     front_audio_weight: float = config_field(0.0, "end-to-end front term: the front's z through the student decoder, "
                                              "against the teacher's audio of the same frames (0: off)")
+    front_mean_weight: float = config_field(0.0, "a mean-head front's per-phoneme z against the teacher's z averaged "
+                                                 "over each phoneme (L1, frame-weighted)")
     student: dict = config_field(dict, "StudentConfig overrides for a fresh student (JSON)", type=json.loads)
     # optimisation
     max_steps: int = config_field(20000, "training steps")

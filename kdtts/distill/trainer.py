@@ -19,6 +19,7 @@ from torch import nn
 from kdtts.audio import AudioSpec
 from kdtts.distill.config import MODULES
 from kdtts.distill.losses import WaveformCriterion, duration_loss, masked_l1
+from kdtts.student.layers import phoneme_means
 from kdtts.student.model import StudentTTS
 
 
@@ -42,14 +43,16 @@ class Predictions:
     z: torch.Tensor | None = None
     audio: torch.Tensor | None = None
     front_audio: torch.Tensor | None = None  # the front's z through the frozen decoder, in the target's windows
+    phoneme_means: torch.Tensor | None = None  # a mean-head front's per-phoneme z [B, 192, N]
 
 
 class ModuleCriterion(nn.Module):
     """L(target, prediction) summed over the modules present, with each part reported."""
 
-    def __init__(self, spec: AudioSpec = AudioSpec(), front_audio_weight: float = 0.0) -> None:
+    def __init__(self, spec: AudioSpec = AudioSpec(), front_audio_weight: float = 0.0,
+                 front_mean_weight: float = 0.0) -> None:
         super().__init__()
-        self.front_audio_weight = front_audio_weight
+        self.front_audio_weight, self.front_mean_weight = front_audio_weight, front_mean_weight
         self.waveform = WaveformCriterion(mel=spec)
 
     def forward(self, target: Targets, predicted: Predictions) -> dict[str, torch.Tensor]:
@@ -58,6 +61,8 @@ class ModuleCriterion(nn.Module):
             parts["duration"] = duration_loss(predicted.log_durations, target.durations, target.id_mask)
         if predicted.z is not None and target.z is not None:
             parts["front"] = masked_l1(predicted.z, target.z.float(), target.frame_mask)
+        if predicted.phoneme_means is not None and target.z is not None and self.front_mean_weight:
+            parts["front_mean"] = self.front_mean_weight * mean_head_loss(predicted.phoneme_means, target)
         if predicted.audio is not None and target.audio is not None:
             parts["decoder"] = self.waveform(predicted.audio, target.audio)
         if predicted.front_audio is not None and target.window_audio is not None:
@@ -102,7 +107,7 @@ class KDTrainer:
             out.log_durations = s.duration(ids, teacher.id_mask)
         if "front" in self.modules:
             forced = teacher.durations if teacher.forced_durations is None else teacher.forced_durations
-            out.z = s.front(ids, forced, teacher.id_mask, teacher.frame_mask)
+            out.z, out.phoneme_means = s.front.forward_with_means(ids, forced, teacher.id_mask, teacher.frame_mask)
             if teacher.window_starts is not None and teacher.window_audio is not None:
                 # end to end: the front's z through the student decoder (frozen unless trained), heard as audio
                 frames = teacher.window_audio.shape[1] // s.hop_length
@@ -129,6 +134,16 @@ class KDTrainer:
         torch.nn.utils.clip_grad_norm_(params, 5.0)
         self.optimizer.step()
         return {"loss": float(loss.detach()), **parts}
+
+
+def mean_head_loss(predicted: torch.Tensor, target: Targets) -> torch.Tensor:
+    """L1 between the mean head's per-phoneme z and the teacher's z averaged over each phoneme, weighted by
+    the phoneme's frames: the part of the front's z error that a phoneme-rate encoder must fix."""
+    durations = (target.durations if target.forced_durations is None else target.forced_durations)
+    durations = durations * target.id_mask.squeeze(1).long()
+    means = phoneme_means(target.z.float() * target.frame_mask, durations)
+    weight = durations.unsqueeze(1).float()
+    return (torch.abs(predicted - means) * weight).sum() / (weight.sum() * predicted.shape[1]).clamp(min=1)
 
 
 def frame_windows(z: torch.Tensor, starts: torch.Tensor, frames: int) -> torch.Tensor:

@@ -90,8 +90,10 @@ CONFIG_BOUNDS: dict[str, tuple[int, int]] = {
     "n_fft": (32, 8192), "duration_channels": (1, 1024), "duration_layers": (0, 32), "front_channels": (1, 1024),
     "front_phoneme_layers": (0, 32), "front_frame_layers": (0, 32),
     "front_attention_layers": (0, 16), "front_heads": (1, 64), "front_dilated_layers": (0, 8),
-    "decoder_channels": (1, 1024),
+    "front_phoneme_channels": (0, 1024), "decoder_channels": (1, 1024),
     "decoder_layers": (0, 32), "decoder_mult": (1, 16), "n_mels": (1, 512)}
+
+CONFIG_FLAGS = {"front_mean_head"}
 
 
 def checked_config(path: Path, raw: dict, cls: type = StudentConfig) -> StudentConfig | VocoderConfig:
@@ -101,14 +103,19 @@ def checked_config(path: Path, raw: dict, cls: type = StudentConfig) -> StudentC
     if unknown:
         raise CheckpointError(f"{path.name} has config keys this kdtts does not know: {sorted(unknown)}")
     for key, value in raw.items():
+        if key in CONFIG_FLAGS:
+            if not isinstance(value, bool):
+                raise CheckpointError(f"{path.name}: config {key}={value!r} is not true or false.")
+            continue
         low, high = CONFIG_BOUNDS[key]
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             raise CheckpointError(f"{path.name}: config {key}={value!r} is not an integer in [{low}, {high}].")
     config = cls(**raw)
     if config.n_fft < 2 * config.hop_length:
         raise CheckpointError(f"{path.name}: config n_fft={config.n_fft} must be at least twice hop_length.")
-    if getattr(config, "front_attention_layers", 0) and config.front_channels % config.front_heads:
-        raise CheckpointError(f"{path.name}: config front_channels={config.front_channels} must be divisible by "
+    phoneme_channels = getattr(config, "front_phoneme_channels", 0) or getattr(config, "front_channels", 0)
+    if getattr(config, "front_attention_layers", 0) and phoneme_channels % config.front_heads:
+        raise CheckpointError(f"{path.name}: the front's phoneme-rate width {phoneme_channels} must be divisible by "
                               f"front_heads={config.front_heads}.")
     return config
 

@@ -84,3 +84,14 @@ def length_regulate(hidden: torch.Tensor, durations: torch.Tensor, frames: int |
     start = torch.gather(ends, 1, index) - torch.gather(durations, 1, index)
     position = (t - start).float() / length
     return expanded, position.unsqueeze(1), length.unsqueeze(1)
+
+
+def phoneme_means(frames: torch.Tensor, durations: torch.Tensor) -> torch.Tensor:
+    """The inverse of length_regulate for a per-phoneme constant: frames [B, C, T] averaged over each
+    phoneme's frames -> [B, C, N] (0 for a phoneme of 0 frames). durations [B, N], 0 for padding."""
+    ends = durations.cumsum(dim=1)
+    t = torch.arange(frames.shape[2], device=frames.device)[None, :].expand(frames.shape[0], -1)
+    index = (ends.unsqueeze(1) <= t.unsqueeze(2)).sum(dim=2)                # [B, T]; N for frames past the end
+    sums = frames.new_zeros(frames.shape[0], frames.shape[1], durations.shape[1] + 1)
+    sums.scatter_add_(2, index.unsqueeze(1).expand(-1, frames.shape[1], -1), frames)
+    return sums[:, :, :-1] / durations.unsqueeze(1).clamp(min=1)

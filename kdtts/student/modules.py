@@ -34,6 +34,8 @@ class StudentConfig:
     front_attention_layers: int = 0   # phoneme-rate self-attention after the conv blocks (sentence context)
     front_heads: int = 2
     front_dilated_layers: int = 0     # frame-rate blocks with dilation 3, 9, ... after the plain ones
+    front_phoneme_channels: int = 0   # phoneme-rate width when it differs from the frame rate's (0: front_channels)
+    front_mean_head: bool = False     # predict each phoneme's mean z at phoneme rate; frame layers add the rest
     decoder_channels: int = 128
     decoder_layers: int = 6
     decoder_mult: int = 3
@@ -63,33 +65,63 @@ class DurationStudent(nn.Module):
 
 
 class FrontStudent(nn.Module):
-    """Phoneme ids + durations -> latent z: encode phonemes, repeat by duration, refine per frame."""
+    """Phoneme ids + durations -> latent z: encode phonemes, repeat by duration, refine per frame.
+
+    With `front_mean_head`, the phoneme-rate encoder also predicts each phoneme's mean z (where most of the
+    teacher's z variance lies: at temperature 0 it is the prior mean through the flow), which is repeated
+    by duration; the frame-rate layers then only add what varies within a phoneme. The mean can then be
+    supervised directly (`phoneme_means`), and the encoder can be as wide as the budget allows: its
+    compute is per phoneme, not per frame.
+    """
 
     def __init__(self, cfg: StudentConfig) -> None:
         super().__init__()
-        c = cfg.front_channels
-        self.embed = nn.Embedding(cfg.n_symbols, c)
-        self.phoneme_blocks = nn.ModuleList(ConvNeXt1d(c, kernel_size=5) for _ in range(cfg.front_phoneme_layers))
-        self.attention = nn.ModuleList(SelfAttention1d(c, cfg.front_heads) for _ in range(cfg.front_attention_layers))
+        c, cp = cfg.front_channels, cfg.front_phoneme_channels or cfg.front_channels
+        self.embed = nn.Embedding(cfg.n_symbols, cp)
+        self.phoneme_blocks = nn.ModuleList(ConvNeXt1d(cp, kernel_size=5) for _ in range(cfg.front_phoneme_layers))
+        self.attention = nn.ModuleList(SelfAttention1d(cp, cfg.front_heads) for _ in range(cfg.front_attention_layers))
+        self.to_frames = nn.Conv1d(cp, c, 1) if cp != c else nn.Identity()
+        if cfg.front_mean_head:
+            self.mean_norm = nn.LayerNorm(cp)
+            self.mean_out = nn.Linear(cp, cfg.z_channels)
         self.position = nn.Conv1d(2, c, 1)  # where in the phoneme we are, and how long it is
         dilated = [ConvNeXt1d(c, dilation=3 ** (i + 1)) for i in range(cfg.front_dilated_layers)]
         self.frame_blocks = nn.ModuleList([ConvNeXt1d(c) for _ in range(cfg.front_frame_layers)] + dilated)
         self.norm = nn.LayerNorm(c)
         self.out = nn.Linear(c, cfg.z_channels)
+        self.mean_head = cfg.front_mean_head
 
-    def forward(self, ids: torch.Tensor, durations: torch.Tensor, id_mask: torch.Tensor,
-                frame_mask: torch.Tensor) -> torch.Tensor:
-        """ids, durations [B, N]; masks [B, 1, N] and [B, 1, T] -> z [B, 192, T]."""
+    def encode(self, ids: torch.Tensor, id_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """ids [B, N], mask [B, 1, N] -> (hidden [B, C, N], per-phoneme mean z [B, 192, N] or None)."""
         x = self.embed(ids).transpose(1, 2) * id_mask
         for block in self.phoneme_blocks:
             x = block(x, id_mask)
         for layer in self.attention:
             x = layer(x, id_mask)
+        if not self.mean_head:
+            return x, None
+        return x, self.mean_out(self.mean_norm(x.transpose(1, 2))).transpose(1, 2) * id_mask
+
+    def forward(self, ids: torch.Tensor, durations: torch.Tensor, id_mask: torch.Tensor,
+                frame_mask: torch.Tensor) -> torch.Tensor:
+        """ids, durations [B, N]; masks [B, 1, N] and [B, 1, T] -> z [B, 192, T]."""
+        return self.forward_with_means(ids, durations, id_mask, frame_mask)[0]
+
+    def forward_with_means(self, ids: torch.Tensor, durations: torch.Tensor, id_mask: torch.Tensor,
+                           frame_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(z [B, 192, T], the mean head's per-phoneme z [B, 192, N] or None)."""
+        x, means = self.encode(ids, id_mask)
+        if means is not None:
+            x = torch.cat([x, means], dim=1)  # repeated together: one gather
         x, position, length = length_regulate(x, durations * id_mask.squeeze(1).long(), frame_mask.shape[2])
-        x = x + self.position(torch.cat([position, torch.log(length)], dim=1))
+        base = None
+        if means is not None:
+            x, base = x[:, :-means.shape[1]], x[:, -means.shape[1]:]
+        x = self.to_frames(x) + self.position(torch.cat([position, torch.log(length)], dim=1))
         for block in self.frame_blocks:
             x = block(x, frame_mask)
-        return self.out(self.norm(x.transpose(1, 2))).transpose(1, 2) * frame_mask
+        z = self.out(self.norm(x.transpose(1, 2))).transpose(1, 2)
+        return (z if base is None else z + base) * frame_mask, means
 
 
 class DecoderStudent(nn.Module):

@@ -1,0 +1,128 @@
+"""How well can a phoneme-rate encoder of a given size predict each phoneme's mean teacher z?
+
+`front_error.py` shows most of a front's z error is in the per-phoneme means, and that getting them right would
+meet the front's PESQ / STOI goals. This trains encoders (ids -> one 192-d mean per phoneme) on that target alone,
+at phoneme rate (fast: no frame-rate layers), and reports the same duration-weighted per-phoneme MSE that
+`front_error.py` reports for a whole front, on the same validation utterances (the cache's first 32).
+
+    python benchmarks/phoneme_encoder_probe.py --arms 96x3x0 128x3x2 --steps 3000 --out runs/probe.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from kdtts.distill.data import read_manifest  # noqa: E402
+from kdtts.student.layers import ConvNeXt1d, SelfAttention1d  # noqa: E402
+
+
+def load_means(cache: Path, limit: int) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """(ids [N], durations [N], per-phoneme mean z [192, N]) per utterance; a phoneme of 0 frames gets 0s."""
+    out = []
+    for item in tqdm(read_manifest(cache)[:limit], desc="reading cache", unit="utt"):
+        with np.load(cache / "utts" / item["file"]) as f:
+            ids, d, z = f["ids"].astype(np.int64), f["durations"].astype(np.int64), f["z"].astype(np.float32)
+        edges = np.concatenate([[0], np.cumsum(d)])
+        sums = np.add.reduceat(np.pad(z, ((0, 0), (0, 1))), edges[:-1], axis=1)  # empty phonemes read one frame
+        means = np.where(d > 0, sums / np.maximum(d, 1), 0.0)
+        out.append((torch.from_numpy(ids), torch.from_numpy(d), torch.from_numpy(means.astype(np.float32))))
+    return out
+
+
+class PhonemeEncoder(torch.nn.Module):
+    def __init__(self, channels: int, convs: int, attention: int, heads: int = 2, kernel: int = 5) -> None:
+        super().__init__()
+        self.embed = torch.nn.Embedding(256, channels)
+        self.convs = torch.nn.ModuleList(ConvNeXt1d(channels, kernel_size=kernel) for _ in range(convs))
+        self.attention = torch.nn.ModuleList(SelfAttention1d(channels, heads) for _ in range(attention))
+        self.norm = torch.nn.LayerNorm(channels)
+        self.out = torch.nn.Linear(channels, 192)
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        x = self.embed(ids).transpose(1, 2) * mask
+        for block in self.convs:
+            x = block(x, mask)
+        for layer in self.attention:
+            x = layer(x, mask)
+        return self.out(self.norm(x.transpose(1, 2))).transpose(1, 2) * mask
+
+
+def batch(utts: list) -> tuple[torch.Tensor, ...]:
+    n = max(len(u[0]) for u in utts)
+    ids, d = torch.zeros(len(utts), n, dtype=torch.long), torch.zeros(len(utts), n)
+    means = torch.zeros(len(utts), 192, n)
+    for i, (a, b, m) in enumerate(utts):
+        ids[i, :len(a)], d[i, :len(a)], means[i, :, :len(a)] = a, b.float(), m
+    return ids, d, means
+
+
+def weighted_mse(pred: torch.Tensor, target: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+    """Squared error per phoneme weighted by its frames: front_error.py's per_phoneme_mse."""
+    return (((pred - target) ** 2).sum(1) * d).sum() / (d.sum() * 192)
+
+
+def train_arm(spec: str, train: list, val: list, steps: int, batch_utts: int, lr: float, seed: int) -> dict:
+    channels, convs, attention = (int(x) for x in spec.split("x"))
+    torch.manual_seed(seed)
+    model = PhonemeEncoder(channels, convs, attention)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    rng, started = random.Random(seed), time.perf_counter()
+    val_batch = batch(val)
+    history = []
+    for step in tqdm(range(1, steps + 1), desc=spec, unit="step"):
+        for group in opt.param_groups:  # warm-up then cosine to lr / 20
+            group["lr"] = lr * min(1.0, step / 200) * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * step / steps)))
+        ids, d, means = batch(rng.sample(train, batch_utts))
+        mask = (d > 0).float()[:, None]
+        pred = model(ids, mask)
+        loss = (((pred - means).abs().mean(1)) * d).sum() / d.sum()  # L1, as the front's z loss
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        if step % 500 == 0 or step == steps:
+            model.eval()
+            with torch.no_grad():
+                ids, d, means = val_batch
+                val_mse = float(weighted_mse(model(ids, (d > 0).float()[:, None]), means, d))
+                ids, d, means = batch(train[:256])
+                train_mse = float(weighted_mse(model(ids, (d > 0).float()[:, None]), means, d))
+            model.train()
+            history.append({"step": step, "val_per_phoneme_mse": round(val_mse, 4), "train_per_phoneme_mse": round(train_mse, 4)})
+            tqdm.write(f"{spec} {history[-1]}")
+    return {"parameters": sum(p.numel() for p in model.parameters()), "seconds": round(time.perf_counter() - started),
+            "history": history}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--arms", nargs="+", default=["96x3x0", "128x3x2"], help="CHANNELSxCONVSxATTENTION")
+    parser.add_argument("--cache", default="cache/joe-t0")
+    parser.add_argument("--utts", type=int, default=3200)
+    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--batch-utts", type=int, default=16)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", default="runs/phoneme_encoder_probe.json")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    utts = load_means(Path(args.cache), args.utts)
+    val, train = utts[:32], utts[32:]
+    report = {arm: train_arm(arm, train, val, args.steps, args.batch_utts, args.lr, seed=0) for arm in args.arms}
+    Path(args.out).write_text(json.dumps(report, indent=1))
+    print(json.dumps({a: r["history"][-1] for a, r in report.items()}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
