@@ -136,6 +136,32 @@ def test_end_to_end_front_term_trains_the_front_through_the_frozen_decoder(cache
     assert all(torch.equal(v, student.decoder.state_dict()[k]) for k, v in decoder_before.items())
 
 
+def test_mean_head_loss_compares_with_the_teachers_per_phoneme_mean_z_and_falls(cache):
+    import random
+
+    import numpy as np
+
+    from kdtts.distill.trainer import mean_head_loss
+
+    rng = random.Random(0)
+    picked = [crop(u, 32, 256, rng) for u in load_cache(cache)[:4]]
+    ids, targets, _ = utterance_batch(picked, torch.device("cpu"))
+    means = torch.zeros(len(picked), 192, ids.shape[1])  # the teacher's own means: no loss
+    for i, u in enumerate(picked):
+        edges = np.concatenate([[0], np.cumsum(u.durations.numpy())])
+        for k, (a, b) in enumerate(zip(edges[:-1], edges[1:])):
+            means[i, :, k] = u.z[:, a:b].float().mean(1)
+    assert float(mean_head_loss(means, targets)) < 1e-4
+    assert float(mean_head_loss(means + 0.5, targets)) == pytest.approx(0.5, abs=1e-4)
+
+    torch.manual_seed(0)
+    student = StudentTTS(StudentConfig(**TINY, front_mean_head=True, front_phoneme_channels=32))
+    trainer = KDTrainer(student, ModuleCriterion(front_mean_weight=1.0), modules=("front",), lr=3e-3)
+    losses = [trainer.step(ids, targets, None) for _ in range(20)]
+    assert losses[-1]["kd_front_mean"] < losses[0]["kd_front_mean"]
+    assert losses[-1]["kd_front"] < losses[0]["kd_front"]
+
+
 def test_front_cache_pairs_the_fronts_z_with_the_teachers_audio(cache, tmp_path):
     """The decoder's corpus as the student feeds it: the front's z for the teacher's durations, frame-aligned
     with the teacher's own audio, readable by the same loader the adversarial stage uses."""

@@ -30,11 +30,10 @@ def student() -> StudentTTS:
 CONTEXT = {"front_attention_layers": 2, "front_dilated_layers": 1}
 
 
-@pytest.fixture(scope="module")
-def context_student() -> StudentTTS:
-    """A front with sentence context (self-attention, dilated frame blocks), its layer scales non-zero."""
-    torch.manual_seed(1)
-    model = StudentTTS(StudentConfig(**CONTEXT))
+def _front_with_layer_scales(config: StudentConfig, seed: int) -> StudentTTS:
+    """A fresh student whose front's layer scales are 0.5, so every front layer visibly changes z."""
+    torch.manual_seed(seed)
+    model = StudentTTS(config)
     with torch.no_grad():
         for name, p in model.front.named_parameters():
             if "gamma" in name:
@@ -42,9 +41,24 @@ def context_student() -> StudentTTS:
     return model
 
 
-@pytest.fixture(params=["plain", "context"])
-def any_student(request, student, context_student) -> StudentTTS:
-    return student if request.param == "plain" else context_student
+@pytest.fixture(scope="module")
+def context_student() -> StudentTTS:
+    """A front with sentence context (self-attention, dilated frame blocks)."""
+    return _front_with_layer_scales(StudentConfig(**CONTEXT), seed=1)
+
+
+MEAN_HEAD = {"front_mean_head": True, "front_phoneme_channels": 64, "front_attention_layers": 1}
+
+
+@pytest.fixture(scope="module")
+def mean_head_student() -> StudentTTS:
+    """A front whose phoneme-rate encoder (its own width) predicts each phoneme's mean z."""
+    return _front_with_layer_scales(StudentConfig(**MEAN_HEAD), seed=2)
+
+
+@pytest.fixture(params=["plain", "context", "mean_head"])
+def any_student(request, student, context_student, mean_head_student) -> StudentTTS:
+    return {"plain": student, "context": context_student, "mean_head": mean_head_student}[request.param]
 
 
 def test_parameter_budget(student):
@@ -174,6 +188,39 @@ def test_a_header_with_heads_that_do_not_divide_the_channels_is_refused(context_
     _patch_header(path, b'\\"front_heads\\": 2', b'\\"front_heads\\": 5')
     with pytest.raises(CheckpointError, match="divisible"):
         load_student(path)
+
+
+def test_phoneme_means_undo_length_regulate():
+    from kdtts.student.layers import phoneme_means
+
+    hidden = torch.randn(2, 5, 4)
+    durations = torch.tensor([[2, 0, 3, 1], [1, 4, 0, 0]])  # a 0-frame phoneme, and padding
+    frames, _, _ = length_regulate(hidden, durations, 7)
+    assert torch.allclose(phoneme_means(frames, durations), hidden * (durations > 0).unsqueeze(1), atol=1e-6)
+
+
+def test_the_mean_head_carries_each_phonemes_mean_and_the_frame_layers_add_the_rest(mean_head_student):
+    front = mean_head_student.front
+    ids, durations = torch.randint(3, 100, (1, 12)), torch.randint(1, 6, (1, 12))
+    masks = torch.ones(1, 1, 12), torch.ones(1, 1, int(durations.sum()))
+    with torch.no_grad():
+        z, means = front.forward_with_means(ids, durations, *masks)
+        expanded, _, _ = length_regulate(means, durations, masks[1].shape[2])
+        assert z.shape == expanded.shape == (1, 192, int(durations.sum())) and means.shape == (1, 192, 12)
+        assert (z - expanded).abs().max() > 1e-3  # the frame layers add detail within phonemes
+        saved = front.out.weight.clone(), front.out.bias.clone()
+        front.out.weight.zero_(), front.out.bias.zero_()
+        assert torch.allclose(front(ids, durations, *masks), expanded)  # without them: the means, repeated
+        front.out.weight.copy_(saved[0]), front.out.bias.copy_(saved[1])
+    assert mean_head_student.count_parameters()["front"] < StudentTTS().count_parameters()["front"] * 2
+
+
+def test_a_header_whose_flag_is_not_a_boolean_is_refused(mean_head_student, tmp_path):
+    path = save_student(mean_head_student, tmp_path / "m.safetensors")
+    _patch_header(path, b'\\"front_mean_head\\": true', b'\\"front_mean_head\\": 1   ')
+    with pytest.raises(CheckpointError, match="true or false"):
+        load_student(path)
+    assert load_student(save_student(mean_head_student, tmp_path / "ok.safetensors")).config.front_mean_head
 
 
 def test_grow_keeps_the_student_and_adds_context(student):
