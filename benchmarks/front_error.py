@@ -41,9 +41,14 @@ def phoneme_means(x: np.ndarray, durations: np.ndarray) -> np.ndarray:
     return out
 
 
-def split(checkpoint: str, utts: list[Utt]) -> dict[str, float]:
+def split(checkpoint: str, utts: list[Utt], top: int = 10) -> dict[str, float]:
+    """The error split, plus where the per-phoneme part sits: in the `top` channels with the most per-phoneme
+    variance or the others (share of the error, and the fraction of each group's variance left unexplained),
+    and by position in the sentence (tenths of its phonemes)."""
     student = load_student(checkpoint)
     sums = {"error": 0.0, "per_phoneme": 0.0, "within": 0.0, "target": 0.0, "target_within": 0.0}
+    channel_error, channel_variance = np.zeros(192), np.zeros(192)
+    tenth_error, tenth_frames = np.zeros(10), np.zeros(10)
     count = 0
     for u in utts:
         frames = int(u.durations.sum())
@@ -59,12 +64,24 @@ def split(checkpoint: str, utts: list[Utt]) -> dict[str, float]:
         sums["within"] += float(((error - mean_error) ** 2).sum())
         sums["target"] += float((centred ** 2).sum())
         sums["target_within"] += float(((target - mean_target) ** 2).sum())
+        channel_error += (mean_error ** 2).sum(1)
+        channel_variance += ((mean_target - mean_target.mean(1, keepdims=True)) ** 2).sum(1)
+        tenth = np.repeat(np.arange(len(d)) * 10 // len(d), d)
+        np.add.at(tenth_error, tenth, (mean_error ** 2).mean(0))
+        np.add.at(tenth_frames, tenth, 1)
         count += error.size
     mse = {k: v / count for k, v in sums.items()}
+    order = np.argsort(-channel_variance)
+    head, rest = order[:top], order[top:]
     return {"z_mse": mse["error"], "per_phoneme_mse": mse["per_phoneme"], "within_phoneme_mse": mse["within"],
             "per_phoneme_share": mse["per_phoneme"] / mse["error"],
             "explained_variance": 1 - mse["error"] / mse["target"], "target_variance": mse["target"],
-            "target_within_phoneme_share": mse["target_within"] / mse["target"]}
+            "target_within_phoneme_share": mse["target_within"] / mse["target"],
+            f"top{top}_channels_variance_share": channel_variance[head].sum() / channel_variance.sum(),
+            f"top{top}_channels_error_share": channel_error[head].sum() / channel_error.sum(),
+            f"top{top}_channels_unexplained": channel_error[head].sum() / channel_variance[head].sum(),
+            "other_channels_unexplained": channel_error[rest].sum() / channel_variance[rest].sum(),
+            "per_phoneme_mse_by_tenth": [round(float(x), 3) for x in tenth_error / np.maximum(tenth_frames, 1)]}
 
 
 def decoded_scores(checkpoint: str, utts: list[Utt]) -> dict[str, dict[str, float]]:
@@ -96,7 +113,8 @@ def main() -> None:
     parser.add_argument("--decode", action="store_true", help="also score the decoded z against the teacher's audio")
     args = parser.parse_args()
     utts = load_cache(Path(args.cache), limit=args.utts)
-    report = {c: {k: round(v, 4) for k, v in split(c, utts).items()} for c in args.checkpoints}
+    report = {c: {k: v if isinstance(v, list) else round(float(v), 4) for k, v in split(c, utts).items()}
+              for c in args.checkpoints}
     if args.decode:
         for c in args.checkpoints:
             report[c]["decoded"] = {name: {k: round(v, 3) for k, v in scores.items()}

@@ -72,7 +72,10 @@ def weighted_mse(pred: torch.Tensor, target: torch.Tensor, d: torch.Tensor) -> t
     return (((pred - target) ** 2).sum(1) * d).sum() / (d.sum() * 192)
 
 
-def train_arm(spec: str, train: list, val: list, steps: int, batch_utts: int, lr: float, seed: int) -> dict:
+def train_arm(spec: str, train: list, val: list, steps: int, batch_utts: int, lr: float, seed: int,
+              report: dict, out: Path) -> dict:
+    """Train one arm; its history so far is written to `out` (inside `report`) at every evaluation, so a
+    stopped probe keeps what it measured."""
     channels, convs, attention = (int(x) for x in spec.split("x"))
     torch.manual_seed(seed)
     model = PhonemeEncoder(channels, convs, attention)
@@ -101,8 +104,10 @@ def train_arm(spec: str, train: list, val: list, steps: int, batch_utts: int, lr
             model.train()
             history.append({"step": step, "val_per_phoneme_mse": round(val_mse, 4), "train_per_phoneme_mse": round(train_mse, 4)})
             tqdm.write(f"{spec} {history[-1]}")
-    return {"parameters": sum(p.numel() for p in model.parameters()), "seconds": round(time.perf_counter() - started),
-            "history": history}
+            report[spec] = {"parameters": sum(p.numel() for p in model.parameters()),
+                            "seconds": round(time.perf_counter() - started), "history": history}
+            out.write_text(json.dumps(report, indent=1))
+    return report[spec]
 
 
 def main() -> None:
@@ -119,8 +124,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     utts = load_means(Path(args.cache), args.utts)
     val, train = utts[:32], utts[32:]
-    report = {arm: train_arm(arm, train, val, args.steps, args.batch_utts, args.lr, seed=0) for arm in args.arms}
-    Path(args.out).write_text(json.dumps(report, indent=1))
+    report: dict = {}
+    for arm in args.arms:
+        train_arm(arm, train, val, args.steps, args.batch_utts, args.lr, 0, report, Path(args.out))
     print(json.dumps({a: r["history"][-1] for a, r in report.items()}, indent=1))
 
 
