@@ -29,16 +29,21 @@ sys.path.insert(0, str(ROOT))
 
 from kdtts.distill.data import Utt, load_cache  # noqa: E402
 from kdtts.student.checkpoint import load_student  # noqa: E402
+from kdtts.student.layers import length_regulate, phoneme_means  # noqa: E402
+from kdtts.student.model import StudentTTS  # noqa: E402
+from kdtts.voice import Scales  # noqa: E402
 
 
-def phoneme_means(x: np.ndarray, durations: np.ndarray) -> np.ndarray:
+def expanded_means(x: np.ndarray, durations: np.ndarray) -> np.ndarray:
     """x [C, T] with each phoneme's frames replaced by their mean."""
-    edges = np.concatenate([[0], np.cumsum(durations)])
-    out = np.empty_like(x)
-    for start, end in zip(edges[:-1], edges[1:]):
-        if end > start:
-            out[:, start:end] = x[:, start:end].mean(1, keepdims=True)
-    return out
+    d = torch.from_numpy(durations)[None]
+    means = phoneme_means(torch.from_numpy(x)[None], d)
+    return length_regulate(means, d, x.shape[1])[0][0].numpy()
+
+
+def front_latent(student: StudentTTS, u: Utt) -> np.ndarray:
+    """The front's z for the teacher's durations."""
+    return student.latent(u.ids.numpy(), u.durations.numpy(), Scales())
 
 
 def split(checkpoint: str, utts: list[Utt], top: int = 10) -> dict[str, float]:
@@ -51,13 +56,10 @@ def split(checkpoint: str, utts: list[Utt], top: int = 10) -> dict[str, float]:
     tenth_error, tenth_frames = np.zeros(10), np.zeros(10)
     count = 0
     for u in utts:
-        frames = int(u.durations.sum())
-        with torch.inference_mode():
-            z = student.front(u.ids[None], u.durations[None], torch.ones(1, 1, len(u.ids)), torch.ones(1, 1, frames))
         target = u.z.float().numpy()
-        error = z[0].numpy() - target
+        error = front_latent(student, u) - target
         d = u.durations.numpy()
-        mean_error, mean_target = phoneme_means(error, d), phoneme_means(target, d)
+        mean_error, mean_target = expanded_means(error, d), expanded_means(target, d)
         centred = target - target.mean(1, keepdims=True)
         sums["error"] += float((error ** 2).sum())
         sums["per_phoneme"] += float((mean_error ** 2).sum())
@@ -92,16 +94,12 @@ def decoded_scores(checkpoint: str, utts: list[Utt]) -> dict[str, dict[str, floa
     student = load_student(checkpoint)
     rows: dict[str, list[dict[str, float]]] = {"front_z": [], "front_z_teacher_phoneme_means": [], "teacher_z": []}
     for u in utts:
-        frames, d = int(u.durations.sum()), u.durations.numpy()
-        with torch.inference_mode():
-            z = student.front(u.ids[None], u.durations[None], torch.ones(1, 1, len(u.ids)), torch.ones(1, 1, frames))
-        front, target = z[0].numpy(), u.z.float().numpy()
-        oracle = front - phoneme_means(front, d) + phoneme_means(target, d)
+        d = u.durations.numpy()
+        front, target = front_latent(student, u), u.z.float().numpy()
+        oracle = front - expanded_means(front, d) + expanded_means(target, d)
         reference = u.audio.numpy()
         for name, latent in zip(rows, (front, oracle, target)):
-            with torch.inference_mode():
-                audio = student.decoder(torch.from_numpy(latent)[None].float())[0].clamp(-1, 1).numpy()
-            rows[name].append(front_goal_metrics(reference, audio))
+            rows[name].append(front_goal_metrics(reference, student.decode(latent)))
     return {name: {k: float(np.nanmean([r[k] for r in v])) for k in v[0]} for name, v in rows.items()}
 
 

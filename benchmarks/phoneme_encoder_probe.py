@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from kdtts.distill.data import read_manifest  # noqa: E402
-from kdtts.student.layers import ConvNeXt1d, SelfAttention1d  # noqa: E402
+from kdtts.student.layers import phoneme_means  # noqa: E402
+from kdtts.student.modules import FrontStudent, StudentConfig  # noqa: E402
 
 
 def load_means(cache: Path, limit: int) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
@@ -33,29 +34,26 @@ def load_means(cache: Path, limit: int) -> list[tuple[torch.Tensor, torch.Tensor
     for item in tqdm(read_manifest(cache)[:limit], desc="reading cache", unit="utt"):
         with np.load(cache / "utts" / item["file"]) as f:
             ids, d, z = f["ids"].astype(np.int64), f["durations"].astype(np.int64), f["z"].astype(np.float32)
-        edges = np.concatenate([[0], np.cumsum(d)])
-        sums = np.add.reduceat(np.pad(z, ((0, 0), (0, 1))), edges[:-1], axis=1)  # empty phonemes read one frame
-        means = np.where(d > 0, sums / np.maximum(d, 1), 0.0)
-        out.append((torch.from_numpy(ids), torch.from_numpy(d), torch.from_numpy(means.astype(np.float32))))
+        ids_t, d_t = torch.from_numpy(ids), torch.from_numpy(d)
+        out.append((ids_t, d_t, phoneme_means(torch.from_numpy(z)[None], d_t[None])[0]))
     return out
 
 
 class PhonemeEncoder(torch.nn.Module):
-    def __init__(self, channels: int, convs: int, attention: int, heads: int = 2, kernel: int = 5) -> None:
+    """The mean-head front's phoneme-rate part alone (`FrontStudent.encode`): ids -> per-phoneme mean z."""
+
+    PARTS = ("embed", "phoneme_blocks", "attention", "mean_norm", "mean_out")  # the frame-rate part is unused
+
+    def __init__(self, channels: int, convs: int, attention: int) -> None:
         super().__init__()
-        self.embed = torch.nn.Embedding(256, channels)
-        self.convs = torch.nn.ModuleList(ConvNeXt1d(channels, kernel_size=kernel) for _ in range(convs))
-        self.attention = torch.nn.ModuleList(SelfAttention1d(channels, heads) for _ in range(attention))
-        self.norm = torch.nn.LayerNorm(channels)
-        self.out = torch.nn.Linear(channels, 192)
+        self.front = FrontStudent(StudentConfig(front_phoneme_channels=channels, front_phoneme_layers=convs,
+                                                front_attention_layers=attention, front_mean_head=True))
+
+    def encoder_parameters(self) -> list[torch.nn.Parameter]:
+        return [p for name in self.PARTS for p in getattr(self.front, name).parameters()]
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        x = self.embed(ids).transpose(1, 2) * mask
-        for block in self.convs:
-            x = block(x, mask)
-        for layer in self.attention:
-            x = layer(x, mask)
-        return self.out(self.norm(x.transpose(1, 2))).transpose(1, 2) * mask
+        return self.front.encode(ids, mask)[1]
 
 
 def batch(utts: list) -> tuple[torch.Tensor, ...]:
@@ -79,7 +77,7 @@ def train_arm(spec: str, train: list, val: list, steps: int, batch_utts: int, lr
     channels, convs, attention = (int(x) for x in spec.split("x"))
     torch.manual_seed(seed)
     model = PhonemeEncoder(channels, convs, attention)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    opt = torch.optim.AdamW(model.encoder_parameters(), lr=lr, weight_decay=0.01)
     rng, started = random.Random(seed), time.perf_counter()
     val_batch = batch(val)
     history = []
@@ -92,7 +90,7 @@ def train_arm(spec: str, train: list, val: list, steps: int, batch_utts: int, lr
         loss = (((pred - means).abs().mean(1)) * d).sum() / d.sum()  # L1, as the front's z loss
         opt.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(model.encoder_parameters(), 1.0)
         opt.step()
         if step % 500 == 0 or step == steps:
             model.eval()
@@ -104,7 +102,7 @@ def train_arm(spec: str, train: list, val: list, steps: int, batch_utts: int, lr
             model.train()
             history.append({"step": step, "val_per_phoneme_mse": round(val_mse, 4), "train_per_phoneme_mse": round(train_mse, 4)})
             tqdm.write(f"{spec} {history[-1]}")
-            report[spec] = {"parameters": sum(p.numel() for p in model.parameters()),
+            report[spec] = {"parameters": sum(p.numel() for p in model.encoder_parameters()),
                             "seconds": round(time.perf_counter() - started), "history": history}
             out.write_text(json.dumps(report, indent=1))
     return report[spec]

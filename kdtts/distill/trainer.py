@@ -36,6 +36,11 @@ class Targets:
     window_starts: torch.Tensor | None = None  # end-to-end front term: start frame per utterance [B]
     window_audio: torch.Tensor | None = None   # the teacher's audio for those windows [B, samples]
 
+    @property
+    def front_durations(self) -> torch.Tensor | None:
+        """The durations the front is fed and `z` is aligned with."""
+        return self.durations if self.forced_durations is None else self.forced_durations
+
 
 @dataclass
 class Predictions:
@@ -106,8 +111,8 @@ class KDTrainer:
         if "duration" in self.modules:
             out.log_durations = s.duration(ids, teacher.id_mask)
         if "front" in self.modules:
-            forced = teacher.durations if teacher.forced_durations is None else teacher.forced_durations
-            out.z, out.phoneme_means = s.front.forward_with_means(ids, forced, teacher.id_mask, teacher.frame_mask)
+            out.z, out.phoneme_means = s.front.forward_with_means(ids, teacher.front_durations, teacher.id_mask,
+                                                                  teacher.frame_mask)
             if teacher.window_starts is not None and teacher.window_audio is not None:
                 # end to end: the front's z through the student decoder (frozen unless trained), heard as audio
                 frames = teacher.window_audio.shape[1] // s.hop_length
@@ -139,8 +144,7 @@ class KDTrainer:
 def mean_head_loss(predicted: torch.Tensor, target: Targets) -> torch.Tensor:
     """L1 between the mean head's per-phoneme z and the teacher's z averaged over each phoneme, weighted by
     the phoneme's frames: the part of the front's z error that a phoneme-rate encoder must fix."""
-    durations = (target.durations if target.forced_durations is None else target.forced_durations)
-    durations = durations * target.id_mask.squeeze(1).long()
+    durations = target.front_durations * target.id_mask.squeeze(1).long()
     means = phoneme_means(target.z.float() * target.frame_mask, durations)
     weight = durations.unsqueeze(1).float()
     return (torch.abs(predicted - means) * weight).sum() / (weight.sum() * predicted.shape[1]).clamp(min=1)
