@@ -6,6 +6,9 @@ at phoneme rate (fast: no frame-rate layers), and reports the same duration-weig
 `front_error.py` reports for a whole front, on the same validation utterances (the cache's first 32).
 
     python benchmarks/phoneme_encoder_probe.py --arms 96x3x0 128x3x2 --steps 3000 --out runs/probe.json
+
+An arm is CHANNELSxCONVSxATTENTION, optionally followed by `+relW` (order-aware attention, offsets in [-W, W])
+and `+dur` (the encoder also reads each phoneme's log-duration), e.g. `128x2x1+rel4+dur`.
 """
 from __future__ import annotations
 
@@ -42,18 +45,22 @@ def load_means(cache: Path, limit: int) -> list[tuple[torch.Tensor, torch.Tensor
 class PhonemeEncoder(torch.nn.Module):
     """The mean-head front's phoneme-rate part alone (`FrontStudent.encode`): ids -> per-phoneme mean z."""
 
-    PARTS = ("embed", "phoneme_blocks", "attention", "mean_norm", "mean_out")  # the frame-rate part is unused
+    PARTS = ("embed", "duration_in", "phoneme_blocks", "attention", "mean_norm", "mean_out")  # not the frame part
 
-    def __init__(self, channels: int, convs: int, attention: int) -> None:
+    def __init__(self, spec: str) -> None:
         super().__init__()
+        shape, *options = spec.split("+")
+        channels, convs, attention = (int(x) for x in shape.split("x"))
+        window = next((int(o[3:]) for o in options if o.startswith("rel")), 0)
         self.front = FrontStudent(StudentConfig(front_phoneme_channels=channels, front_phoneme_layers=convs,
-                                                front_attention_layers=attention, front_mean_head=True))
+                                                front_attention_layers=attention, front_mean_head=True,
+                                                front_relative_window=window, front_duration_input="dur" in options))
 
     def encoder_parameters(self) -> list[torch.nn.Parameter]:
-        return [p for name in self.PARTS for p in getattr(self.front, name).parameters()]
+        return [p for name in self.PARTS if hasattr(self.front, name) for p in getattr(self.front, name).parameters()]
 
-    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return self.front.encode(ids, mask)[1]
+    def forward(self, ids: torch.Tensor, durations: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.front.encode(ids, durations, mask)[1]
 
 
 def batch(utts: list) -> tuple[torch.Tensor, ...]:
@@ -74,9 +81,8 @@ def train_arm(spec: str, train: list, val: list, steps: int, batch_utts: int, lr
               report: dict, out: Path) -> dict:
     """Train one arm; its history so far is written to `out` (inside `report`) at every evaluation, so a
     stopped probe keeps what it measured."""
-    channels, convs, attention = (int(x) for x in spec.split("x"))
     torch.manual_seed(seed)
-    model = PhonemeEncoder(channels, convs, attention)
+    model = PhonemeEncoder(spec)
     opt = torch.optim.AdamW(model.encoder_parameters(), lr=lr, weight_decay=0.01)
     rng, started = random.Random(seed), time.perf_counter()
     val_batch = batch(val)
@@ -86,7 +92,7 @@ def train_arm(spec: str, train: list, val: list, steps: int, batch_utts: int, lr
             group["lr"] = lr * min(1.0, step / 200) * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * step / steps)))
         ids, d, means = batch(rng.sample(train, batch_utts))
         mask = (d > 0).float()[:, None]
-        pred = model(ids, mask)
+        pred = model(ids, d, mask)
         loss = (((pred - means).abs().mean(1)) * d).sum() / d.sum()  # L1, as the front's z loss
         opt.zero_grad()
         loss.backward()
@@ -96,9 +102,9 @@ def train_arm(spec: str, train: list, val: list, steps: int, batch_utts: int, lr
             model.eval()
             with torch.no_grad():
                 ids, d, means = val_batch
-                val_mse = float(weighted_mse(model(ids, (d > 0).float()[:, None]), means, d))
+                val_mse = float(weighted_mse(model(ids, d, (d > 0).float()[:, None]), means, d))
                 ids, d, means = batch(train[:256])
-                train_mse = float(weighted_mse(model(ids, (d > 0).float()[:, None]), means, d))
+                train_mse = float(weighted_mse(model(ids, d, (d > 0).float()[:, None]), means, d))
             model.train()
             history.append({"step": step, "val_per_phoneme_mse": round(val_mse, 4), "train_per_phoneme_mse": round(train_mse, 4)})
             tqdm.write(f"{spec} {history[-1]}")

@@ -38,6 +38,8 @@ def _front_with_layer_scales(config: StudentConfig, seed: int) -> StudentTTS:
         for name, p in model.front.named_parameters():
             if "gamma" in name:
                 p.fill_(0.5)
+            elif "relative_" in name or "duration_in" in name:  # zeros at init (growable): make them act
+                p.normal_(0, 0.3)
     return model
 
 
@@ -56,9 +58,19 @@ def mean_head_student() -> StudentTTS:
     return _front_with_layer_scales(StudentConfig(**MEAN_HEAD), seed=2)
 
 
-@pytest.fixture(params=["plain", "context", "mean_head"])
-def any_student(request, student, context_student, mean_head_student) -> StudentTTS:
-    return {"plain": student, "context": context_student, "mean_head": mean_head_student}[request.param]
+ORDERED = {**MEAN_HEAD, "front_relative_window": 3, "front_duration_input": True}
+
+
+@pytest.fixture(scope="module")
+def ordered_student() -> StudentTTS:
+    """A mean-head front whose attention knows offsets and whose encoder reads durations."""
+    return _front_with_layer_scales(StudentConfig(**ORDERED), seed=3)
+
+
+@pytest.fixture(params=["plain", "context", "mean_head", "ordered"])
+def any_student(request, student, context_student, mean_head_student, ordered_student) -> StudentTTS:
+    return {"plain": student, "context": context_student, "mean_head": mean_head_student,
+            "ordered": ordered_student}[request.param]
 
 
 def test_parameter_budget(student):
@@ -213,6 +225,41 @@ def test_the_mean_head_carries_each_phonemes_mean_and_the_frame_layers_add_the_r
         assert torch.allclose(front(ids, durations, *masks), expanded)  # without them: the means, repeated
         front.out.weight.copy_(saved[0]), front.out.bias.copy_(saved[1])
     assert mean_head_student.count_parameters()["front"] < StudentTTS().count_parameters()["front"] * 2
+
+
+def test_relative_offsets_make_attention_see_order():
+    from kdtts.student.layers import SelfAttention1d
+
+    torch.manual_seed(0)
+    x, mask, reverse = torch.randn(1, 16, 10), torch.ones(1, 1, 10), torch.arange(9, -1, -1)
+    for window, order_blind in ((0, True), (2, False)):
+        attention = SelfAttention1d(16, heads=2, layer_scale=1.0, relative_window=window)
+        with torch.no_grad():
+            for name, p in attention.named_parameters():
+                if name.startswith("relative_"):
+                    p.normal_(0, 0.5)
+            same = torch.allclose(attention(x[..., reverse], mask), attention(x, mask)[..., reverse], atol=1e-5)
+        assert same == order_blind, window
+
+
+def test_offsets_and_durations_grow_onto_a_trained_front_without_changing_it(mean_head_student):
+    from kdtts.student.grow import grow
+
+    grown = grow(mean_head_student, {"front_relative_window": 4, "front_duration_input": True})
+    ids, durations = torch.randint(3, 100, (1, 12)), torch.randint(1, 6, (1, 12))
+    masks = torch.ones(1, 1, 12), torch.ones(1, 1, int(durations.sum()))
+    with torch.no_grad():
+        assert torch.allclose(grown.front(ids, durations, *masks), mean_head_student.front(ids, durations, *masks),
+                              atol=1e-6)
+
+
+def test_the_duration_input_reaches_the_means_only_when_asked(mean_head_student, ordered_student):
+    ids, durations = torch.randint(3, 100, (1, 12)), torch.randint(1, 6, (1, 12))
+    mask = torch.ones(1, 1, 12)
+    with torch.no_grad():
+        for model, reads in ((mean_head_student, False), (ordered_student, True)):
+            means, other = (model.front.encode(ids, d, mask)[1] for d in (durations, durations + 3))
+            assert ((means - other).abs().max() > 1e-4) == reads
 
 
 def test_a_header_whose_flag_is_not_a_boolean_is_refused(mean_head_student, tmp_path):

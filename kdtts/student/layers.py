@@ -37,13 +37,24 @@ class SelfAttention1d(nn.Module):
     Convolutions see a few neighbours; the teacher's text encoder is a transformer that sees the whole
     sentence (phrase-level pitch and rhythm live there). Written out with plain ops, not
     nn.MultiheadAttention, so its ONNX export is the same graph PyTorch runs.
+
+    Plain attention is blind to order. With `relative_window` w > 0 each head also learns a key and a value
+    for every offset in [-w, w] (offsets beyond w share the edge one), as the teacher's own encoder does
+    (Shaw et al. 2018), so a phoneme can weigh its neighbours by where they are, not only by what they are.
     """
 
-    def __init__(self, channels: int, heads: int = 2, mult: int = 2, layer_scale: float = 0.1) -> None:
+    def __init__(self, channels: int, heads: int = 2, mult: int = 2, layer_scale: float = 0.1,
+                 relative_window: int = 0) -> None:
         super().__init__()
         if channels % heads:
             raise ValueError(f"channels ({channels}) must be divisible by heads ({heads})")
         self.heads, self.scale = heads, 1.0 / math.sqrt(channels // heads)
+        self.window = relative_window
+        if relative_window:
+            offsets = 2 * relative_window + 1
+            # zeros: the layer starts order-blind, so it can also be grown onto a trained front (grow.py)
+            self.relative_key = nn.Parameter(torch.zeros(offsets, channels // heads))
+            self.relative_value = nn.Parameter(torch.zeros(offsets, channels // heads))
         self.norm1 = nn.LayerNorm(channels)
         self.qkv = nn.Linear(channels, 3 * channels)
         self.proj = nn.Linear(channels, channels)
@@ -59,9 +70,17 @@ class SelfAttention1d(nn.Module):
         h = (x * mask).transpose(1, 2)                                     # [B, N, C]
         b, n, c = h.shape
         q, k, v = self.qkv(self.norm1(h)).reshape(b, n, 3, self.heads, -1).permute(2, 0, 3, 1, 4).unbind(0)
-        scores = (q @ k.transpose(-1, -2)) * self.scale                    # [B, H, N, N]
-        scores = scores.masked_fill(mask[:, :, None, :] == 0, -1e4)
-        attended = (torch.softmax(scores, dim=-1) @ v).transpose(1, 2).reshape(b, n, c)
+        scores = q @ k.transpose(-1, -2)                                   # [B, H, N, N]
+        if self.window:
+            t = torch.arange(n, device=x.device)
+            offset = (t[None, :] - t[:, None]).clamp(-self.window, self.window) + self.window  # [N, N]
+            one_hot = (offset[..., None] == torch.arange(2 * self.window + 1, device=x.device)).to(h.dtype)
+            scores = scores + torch.einsum("bhir,ijr->bhij", q @ self.relative_key.t(), one_hot)
+        weights = torch.softmax((scores * self.scale).masked_fill(mask[:, :, None, :] == 0, -1e4), dim=-1)
+        attended = weights @ v
+        if self.window:
+            attended = attended + torch.einsum("bhij,ijr->bhir", weights, one_hot) @ self.relative_value
+        attended = attended.transpose(1, 2).reshape(b, n, c)
         h = h + self.gamma1 * self.proj(attended)
         h = h + self.gamma2 * self.pw2(self.act(self.pw1(self.norm2(h))))
         return h.transpose(1, 2) * mask

@@ -36,6 +36,8 @@ class StudentConfig:
     front_dilated_layers: int = 0     # frame-rate blocks with dilation 3, 9, ... after the plain ones
     front_phoneme_channels: int = 0   # phoneme-rate width when it differs from the frame rate's (0: front_channels)
     front_mean_head: bool = False     # predict each phoneme's mean z at phoneme rate; frame layers add the rest
+    front_relative_window: int = 0    # order-aware attention: learned offsets in [-w, w] (0: none)
+    front_duration_input: bool = False  # the encoder also reads each phoneme's log-duration
     decoder_channels: int = 128
     decoder_layers: int = 6
     decoder_mult: int = 3
@@ -79,7 +81,11 @@ class FrontStudent(nn.Module):
         c, cp = cfg.front_channels, cfg.front_phoneme_channels or cfg.front_channels
         self.embed = nn.Embedding(cfg.n_symbols, cp)
         self.phoneme_blocks = nn.ModuleList(ConvNeXt1d(cp, kernel_size=5) for _ in range(cfg.front_phoneme_layers))
-        self.attention = nn.ModuleList(SelfAttention1d(cp, cfg.front_heads) for _ in range(cfg.front_attention_layers))
+        self.attention = nn.ModuleList(SelfAttention1d(cp, cfg.front_heads, relative_window=cfg.front_relative_window)
+                                       for _ in range(cfg.front_attention_layers))
+        if cfg.front_duration_input:
+            self.duration_in = nn.Conv1d(1, cp, 1)
+            nn.init.zeros_(self.duration_in.weight), nn.init.zeros_(self.duration_in.bias)  # unread at first: growable
         self.to_frames = nn.Conv1d(cp, c, 1) if cp != c else nn.Identity()
         if cfg.front_mean_head:
             self.mean_norm = nn.LayerNorm(cp)
@@ -89,11 +95,18 @@ class FrontStudent(nn.Module):
         self.frame_blocks = nn.ModuleList([ConvNeXt1d(c) for _ in range(cfg.front_frame_layers)] + dilated)
         self.norm = nn.LayerNorm(c)
         self.out = nn.Linear(c, cfg.z_channels)
-        self.mean_head = cfg.front_mean_head
+        self.mean_head, self.duration_input = cfg.front_mean_head, cfg.front_duration_input
 
-    def encode(self, ids: torch.Tensor, id_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """ids [B, N], mask [B, 1, N] -> (hidden [B, C, N], per-phoneme mean z [B, 192, N] or None)."""
-        x = self.embed(ids).transpose(1, 2) * id_mask
+    def encode(self, ids: torch.Tensor, durations: torch.Tensor, id_mask: torch.Tensor
+               ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """ids, durations [B, N], mask [B, 1, N] -> (hidden [B, C, N], per-phoneme mean z [B, 192, N] or None).
+
+        Durations are read only with `front_duration_input`: the teacher predicts them from its encoder's
+        hidden state, so they carry some of that state (stress, phrase ends) to the student for free."""
+        x = self.embed(ids).transpose(1, 2)
+        if self.duration_input:
+            x = x + self.duration_in(torch.log1p(durations.float()).unsqueeze(1))
+        x = x * id_mask
         for block in self.phoneme_blocks:
             x = block(x, id_mask)
         for layer in self.attention:
@@ -110,7 +123,7 @@ class FrontStudent(nn.Module):
     def forward_with_means(self, ids: torch.Tensor, durations: torch.Tensor, id_mask: torch.Tensor,
                            frame_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(z [B, 192, T], the mean head's per-phoneme z [B, 192, N] or None)."""
-        x, means = self.encode(ids, id_mask)
+        x, means = self.encode(ids, durations, id_mask)
         if means is not None:
             x = torch.cat([x, means], dim=1)  # repeated together: one gather
         x, position, length = length_regulate(x, durations * id_mask.squeeze(1).long(), frame_mask.shape[2])
