@@ -6,6 +6,10 @@ audio against the teacher's with the same sample-aligned metrics as the front's 
 0-8 kHz, F0 RMSE and errors) shows how far each metric sits from its ideal when only the waveform's fine
 detail changes: a floor for MCD and the F0 errors that no student decoder is likely to beat.
 
+A second row scores the teacher's audio against itself with white noise 40 dB below it (inaudible under
+speech): what the metrics read when nothing a listener hears has changed. That is the pitch tracker's own
+floor on this voice, whose creaky phrase ends it reads now at F0, now at half of it.
+
     python benchmarks/metric_floor.py --utts 32
 """
 from __future__ import annotations
@@ -33,7 +37,7 @@ def main() -> None:
     args = parser.parse_args()
     teacher, vocoded = Path(args.teacher_cache), Path(args.vocoder_cache)
     originals = {item["text"]: item for item in read_manifest(teacher)}
-    rows = []
+    rows, noisy, rng = [], [], np.random.default_rng(0)
     for item in tqdm(read_manifest(vocoded)[:args.utts], desc="scoring"):
         if item["text"] not in originals:
             continue
@@ -43,8 +47,11 @@ def main() -> None:
         reference, audio = b.audio.numpy(), a.audio.numpy()
         n = min(len(reference), len(audio))
         rows.append(front_goal_metrics(reference[:n], audio[:n]))
-    report = {"utterances": len(rows), "hifigan_revocoded_vs_teacher":
-              {k: round(float(np.nanmean([r[k] for r in rows])), 3) for k in rows[0]}}
+        noise = rng.standard_normal(len(reference)).astype(np.float32) * np.sqrt(np.mean(reference ** 2)) / 100
+        noisy.append(front_goal_metrics(reference, reference + noise))
+    report = {"utterances": len(rows)}
+    for name, found in (("hifigan_revocoded_vs_teacher", rows), ("teacher_plus_noise_40db_vs_teacher", noisy)):
+        report[name] = {k: round(float(np.nanmean([r[k] for r in found])), 3) for k in found[0]}
     print(json.dumps(report, indent=1))
 
 

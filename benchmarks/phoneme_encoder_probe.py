@@ -8,7 +8,8 @@ at phoneme rate (fast: no frame-rate layers), and reports the same duration-weig
     python benchmarks/phoneme_encoder_probe.py --arms 96x3x0 128x3x2 --steps 3000 --out runs/probe.json
 
 An arm is CHANNELSxCONVSxATTENTION, optionally followed by `+relW` (order-aware attention, offsets in [-W, W])
-and `+dur` (the encoder also reads each phoneme's log-duration), e.g. `128x2x1+rel4+dur`.
+`+dur` (the encoder also reads each phoneme's log-duration) and `+repR` (the stack run R times with shared
+weights), e.g. `128x2x1+rel4+dur`.
 """
 from __future__ import annotations
 
@@ -52,9 +53,11 @@ class PhonemeEncoder(torch.nn.Module):
         shape, *options = spec.split("+")
         channels, convs, attention = (int(x) for x in shape.split("x"))
         window = next((int(o[3:]) for o in options if o.startswith("rel")), 0)
+        repeats = next((int(o[3:]) for o in options if o.startswith("rep")), 1)
         self.front = FrontStudent(StudentConfig(front_phoneme_channels=channels, front_phoneme_layers=convs,
                                                 front_attention_layers=attention, front_mean_head=True,
-                                                front_relative_window=window, front_duration_input="dur" in options))
+                                                front_relative_window=window, front_duration_input="dur" in options,
+                                                front_phoneme_repeats=repeats))
 
     def encoder_parameters(self) -> list[torch.nn.Parameter]:
         return [p for name in self.PARTS if hasattr(self.front, name) for p in getattr(self.front, name).parameters()]

@@ -72,6 +72,18 @@ def test_f0_rmse_is_zero_for_identical_audio(speech):
     metrics = fidelity.f0_metrics(speech, speech)
     assert metrics["f0_rmse_hz"] == 0.0 and metrics["vuv_error"] == 0.0
     assert fidelity.f0_rmse_hz(speech, speech) == 0.0
+    assert metrics["f0_fine_rmse_hz"] == 0.0 and metrics["ffe"] == 0.0
+
+
+def test_f0_errors_split_into_fine_and_gross():
+    t = np.arange(22050) / 22050
+
+    def voice(f0: float) -> np.ndarray:  # a harmonic-rich steady vowel
+        return sum(0.3 / k * np.sin(2 * np.pi * k * f0 * t) for k in range(1, 8)).astype(np.float32)
+
+    near, octave = fidelity.f0_metrics(voice(150), voice(156)), fidelity.f0_metrics(voice(150), voice(300))
+    assert near["f0_gross_error"] < 0.05 and 4 < near["f0_fine_rmse_hz"] < 8 and near["ffe"] < 0.05
+    assert octave["f0_gross_error"] > 0.9 and octave["ffe"] > 0.9 and octave["f0_rmse_hz"] > 100
 
 
 def test_wer_and_cer_with_the_same_normalisation_on_both_sides():

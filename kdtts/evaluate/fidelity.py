@@ -160,17 +160,23 @@ def f0_metrics(reference: np.ndarray, degraded: np.ndarray, sample_rate: int = A
     f0_rmse_hz: root-mean-square F0 difference in Hz over the 5 ms frames both signals call voiced
     (NaN when there is none); RMSE in Hz is dominated by octave errors, so f0_gross_error gives the
     fraction (0-1) of those frames more than 20 % off. vuv_error: fraction (0-1) of frames where exactly
-    one of the two is voiced.
+    one of the two is voiced. The pitch-tracking literature's split (Chu & Alwan 2009) completes it:
+    f0_fine_rmse_hz over the both-voiced frames within 20 % (how close the contour is where the tracker is
+    sure), and ffe, the fraction of all frames with a voicing or a gross pitch error.
     The longer signal is cut to the shorter.
     """
     a, b = f0_track(reference, sample_rate), f0_track(degraded, sample_rate)
     n = min(len(a), len(b))
     a, b = a[:n], b[:n]
     both = (a > 0) & (b > 0)
-    rmse = float(np.sqrt(np.mean((a[both] - b[both]) ** 2))) if both.any() else float("nan")
-    gross = float(np.mean(np.abs(a[both] - b[both]) > 0.2 * a[both])) if both.any() else float("nan")
-    vuv = float(np.mean((a > 0) != (b > 0))) if n else float("nan")
-    return {"f0_rmse_hz": rmse, "f0_gross_error": gross, "vuv_error": vuv}
+    error = np.abs(a[both] - b[both])
+    gross_frames = error > 0.2 * a[both]
+    nan = float("nan")
+    return {"f0_rmse_hz": float(np.sqrt(np.mean(error ** 2))) if both.any() else nan,
+            "f0_gross_error": float(np.mean(gross_frames)) if both.any() else nan,
+            "vuv_error": float(np.mean((a > 0) != (b > 0))) if n else nan,
+            "f0_fine_rmse_hz": float(np.sqrt(np.mean(error[~gross_frames] ** 2))) if (~gross_frames).any() else nan,
+            "ffe": float((np.sum((a > 0) != (b > 0)) + np.sum(gross_frames)) / n) if n else nan}
 
 
 def f0_rmse_hz(reference: np.ndarray, degraded: np.ndarray, sample_rate: int = AudioSpec.sample_rate) -> float:

@@ -92,13 +92,14 @@ def report_markdown(report: dict) -> str:
         lines.append("")
     pairs = report.get("pairs") or {}
     if pairs:
-        lines += ["## Pairs against the teacher", "", "| pair | MCD dB | MCD 0-8 kHz dB | PESQ-WB | STOI | F0 RMSE Hz | F0 gross error | V/UV error |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        lines += ["## Pairs against the teacher", "", "| pair | MCD dB | MCD 0-8 kHz dB | PESQ-WB | STOI | F0 RMSE Hz | F0 gross error | V/UV error "
+                  "| F0 fine RMSE Hz | FFE |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for name, p in pairs.items():
             lines.append(f"| {name} | {_fmt(p.get('mcd_db'), '{:.2f}')} | {_fmt(p.get('mcd_8k_db'), '{:.2f}')} | "
                          f"{_fmt(p.get('pesq_wb'), '{:.2f}')} | "
                          f"{_fmt(p.get('stoi'), '{:.3f}')} | {_fmt(p.get('f0_rmse_hz'), '{:.1f}')} | "
-                         f"{_fmt(p.get('f0_gross_error'), '{:.3f}')} | {_fmt(p.get('vuv_error'), '{:.3f}')} |")
+                         f"{_fmt(p.get('f0_gross_error'), '{:.3f}')} | {_fmt(p.get('vuv_error'), '{:.3f}')} | "
+                         f"{_fmt(p.get('f0_fine_rmse_hz'), '{:.1f}')} | {_fmt(p.get('ffe'), '{:.3f}')} |")
         lines.append("")
     if report.get("goals"):
         lines += ["## Student goals", "", "| goal | measured | target | met |", "|---|---:|---|---|"]

@@ -26,7 +26,7 @@ from kdtts.evaluate.machine import git_head, load_average, machine
 from kdtts.evaluate.markdown import report_markdown
 from kdtts.evaluate.optional import MissingEvaluator
 from kdtts.evaluate.plots import plot_metrics, plot_rtf
-from kdtts.evaluate.schema import FIDELITY_KEYS, HELDOUT, PAIRS, QUALITY_KEYS, REPORT_KEYS, SYSTEMS
+from kdtts.evaluate.schema import F0_DETAIL_KEYS, FIDELITY_KEYS, HELDOUT, PAIRS, QUALITY_KEYS, REPORT_KEYS, SYSTEMS
 
 
 @dataclass
@@ -220,7 +220,7 @@ class Evaluation:
                 entry[key] = _nanmean([r.get(key) for r in rows])
             if system in PAIRS:
                 pair = {key: _nanmean([r.get(key) for r in rows])
-                        for key in FIDELITY_KEYS + ("f0_gross_error", "vuv_error")}
+                        for key in FIDELITY_KEYS + F0_DETAIL_KEYS}
                 pair["sentences"] = len(rows)
                 pairs[PAIRS[system]] = pair
                 entry.update({k: pair[k] for k in FIDELITY_KEYS})

@@ -11,6 +11,7 @@ SYSTEMS = ("teacher", "student", "griffinlim")
 PAIRS = {"student": "student_vs_teacher", "griffinlim": "griffinlim_vs_teacher"}
 QUALITY_KEYS = ("wer", "cer", "dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "dnsmos_p808")
 FIDELITY_KEYS = ("mcd_db", "mcd_8k_db", "pesq_wb", "stoi", "f0_rmse_hz")
+F0_DETAIL_KEYS = ("f0_gross_error", "vuv_error", "f0_fine_rmse_hz", "ffe")  # kdtts.evaluate.fidelity.f0_metrics
 SPEED_KEYS = ("rtf_1thread", "rtf_default", "parameters", "bytes", "peak_rss_mb")
 REPORT_KEYS = QUALITY_KEYS + FIDELITY_KEYS + SPEED_KEYS
 """Every model entry of report.json carries all of these (null where one does not apply or was skipped)."""

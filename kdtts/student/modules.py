@@ -38,6 +38,7 @@ class StudentConfig:
     front_mean_head: bool = False     # predict each phoneme's mean z at phoneme rate; frame layers add the rest
     front_relative_window: int = 0    # order-aware attention: learned offsets in [-w, w] (0: none)
     front_duration_input: bool = False  # the encoder also reads each phoneme's log-duration
+    front_phoneme_repeats: int = 1    # run the phoneme-rate stack this many times with the same weights
     decoder_channels: int = 128
     decoder_layers: int = 6
     decoder_mult: int = 3
@@ -96,6 +97,7 @@ class FrontStudent(nn.Module):
         self.norm = nn.LayerNorm(c)
         self.out = nn.Linear(c, cfg.z_channels)
         self.mean_head, self.duration_input = cfg.front_mean_head, cfg.front_duration_input
+        self.repeats = cfg.front_phoneme_repeats
 
     def encode(self, ids: torch.Tensor, durations: torch.Tensor, id_mask: torch.Tensor
                ) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -107,10 +109,11 @@ class FrontStudent(nn.Module):
         if self.duration_input:
             x = x + self.duration_in(torch.log1p(durations.float()).unsqueeze(1))
         x = x * id_mask
-        for block in self.phoneme_blocks:
-            x = block(x, id_mask)
-        for layer in self.attention:
-            x = layer(x, id_mask)
+        for _ in range(self.repeats):  # depth without parameters: the budget counts weights, and this runs per phoneme
+            for block in self.phoneme_blocks:
+                x = block(x, id_mask)
+            for layer in self.attention:
+                x = layer(x, id_mask)
         if not self.mean_head:
             return x, None
         return x, self.mean_out(self.mean_norm(x.transpose(1, 2))).transpose(1, 2) * id_mask
