@@ -2,6 +2,7 @@
 and the teacher registry the CLI and the app read."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -109,6 +110,13 @@ def test_student_vocoder_learns_from_hifigan(vocoder_cache, tmp_path):
     grown = make_vocoder(grown_cfg)
     assert len(grown.decoder.blocks) == 4
     assert np.allclose(grown.vocode(mel), vocoder.vocode(mel), atol=1e-6)
+    # or runs its blocks a second time: depth for 32 numbers a block, again starting where it left off
+    twice = make_vocoder(dataclasses.replace(grown_cfg, student={"decoder_repeats": 2}))
+    assert twice.count_parameters()["total"] - vocoder.count_parameters()["total"] == 2 * 32
+    assert np.allclose(twice.vocode(mel), vocoder.vocode(mel), atol=1e-6)
+    with torch.no_grad():
+        twice.decoder.pass_gammas[0].fill_(0.1)
+    assert not np.allclose(twice.vocode(mel), vocoder.vocode(mel), atol=1e-4)
 
 
 def test_vocoder_cache_is_aligned_and_resumable(vocoder_cache, hifi):

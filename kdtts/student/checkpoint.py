@@ -92,7 +92,8 @@ CONFIG_BOUNDS: dict[str, tuple[int, int]] = {
     "front_attention_layers": (0, 16), "front_heads": (1, 64), "front_dilated_layers": (0, 8),
     "front_phoneme_channels": (0, 1024), "front_relative_window": (0, 64),
     "front_phoneme_repeats": (1, 8), "decoder_channels": (1, 1024),
-    "decoder_layers": (0, 32), "decoder_mult": (1, 16), "n_mels": (1, 512)}
+    "decoder_layers": (0, 32), "decoder_mult": (1, 16), "decoder_repeats": (1, 4),
+    "n_mels": (1, 512)}
 
 CONFIG_FLAGS = {"front_mean_head", "front_duration_input"}
 

@@ -21,13 +21,15 @@ class ConvNeXt1d(nn.Module):
         self.pw2 = nn.Linear(mult * channels, channels)
         self.gamma = nn.Parameter(torch.full((channels,), layer_scale))
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """x: [B, C, T]; mask: [B, 1, T] (1 = valid) keeps padding from leaking into valid frames."""
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, gamma: torch.Tensor | None = None
+                ) -> torch.Tensor:
+        """x: [B, C, T]; mask: [B, 1, T] (1 = valid) keeps padding from leaking into valid frames; `gamma`
+        replaces the block's own layer scale (a shared block run again, with its own scale)."""
         if mask is not None:
             x = x * mask
         y = self.dwconv(x).transpose(1, 2)
         y = self.pw2(self.act(self.pw1(self.norm(y))))
-        x = x + (self.gamma * y).transpose(1, 2)
+        x = x + ((self.gamma if gamma is None else gamma) * y).transpose(1, 2)
         return x if mask is None else x * mask
 
 

@@ -42,6 +42,7 @@ class StudentConfig:
     decoder_channels: int = 128
     decoder_layers: int = 6
     decoder_mult: int = 3
+    decoder_repeats: int = 1          # run the decoder's blocks again with the same weights, each pass its own scales
 
 
 class DurationStudent(nn.Module):
@@ -150,6 +151,10 @@ class DecoderStudent(nn.Module):
         self.conv_in = nn.Conv1d(cfg.z_channels, c, 3, padding=1)
         self.norm_in = nn.LayerNorm(c)
         self.blocks = nn.ModuleList(ConvNeXt1d(c, mult=cfg.decoder_mult) for _ in range(cfg.decoder_layers))
+        # Depth without weights: later passes reuse every block, each with its own layer scale, at 0 so that
+        # adding a pass to a trained decoder (grow.py) starts from exactly what it computed.
+        self.pass_gammas = nn.ParameterList(nn.Parameter(torch.zeros(cfg.decoder_layers, c))
+                                            for _ in range(cfg.decoder_repeats - 1))
         self.norm_out = nn.LayerNorm(c)
         self.head = nn.Linear(c, cfg.n_fft + 2)
         self.register_buffer("window", torch.hann_window(cfg.n_fft), persistent=False)
@@ -159,6 +164,9 @@ class DecoderStudent(nn.Module):
         x = self.norm_in(self.conv_in(z).transpose(1, 2)).transpose(1, 2)
         for block in self.blocks:
             x = block(x)
+        for gammas in self.pass_gammas:
+            for block, gamma in zip(self.blocks, gammas):
+                x = block(x, gamma=gamma)
         x = self.head(self.norm_out(x.transpose(1, 2))).transpose(1, 2)
         log_mag, phase = x.chunk(2, dim=1)
         return torch.exp(torch.clamp(log_mag, max=6.0)), phase

@@ -29,11 +29,13 @@ class VocoderConfig:
     decoder_channels: int = 128
     decoder_layers: int = 6
     decoder_mult: int = 3
+    decoder_repeats: int = 1
 
     def decoder_config(self) -> StudentConfig:
         return StudentConfig(z_channels=self.n_mels, sample_rate=self.sample_rate, hop_length=self.hop_length,
                              n_fft=self.n_fft, decoder_channels=self.decoder_channels,
-                             decoder_layers=self.decoder_layers, decoder_mult=self.decoder_mult)
+                             decoder_layers=self.decoder_layers, decoder_mult=self.decoder_mult,
+                             decoder_repeats=self.decoder_repeats)
 
 
 class VocoderStudent(nn.Module):
