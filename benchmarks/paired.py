@@ -6,6 +6,8 @@ that mean difference, and in how many sentences B is better: a DNSMOS difference
 noise, a goal line is not.
 
     python benchmarks/paired.py benchmarks/results/report.json runs/eval_new/report.json
+
+Two student vocoders' `vocoder_report.json` (`evaluate --teacher hifigan`) compare the same way.
 """
 from __future__ import annotations
 
@@ -18,14 +20,22 @@ HIGHER_IS_BETTER = {"dnsmos_ovrl": True, "dnsmos_p808": True, "pesq_wb": True, "
                     "mcd_8k_db": False, "f0_rmse_hz": False}
 
 
+def student_rows(report: dict) -> list[tuple[str, dict]]:
+    """(sentence, the student's metrics) per sentence, from a TTS report or a vocoder report."""
+    if isinstance(report.get("sentences"), list):
+        return [(s["text"], s["student"]) for s in report["sentences"]]
+    return [(r["text"], {"pesq_wb": r["pesq_wb"], "stoi": r["stoi"], "dnsmos_p808": r["student_p808"],
+                         "dnsmos_ovrl": r["student_ovrl"]}) for r in report["rows"]]
+
+
 def paired(a: dict, b: dict, resamples: int = 5000, seed: int = 0) -> dict[str, dict[str, float]]:
-    texts_a, texts_b = [s["text"] for s in a["sentences"]], [s["text"] for s in b["sentences"]]
-    if texts_a != texts_b:
+    rows_a, rows_b = student_rows(a), student_rows(b)
+    if [t for t, _ in rows_a] != [t for t, _ in rows_b]:
         raise SystemExit("the two reports scored different sentences; compare runs on the same held-out set")
     rng, out = np.random.default_rng(seed), {}
     for key, higher in HIGHER_IS_BETTER.items():
-        x = np.array([s["student"].get(key, np.nan) for s in a["sentences"]], dtype=float)
-        y = np.array([s["student"].get(key, np.nan) for s in b["sentences"]], dtype=float)
+        x = np.array([m.get(key, np.nan) for _, m in rows_a], dtype=float)
+        y = np.array([m.get(key, np.nan) for _, m in rows_b], dtype=float)
         d = (y - x)[np.isfinite(y - x)]
         if not len(d):
             continue
