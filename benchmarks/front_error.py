@@ -51,14 +51,18 @@ def split(checkpoint: str, utts: list[Utt], top: int = 10) -> dict[str, float]:
     variance or the others (share of the error, and the fraction of each group's variance left unexplained),
     and by position in the sentence (tenths of its phonemes)."""
     student = load_student(checkpoint)
-    sums = {"error": 0.0, "per_phoneme": 0.0, "within": 0.0, "target": 0.0, "target_within": 0.0}
+    sums = {"error": 0.0, "per_phoneme": 0.0, "within": 0.0, "target": 0.0, "target_within": 0.0,
+            "prediction": 0.0, "prediction_within": 0.0}
     channel_error, channel_variance = np.zeros(192), np.zeros(192)
     tenth_error, tenth_frames = np.zeros(10), np.zeros(10)
     count = 0
     for u in utts:
         target = u.z.float().numpy()
-        error = front_latent(student, u) - target
+        prediction = front_latent(student, u)
+        error = prediction - target
         d = u.durations.numpy()
+        sums["prediction"] += float(((prediction - prediction.mean(1, keepdims=True)) ** 2).sum())
+        sums["prediction_within"] += float(((prediction - expanded_means(prediction, d)) ** 2).sum())
         mean_error, mean_target = expanded_means(error, d), expanded_means(target, d)
         centred = target - target.mean(1, keepdims=True)
         sums["error"] += float((error ** 2).sum())
@@ -79,6 +83,9 @@ def split(checkpoint: str, utts: list[Utt], top: int = 10) -> dict[str, float]:
             "per_phoneme_share": mse["per_phoneme"] / mse["error"],
             "explained_variance": 1 - mse["error"] / mse["target"], "target_variance": mse["target"],
             "target_within_phoneme_share": mse["target_within"] / mse["target"],
+            # how much the front's z moves compared with the teacher's: below 1 is smoother than the teacher
+            "variance_ratio": mse["prediction"] / mse["target"],
+            "within_phoneme_variance_ratio": mse["prediction_within"] / mse["target_within"],
             f"top{top}_channels_variance_share": channel_variance[head].sum() / channel_variance.sum(),
             f"top{top}_channels_error_share": channel_error[head].sum() / channel_error.sum(),
             f"top{top}_channels_unexplained": channel_error[head].sum() / channel_variance[head].sum(),
