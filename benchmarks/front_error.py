@@ -46,7 +46,7 @@ def front_latent(student: StudentTTS, u: Utt) -> np.ndarray:
     return student.latent(u.ids.numpy(), u.durations.numpy(), Scales())
 
 
-def split(checkpoint: str, utts: list[Utt], top: int = 10) -> dict[str, float]:
+def split(checkpoint: str, utts: list[Utt], top: int = 10) -> dict[str, float | list[float]]:
     """The error split, plus where the per-phoneme part sits: in the `top` channels with the most per-phoneme
     variance or the others (share of the error, and the fraction of each group's variance left unexplained),
     and by position in the sentence (tenths of its phonemes)."""

@@ -168,15 +168,15 @@ def f0_metrics(reference: np.ndarray, degraded: np.ndarray, sample_rate: int = A
     a, b = f0_track(reference, sample_rate), f0_track(degraded, sample_rate)
     n = min(len(a), len(b))
     a, b = a[:n], b[:n]
-    both = (a > 0) & (b > 0)
+    both, voicing = (a > 0) & (b > 0), (a > 0) != (b > 0)
     error = np.abs(a[both] - b[both])
-    gross_frames = error > 0.2 * a[both]
+    gross, fine = error > 0.2 * a[both], error[error <= 0.2 * a[both]]
     nan = float("nan")
     return {"f0_rmse_hz": float(np.sqrt(np.mean(error ** 2))) if both.any() else nan,
-            "f0_gross_error": float(np.mean(gross_frames)) if both.any() else nan,
-            "vuv_error": float(np.mean((a > 0) != (b > 0))) if n else nan,
-            "f0_fine_rmse_hz": float(np.sqrt(np.mean(error[~gross_frames] ** 2))) if (~gross_frames).any() else nan,
-            "ffe": float((np.sum((a > 0) != (b > 0)) + np.sum(gross_frames)) / n) if n else nan}
+            "f0_gross_error": float(np.mean(gross)) if both.any() else nan,
+            "vuv_error": float(np.mean(voicing)) if n else nan,
+            "f0_fine_rmse_hz": float(np.sqrt(np.mean(fine ** 2))) if len(fine) else nan,
+            "ffe": float((voicing.sum() + gross.sum()) / n) if n else nan}
 
 
 def f0_rmse_hz(reference: np.ndarray, degraded: np.ndarray, sample_rate: int = AudioSpec.sample_rate) -> float:
