@@ -1,11 +1,12 @@
 """Where quality is lost, per checkpoint: the student's modules swapped in one at a time.
 
 For every checkpoint given, on the held-out sentences (teacher deterministic, same run):
-  decoder   teacher durations + teacher z + student decoder
-  front     teacher durations + student front + student decoder
-  student   the student end to end (its own durations)
+  decoder        teacher durations + teacher z + student decoder
+  front          teacher durations + student front + student decoder
+  front_teacher  teacher durations + student front + the teacher's decoder: the front's error alone
+  student        the student end to end (its own durations)
 with DNSMOS P.808 / OVRL for each, PESQ-WB and STOI against the teacher where sample-aligned, MCD 0-8 kHz and
-F0 errors for the front rung (the front's goals), and the length ratio end to end. Faster than the full
+F0 errors for the two front rungs (the front's goals), and the length ratio end to end. Faster than the full
 `python -m kdtts evaluate` (no WER, no speed), for picking among the snapshots of a training run.
 
     python benchmarks/decoder_ladder.py assets/student.safetensors runs/gan/step004000.safetensors --limit 20
@@ -31,7 +32,7 @@ from kdtts.student.onnx_student import load_fast  # noqa: E402
 from kdtts.teachers.piper import PiperTeacher  # noqa: E402
 
 RUNGS = {"decoder": Mix("teacher", "teacher", "student"), "front": Mix("teacher", "student", "student"),
-         "student": Mix.of("student")}
+         "front_teacher": Mix("teacher", "student", "teacher"), "student": Mix.of("student")}
 
 
 def ladder(engine: Engine, texts: list[str]) -> dict[str, dict[str, float]]:
@@ -43,7 +44,7 @@ def ladder(engine: Engine, texts: list[str]) -> dict[str, dict[str, float]]:
         for name, mix in RUNGS.items():
             audio = engine.synthesize(text, mix, scales).audio
             row = {**dnsmos.dnsmos(audio), "samples": len(audio), "teacher_samples": len(teacher)}
-            if name == "front":  # the front's own goals
+            if name.startswith("front"):  # the front's own goals
                 row.update(fidelity.front_goal_metrics(teacher, audio))
             elif name != "student":  # sample-aligned with the teacher
                 row.update(pesq_wb=intrusive.pesq_wb(teacher, audio), stoi=intrusive.stoi(teacher, audio))

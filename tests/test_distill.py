@@ -294,6 +294,43 @@ def test_the_phase_term_sees_a_phase_shift_as_much_as_a_gain_error():
     assert float(phase(shifted, target)) == pytest.approx(1.36, abs=0.1)
 
 
+def test_the_anti_wrapping_phase_term_sees_phase_only_and_wraps():
+    """Blind to gain (it cannot be lowered by shrinking a bin), sees a phase shift, and a shift of 2 pi - 0.1
+    is as small an error as 0.1: what makes it learnable where the complex-spectrum term was not."""
+    from kdtts.distill.losses import AntiWrappingPhaseLoss
+
+    t = torch.arange(8192) / 22050
+
+    def tone(shift: float, gain: float = 0.3) -> torch.Tensor:
+        return gain * torch.sin(2 * torch.pi * 220 * t + shift)[None]
+
+    phase = AntiWrappingPhaseLoss()
+    assert float(phase(tone(0.0), tone(0.0))) == pytest.approx(0.0, abs=1e-3)
+    assert float(phase(tone(0.0, gain=0.03), tone(0.0))) == pytest.approx(0.0, abs=1e-3)
+    # a constant shift moves the instantaneous phase only; group delay and frequency stay, but for the two
+    # edge frames (reflection padding): about (1.5 + 0 + 0) / 3
+    assert float(phase(tone(1.5), tone(0.0))) == pytest.approx(0.5, abs=0.07)
+    assert float(phase(tone(2 * torch.pi - 0.1), tone(0.0))) == pytest.approx(0.1 / 3, abs=0.01)
+    # another frequency changes all three: far more than a phase offset of the right one
+    other = 0.3 * torch.sin(2 * torch.pi * 260 * t)[None]
+    assert float(phase(other, tone(0.0))) > 1.5
+
+
+def test_unrelated_phases_score_half_pi():
+    """The reference values the cards quote: two independent noises' instantaneous phases differ by pi / 2 on
+    average; their group delays and instantaneous frequencies by less (about 1.1), since the window and the
+    frames' overlap correlate neighbouring bins within each signal."""
+    from kdtts.distill.losses import wrapped_phase_errors
+
+    generator = torch.Generator().manual_seed(0)
+    a, b = (torch.stft(torch.randn(4, 16384, generator=generator), 1024, 256, window=torch.hann_window(1024),
+                       return_complex=True) for _ in range(2))
+    instantaneous, group_delay, frequency = (float(e) for e in wrapped_phase_errors(a, b))
+    assert instantaneous == pytest.approx(torch.pi / 2, abs=0.03)
+    assert group_delay == pytest.approx(1.09, abs=0.05) and frequency == pytest.approx(1.09, abs=0.05)
+    assert all(float(e) < 1e-3 for e in wrapped_phase_errors(a, a))
+
+
 def test_packed_ids_rebuild_the_same_cache_and_leave_out_what_does_not_match(cache, teacher, tmp_path):
     """A cache travels as ids and is read again by the teacher: the same arrays, bit for bit; an utterance
     whose frame count differs is left out, not mislabelled; another voice's pack is refused."""

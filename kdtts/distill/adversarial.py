@@ -43,6 +43,8 @@ class AdversarialConfig:
     lr_discriminator: float = config_field(2e-4, "discriminators' learning rate")
     reconstruction_weight: float = config_field(15.0, "weight of the MR-STFT + log-mel term")
     feature_weight: float = config_field(2.0, "weight of the feature-matching term")
+    wrapped_phase_weight: float = config_field(0.0, "weight of the anti-wrapping phase term within the "
+                                                    "reconstruction term (keeps a phase-trained decoder's phase)")
     validation_utts: int = config_field(32, "first cache utterances, for the validation reconstruction loss")
     checkpoint_every: int = config_field(250, "steps between state saves and loss rows")
     snapshot_every: int = config_field(1000, "steps between whole-student snapshots (stepNNNNNN.safetensors)")
@@ -71,7 +73,7 @@ def adversarial(cfg: AdversarialConfig, run_dir: str | Path, resume: bool = Fals
     discriminators = Discriminators().to(device)
     opt_g = torch.optim.AdamW(decoder.parameters(), cfg.lr_generator, betas=(0.8, 0.99))
     opt_d = torch.optim.AdamW(discriminators.parameters(), cfg.lr_discriminator, betas=(0.8, 0.99))
-    reconstruction = WaveformCriterion().to(device)
+    reconstruction = WaveformCriterion(wrapped_phase_weight=cfg.wrapped_phase_weight).to(device)
     rng = random.Random(cfg.seed)
     modules, optimizers = {"decoder": decoder, "discriminators": discriminators}, {"g": opt_g, "d": opt_d}
     step, started_seconds = 0, 0.0

@@ -55,10 +55,10 @@ class ModuleCriterion(nn.Module):
     """L(target, prediction) summed over the modules present, with each part reported."""
 
     def __init__(self, spec: AudioSpec = AudioSpec(), front_audio_weight: float = 0.0,
-                 front_mean_weight: float = 0.0) -> None:
+                 front_mean_weight: float = 0.0, wrapped_phase_weight: float = 0.0) -> None:
         super().__init__()
         self.front_audio_weight, self.front_mean_weight = front_audio_weight, front_mean_weight
-        self.waveform = WaveformCriterion(mel=spec)
+        self.waveform = WaveformCriterion(mel=spec, wrapped_phase_weight=wrapped_phase_weight)
 
     def forward(self, target: Targets, predicted: Predictions) -> dict[str, torch.Tensor]:
         parts: dict[str, torch.Tensor] = {}

@@ -53,6 +53,8 @@ class VocoderDistillConfig:
     warmup_steps: int = config_field(200, "linear warm-up steps")
     phase_weight: float = config_field(0.0, "weight of the phase-aware complex-spectrum term (the teacher's output "
                                             "is sample-aligned with the student's, so its phase is learnable)")
+    wrapped_phase_weight: float = config_field(0.0, "weight of the anti-wrapping phase term (instantaneous phase, "
+                                                    "group delay, instantaneous frequency; magnitude-weighted)")
     validation_utts: int = config_field(16, "first cache utterances, never trained on, for the validation loss")
     checkpoint_every: int = config_field(250, "steps between validation, state and best-checkpoint saves")
     seed: int = config_field(0, "random seed")
@@ -109,7 +111,8 @@ def distill_vocoder(cfg: VocoderDistillConfig, run_dir: str | Path, resume: bool
     torch.manual_seed(cfg.seed)
     vocoder = make_vocoder(cfg)
     optimizer = torch.optim.AdamW(vocoder.decoder.parameters(), cfg.lr, betas=(0.8, 0.99))
-    criterion, rng = WaveformCriterion(mel=vocoder.spec, phase_weight=cfg.phase_weight), random.Random(cfg.seed)
+    criterion, rng = WaveformCriterion(mel=vocoder.spec, phase_weight=cfg.phase_weight,
+                                         wrapped_phase_weight=cfg.wrapped_phase_weight), random.Random(cfg.seed)
     step, seconds, best = 0, 0.0, float("inf")
     if resume and (run_dir / "last.safetensors").exists():
         meta = load_state(run_dir, {"decoder": vocoder.decoder}, {"opt": optimizer}, rng)
