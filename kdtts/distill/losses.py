@@ -32,19 +32,26 @@ class MultiResolutionSTFTLoss(nn.Module):
         return loss / len(self.resolutions)
 
 
-class ComplexSTFTLoss(nn.Module):
-    """Mean |S_pred - S_target| over complex spectra, over the target's mean magnitude: it sees phase, which
-    magnitude losses cannot. Meaningful only for sample-aligned targets (a deterministic teacher's output for
-    the same input), where the right phase exists and is learnable."""
+class PhaseAwareLoss(nn.Module):
+    """Base of the terms that see phase, which magnitude losses cannot: both signals' complex STFT at the
+    student's own resolution. Meaningful only for sample-aligned targets (a deterministic teacher's output for
+    the same input), where the right phase exists."""
 
     def __init__(self, n_fft: int = 1024, hop: int = 256) -> None:
         super().__init__()
         self.n_fft, self.hop = n_fft, hop
         self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
 
+    def spectra(self, predicted: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return tuple(torch.stft(x, self.n_fft, self.hop, window=self.window, return_complex=True)
+                     for x in (predicted, target))
+
+
+class ComplexSTFTLoss(PhaseAwareLoss):
+    """Mean |S_pred - S_target| over complex spectra, over the target's mean magnitude."""
+
     def forward(self, predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        p = torch.stft(predicted, self.n_fft, self.hop, window=self.window, return_complex=True)
-        t = torch.stft(target, self.n_fft, self.hop, window=self.window, return_complex=True)
+        p, t = self.spectra(predicted, target)
         return (p - t).abs().mean() / t.abs().mean().clamp(min=1e-5)
 
 
@@ -70,20 +77,13 @@ def wrapped_phase_errors(predicted: torch.Tensor, target: torch.Tensor) -> tuple
             wrapped(along(predicted, -1), along(target, -1), pair_weight(-1)))
 
 
-class AntiWrappingPhaseLoss(nn.Module):
+class AntiWrappingPhaseLoss(PhaseAwareLoss):
     """Phase error that ignores magnitude, after APNet (Ai & Ling, 2023): the mean of the three
     `wrapped_phase_errors`. Unlike the complex-spectrum term, it cannot lower its value by shrinking the
     magnitude where the phase is uncertain."""
 
-    def __init__(self, n_fft: int = 1024, hop: int = 256) -> None:
-        super().__init__()
-        self.n_fft, self.hop = n_fft, hop
-        self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
-
     def forward(self, predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        p = torch.stft(predicted, self.n_fft, self.hop, window=self.window, return_complex=True)
-        t = torch.stft(target, self.n_fft, self.hop, window=self.window, return_complex=True)
-        return sum(wrapped_phase_errors(p, t)) / 3
+        return sum(wrapped_phase_errors(*self.spectra(predicted, target))) / 3
 
 
 class WaveformCriterion(nn.Module):
