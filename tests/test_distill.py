@@ -316,6 +316,18 @@ def test_the_anti_wrapping_phase_term_sees_phase_only_and_wraps():
     assert float(phase(other, tone(0.0))) > 1.5
 
 
+def test_the_decoder_criterion_adds_the_phase_term_by_its_weight():
+    from kdtts.distill.losses import AntiWrappingPhaseLoss, WaveformCriterion
+
+    generator = torch.Generator().manual_seed(1)
+    target = torch.randn(2, 8192, generator=generator)
+    predicted = target + 0.5 * torch.randn(2, 8192, generator=generator)
+    plain, phased = WaveformCriterion(), WaveformCriterion(wrapped_phase_weight=2.0)
+    phase = float(AntiWrappingPhaseLoss()(predicted, target))
+    assert phase > 0.1
+    assert float(phased(predicted, target)) == pytest.approx(float(plain(predicted, target)) + 2.0 * phase, rel=1e-5)
+
+
 def test_unrelated_phases_score_half_pi():
     """The reference values the cards quote: two independent noises' instantaneous phases differ by pi / 2 on
     average; their group delays and instantaneous frequencies by less (about 1.1), since the window and the
