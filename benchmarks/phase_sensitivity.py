@@ -10,6 +10,9 @@ The student rows place each shipped student on that curve: its log-mel error and
 same inputs.
 
     python benchmarks/phase_sensitivity.py --utts 12 [--out benchmarks/results/phase_sensitivity.json]
+
+With --out it also draws PESQ-WB against the noise for both teachers, with each student as a marker at its own
+log-mel error (OUT with .png).
 """
 from __future__ import annotations
 
@@ -63,6 +66,31 @@ def curve(name: str, inputs: list[np.ndarray], references: list[np.ndarray], tea
             for label, found in rows.items()}
 
 
+def plot(report: dict, path: Path) -> None:
+    """PESQ-WB against log-mel L1 for each teacher's noisy copies (a curve) and its student (a point)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for (name, rows), colour in zip(((k, v) for k, v in report.items() if isinstance(v, dict)), ("C0", "C1")):
+        noisy = [(v["log_mel_l1"], v["pesq_wb"], k.split()[-1]) for k, v in rows.items() if k != "student"]
+        ax.plot([x for x, _, _ in noisy], [y for _, y, _ in noisy], "o-", color=colour, label=f"{name}, input + noise")
+        for x, y, sigma in noisy:
+            ax.annotate(f"σ {sigma}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        ax.plot(rows["student"]["log_mel_l1"], rows["student"]["pesq_wb"], "*", markersize=14, color=colour,
+                label=f"{name.split(':')[0]} student, clean input")
+    ax.axhline(3.0, color="grey", linestyle=":", linewidth=1)
+    ax.set_xlabel("log-mel L1 against the teacher's clean output")
+    ax.set_ylabel("PESQ-WB against the teacher's clean output")
+    ax.legend(fontsize=7)
+    ax.set_title("How far each teacher's output moves with its input")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--utts", type=int, default=12, help="the first N (validation) utterances of each cache")
@@ -98,6 +126,7 @@ def main() -> None:
     print(text)
     if args.out:
         args.out.write_text(text + "\n")
+        plot(report, args.out.with_suffix(".png"))
 
 
 if __name__ == "__main__":
