@@ -10,7 +10,9 @@ and STOI:
   teacher magnitude        the teacher's magnitude, the student's phase
   teacher                  the teacher's own STFT inverted (the ceiling of the round trip)
 
-Whichever swap closes most of the gap is where the student's error lies, and which loss to work on.
+Whichever swap closes most of the gap is where the student's error lies, and which loss to work on. It also
+reports the student's wrapped phase errors against the teacher (`kdtts.distill.losses.wrapped_phase_errors`:
+instantaneous phase, group delay, instantaneous frequency; unrelated signals score about 1.57 / 1.09 / 1.09).
 
     python benchmarks/phase_or_magnitude.py [--student assets/vocoder.safetensors] [--limit 12]
     python benchmarks/phase_or_magnitude.py --tts assets/student.safetensors   # teacher z -> student decoder
@@ -30,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from kdtts.distill.corpus import read_heldout  # noqa: E402
+from kdtts.distill.losses import wrapped_phase_errors  # noqa: E402
 from kdtts.engine import Engine, Mix  # noqa: E402
 from kdtts.evaluate import intrusive  # noqa: E402
 from kdtts.student.checkpoint import load_student  # noqa: E402
@@ -42,8 +45,9 @@ HYBRIDS = ("student", "teacher phase", "teacher magnitude", "teacher")
 
 @torch.inference_mode()
 def hybrids(decoder: DecoderStudent, features: np.ndarray, teacher: np.ndarray
-            ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """The teacher's audio and the four inverted spectra, all as long as the student's output."""
+            ) -> tuple[np.ndarray, dict[str, np.ndarray], list[float]]:
+    """The teacher's audio, the four inverted spectra (all as long as the student's output), and the student's
+    wrapped phase errors against the teacher."""
     magnitude, phase = decoder.spectrum(torch.as_tensor(features, dtype=torch.float32)[None])
     frames = magnitude.shape[-1]
     teacher_audio = torch.as_tensor(teacher)[None, :frames * decoder.hop]
@@ -53,7 +57,10 @@ def hybrids(decoder: DecoderStudent, features: np.ndarray, teacher: np.ndarray
     parts = {"student": (magnitude, phase), "teacher phase": (magnitude, t_phase),
              "teacher magnitude": (t_mag, phase), "teacher": (t_mag, t_phase)}
     audio = {name: istft(m, p, decoder.window, decoder.hop)[0].clamp(-1, 1).numpy() for name, (m, p) in parts.items()}
-    return teacher_audio[0].numpy(), audio
+    output = torch.stft(torch.as_tensor(audio["student"])[None], decoder.window.numel(), decoder.hop,
+                        window=decoder.window, center=True, return_complex=True)[..., :frames]
+    errors = [float(e) for e in wrapped_phase_errors(output, spectrum)]  # of what is heard, as the loss sees it
+    return teacher_audio[0].numpy(), audio, errors
 
 
 def main() -> None:
@@ -80,8 +87,10 @@ def main() -> None:
             mel = vocoders.mel(text)
             return mel, vocoders.vocode(mel, "teacher").audio
     rows: dict[str, list[tuple[float, float]]] = {name: [] for name in HYBRIDS}
+    phase_errors = []
     for text in tqdm(read_heldout()[:args.limit], desc="hybrids", unit="sentence"):
-        reference, audio = hybrids(decoder, *pair_of(text))
+        reference, audio, errors = hybrids(decoder, *pair_of(text))
+        phase_errors.append(errors)
         for name, signal in audio.items():
             rows[name].append((intrusive.pesq_wb(reference, signal, sample_rate),
                                intrusive.stoi(reference, signal, sample_rate)))
@@ -90,9 +99,12 @@ def main() -> None:
     print(f"{'spectrum':<20}{'PESQ-WB':>9}{'STOI':>8}")
     for name, m in means.items():
         print(f"{name:<20}{m['pesq_wb']:>9.3f}{m['stoi']:>8.4f}")
+    phase = dict(zip(("instantaneous", "group_delay", "instantaneous_frequency"),
+                     (float(x) for x in np.mean(phase_errors, axis=0))))
+    print("student's phase error (rad): " + ", ".join(f"{k} {v:.3f}" for k, v in phase.items()))
     if args.out:
         args.out.write_text(json.dumps({"student": args.tts or args.student or "shipped", "sentences": args.limit,
-                                        "means": means}, indent=1))
+                                        "means": means, "phase_error": phase}, indent=1))
 
 
 if __name__ == "__main__":
