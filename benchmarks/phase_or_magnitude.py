@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from kdtts.distill.corpus import read_heldout  # noqa: E402
-from kdtts.distill.losses import wrapped_phase_errors  # noqa: E402
+from kdtts.distill.losses import PhaseAwareLoss, wrapped_phase_errors  # noqa: E402
 from kdtts.engine import Engine, Mix  # noqa: E402
 from kdtts.evaluate import intrusive  # noqa: E402
 from kdtts.student.checkpoint import load_student  # noqa: E402
@@ -51,16 +51,19 @@ def hybrids(decoder: DecoderStudent, features: np.ndarray, teacher: np.ndarray
     magnitude, phase = decoder.spectrum(torch.as_tensor(features, dtype=torch.float32)[None])
     frames = magnitude.shape[-1]
     teacher_audio = torch.as_tensor(teacher)[None, :frames * decoder.hop]
-    spectrum = torch.stft(teacher_audio, decoder.window.numel(), decoder.hop, window=decoder.window,
-                          center=True, return_complex=True)[..., :frames]
+
+    def invert(m: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+        return istft(m, p, decoder.window, decoder.hop).clamp(-1, 1)
+
+    student = invert(magnitude, phase)
+    # the same analysis the phase loss uses; the student's phase as heard (its output re-analysed)
+    output, spectrum = (s[..., :frames] for s in PhaseAwareLoss(decoder.n_fft, decoder.hop).spectra(student,
+                                                                                                    teacher_audio))
+    errors = [float(e) for e in wrapped_phase_errors(output, spectrum)]
     t_mag, t_phase = spectrum.abs(), spectrum.angle()
-    parts = {"student": (magnitude, phase), "teacher phase": (magnitude, t_phase),
-             "teacher magnitude": (t_mag, phase), "teacher": (t_mag, t_phase)}
-    audio = {name: istft(m, p, decoder.window, decoder.hop)[0].clamp(-1, 1).numpy() for name, (m, p) in parts.items()}
-    output = torch.stft(torch.as_tensor(audio["student"])[None], decoder.window.numel(), decoder.hop,
-                        window=decoder.window, center=True, return_complex=True)[..., :frames]
-    errors = [float(e) for e in wrapped_phase_errors(output, spectrum)]  # of what is heard, as the loss sees it
-    return teacher_audio[0].numpy(), audio, errors
+    audio = {"student": student, "teacher phase": invert(magnitude, t_phase),
+             "teacher magnitude": invert(t_mag, phase), "teacher": invert(t_mag, t_phase)}
+    return teacher_audio[0].numpy(), {name: a[0].numpy() for name, a in audio.items()}, errors
 
 
 def main() -> None:

@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from kdtts.audio import log_mel  # noqa: E402
 from kdtts.distill.data import load_cache  # noqa: E402
-from kdtts.distill.losses import wrapped_phase_errors  # noqa: E402
+from kdtts.distill.losses import PhaseAwareLoss, wrapped_phase_errors  # noqa: E402
 from kdtts.evaluate import intrusive  # noqa: E402
 from kdtts.student.checkpoint import load_checkpoint  # noqa: E402
 
@@ -42,19 +42,16 @@ SAMPLE_RATE = 22050
 def scores(reference: np.ndarray, audio: np.ndarray) -> dict[str, float]:
     n = min(len(reference), len(audio))
     reference, audio = reference[:n], audio[:n]
-    window = torch.hann_window(1024)
-
-    def stft(x: np.ndarray) -> torch.Tensor:
-        return torch.stft(torch.as_tensor(x), 1024, 256, window=window, return_complex=True)
-
+    spectra = PhaseAwareLoss(1024, 256).spectra(torch.as_tensor(audio), torch.as_tensor(reference))
     return {"pesq_wb": intrusive.pesq_wb(reference, audio, SAMPLE_RATE),
             "stoi": intrusive.stoi(reference, audio, SAMPLE_RATE),
             "log_mel_l1": float((log_mel(audio) - log_mel(reference)).abs().mean()),
-            "phase_error": float(wrapped_phase_errors(stft(audio), stft(reference))[0])}
+            "phase_error": float(wrapped_phase_errors(*spectra)[0])}
 
 
-def curve(name: str, inputs: list[np.ndarray], references: list[np.ndarray], teacher: Callable[[np.ndarray], np.ndarray],
-          student: Callable[[np.ndarray], np.ndarray], seed: int = 0) -> dict[str, dict[str, float]]:
+def curve(name: str, inputs: list[np.ndarray], references: list[np.ndarray],
+          teacher: Callable[[np.ndarray], np.ndarray], student: Callable[[np.ndarray], np.ndarray],
+          seed: int = 0) -> dict[str, dict[str, float]]:
     rng = np.random.default_rng(seed)
     rows: dict[str, list[dict[str, float]]] = {"student": [], **{f"teacher, sigma {s}": [] for s in SIGMAS}}
     for x, reference in tqdm(list(zip(inputs, references)), desc=name, unit="utt", file=sys.stderr):
