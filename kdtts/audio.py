@@ -1,14 +1,20 @@
-"""Audio utilities: log-mel spectrograms aligned with the teacher's latent frames, WAV I/O, resampling."""
+"""Audio utilities: log-mel spectrograms aligned with the teacher's latent frames, WAV I/O, resampling.
+
+torch and torchaudio are imported where they are used: AudioSpec and WAV writing are on the command
+line's start-up path, which must not pay for them."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import soundfile as sf
-import torch
-import torchaudio
+
+if TYPE_CHECKING:
+    import torch
+    import torchaudio
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,8 @@ class AudioSpec:
 
 @lru_cache(maxsize=8)
 def _mel_transform(config: AudioSpec) -> torchaudio.transforms.MelSpectrogram:
+    import torchaudio
+
     return torchaudio.transforms.MelSpectrogram(
         sample_rate=config.sample_rate, n_fft=config.n_fft, hop_length=config.hop_length,
         n_mels=config.n_mels, f_min=config.f_min, f_max=config.f_max, power=1.0,
@@ -36,6 +44,8 @@ def _mel_transform(config: AudioSpec) -> torchaudio.transforms.MelSpectrogram:
 
 def log_mel(audio: torch.Tensor | np.ndarray, config: AudioSpec = AudioSpec()) -> torch.Tensor:
     """Natural-log mel magnitudes [..., n_mels, frames]; frames = len(audio) // hop exactly."""
+    import torch
+
     wav = torch.as_tensor(np.asarray(audio) if not torch.is_tensor(audio) else audio, dtype=torch.float32)
     pad = (config.n_fft - config.hop_length) // 2
     wav = wav.unsqueeze(0) if wav.dim() == 1 else wav
@@ -71,5 +81,8 @@ def resample(audio: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
     """Band-limited resampling (torchaudio's windowed sinc)."""
     if orig_rate == new_rate:
         return np.asarray(audio, dtype=np.float32)
+    import torch
+    import torchaudio
+
     wav = torch.as_tensor(np.asarray(audio, dtype=np.float32))
     return torchaudio.functional.resample(wav, orig_rate, new_rate).numpy()

@@ -6,15 +6,15 @@ student's durations (the graph is cut at the durations), and either decoder acce
 """
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import torch
 
-from kdtts.student.checkpoint import SHIPPED_STUDENT, CheckpointError
+from kdtts.student.header import SHIPPED_STUDENT, CheckpointError
 from kdtts.student.onnx_student import load_fast
 from kdtts.teachers.piper import PiperTeacher
 from kdtts.voice import Scales, Voice, speak
@@ -80,11 +80,11 @@ class Engine:
     def load(cls, voice: str | Path | None = None, student: str | Path | None = None,
              threads: int | None = None, require_student: bool = False) -> "Engine":
         """Default teacher + shipped student (on onnxruntime); the student is optional unless `require_student`."""
-        if threads:
-            torch.set_num_threads(threads)
         teacher = PiperTeacher.load(voice, threads=threads)
         path = Path(student) if student else SHIPPED_STUDENT
         model = load_fast(path, threads) if (require_student or student or path.exists()) else None
+        if threads and "torch" in sys.modules:  # a PyTorch student (ONNX export failed) or the caller's own
+            sys.modules["torch"].set_num_threads(threads)
         return cls(teacher, model)
 
     def voice(self, side: Side) -> Voice:

@@ -132,3 +132,64 @@ def test_usage_errors_are_clear(args, message):
     run = kdtts(*args)
     assert run.returncode != 0 and "Traceback" not in run.stderr
     assert message in run.stderr
+
+
+def test_every_domain_error_is_one_line_and_exit_code_2(tmp_path):
+    """Text, dataset, checkpoint, config and file errors all leave by the CLI's one error path."""
+    dataset = tmp_path / "dataset"
+    (dataset / "wavs").mkdir(parents=True)
+    (dataset / "metadata.csv").write_text("clip1|Hello there.\n", encoding="utf-8")  # wavs/clip1.wav is missing
+    pickle = tmp_path / "student.pt"
+    pickle.write_bytes(b"\x80\x04" + b"\0" * 64)
+    config = tmp_path / "bad.json"
+    config.write_text(json.dumps({"no_such_setting": 1}))
+    cases = [
+        (["distill", "--data", str(dataset), "--out", str(tmp_path / "run"), "--cache-dir", str(tmp_path / "c")],
+         "clip1.wav is missing"),
+        (["synth", "--model", "student", "--student", str(pickle), "--text", "Hi.", "--out", str(tmp_path / "a.wav")],
+         "pickle"),
+        (["distill", "--config", str(config), "--out", str(tmp_path / "run")], "no_such_setting"),
+        (["adversarial", "--config", str(tmp_path / "missing.json"), "--out", str(tmp_path / "run")], "missing.json"),
+        (["synth", "--text", "", "--out", str(tmp_path / "b.wav")], "empty"),
+    ]
+    for args, message in cases:
+        run = kdtts(*args)
+        lines = run.stderr.strip().splitlines()
+        assert run.returncode == 2, (args, run.stderr[-2000:])
+        assert len(lines) == 1 and lines[0].startswith("kdtts: error:") and message in lines[0], (args, run.stderr)
+    assert not (tmp_path / "run" / "last.safetensors").exists()
+
+
+HEAVY = ("torch", "torchaudio", "onnx", "gradio", "matplotlib")
+LOADED = ("import sys, json; from kdtts.cli import main; main(sys.argv[1:]); "
+          f"print(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r}))), file=sys.stderr)")
+
+
+def test_student_synth_imports_neither_torch_nor_onnx_once_cached(random_student_path, tmp_path):
+    """The first run may export the student (torch) and cut the teacher (onnx) into an empty cache;
+    every later run reads both from the cache and imports neither."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "KDTTS_CACHE_DIR": str(tmp_path / "cache")}
+    args = ["synth", "--model", "student", "--student", str(random_student_path), "--text", "Hello there.",
+            "--out", str(tmp_path / "s.wav")]
+    loaded = []
+    for _ in range(2):
+        run = subprocess.run([sys.executable, "-c", LOADED, *args], cwd=ROOT, env=env, capture_output=True,
+                             text=True, timeout=300)
+        assert run.returncode == 0, run.stderr[-2000:]
+        loaded.append(json.loads(run.stderr.strip().splitlines()[-1]))
+        assert closing_json(run.stdout)["audio_seconds"] > 0
+    assert {"torch", "onnx"} <= set(loaded[0])  # the export and the cut, into the empty cache
+    assert loaded[1] == []
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["onnx", "teacher-graphs-v1"]
+
+
+def test_help_imports_no_command():
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    run = subprocess.run([sys.executable, "-c", LOADED.replace("main(sys.argv[1:])", "build_parser(['--help'])")
+                          .replace("import main", "import build_parser")], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stderr.strip().splitlines()[-1]) == []
+    help_text = kdtts("--help").stdout
+    for command in ("synth", "info", "distill", "adversarial", "compose", "export", "evaluate"):
+        assert f"    {command}" in help_text

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from kdtts.cache import content_hash
 from kdtts.teachers.piper import PiperTeacher
 from kdtts.text import TextError
 from kdtts.voice import Scales
@@ -49,11 +50,7 @@ def build_cache(cache: Path, sentences: list[str], teacher: PiperTeacher | None 
 
 def voice_identity(model_path: Path) -> dict[str, str]:
     """How a checkpoint names its teacher: the voice's name and content hash, never a machine's path."""
-    digest = hashlib.sha256()
-    with Path(model_path).open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return {"name": Path(model_path).name.removesuffix(".onnx"), "sha256": digest.hexdigest()[:16]}
+    return {"name": Path(model_path).name.removesuffix(".onnx"), "sha256": content_hash(model_path, "sha256")}
 
 
 def teacher_record(cache: Path) -> dict:

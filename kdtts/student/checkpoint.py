@@ -14,23 +14,15 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from kdtts.student.header import (  # noqa: F401 - re-exported: the loaders' callers import them from here
+    ASSETS, FORMAT, KIND_NAMES, SHIPPED_STUDENT, SHIPPED_VOCODER, VOCODER_FORMAT, CheckpointError, read_metadata)
 from kdtts.student.model import StudentTTS
 from kdtts.student.modules import StudentConfig
 from kdtts.student.vocoder import VocoderConfig, VocoderStudent
 
-ASSETS = Path(__file__).resolve().parents[2] / "assets"
-SHIPPED_STUDENT = ASSETS / "student.safetensors"
-SHIPPED_VOCODER = ASSETS / "vocoder.safetensors"
-FORMAT = "kdtts-student/1"
-VOCODER_FORMAT = "kdtts-vocoder/1"
 # what each format's header config builds: a TTS student, or a student vocoder (mel -> audio)
 FORMATS: dict[str, tuple[type, type]] = {FORMAT: (StudentConfig, StudentTTS),
                                          VOCODER_FORMAT: (VocoderConfig, VocoderStudent)}
-KIND_NAMES = {FORMAT: "a text-to-speech student", VOCODER_FORMAT: "a student vocoder (mel -> audio)"}
-
-
-class CheckpointError(ValueError):
-    """A checkpoint kdtts will not load; the message names the reason."""
 
 
 def save_student(model: StudentTTS | VocoderStudent, path: str | Path, info: dict | None = None,
@@ -47,40 +39,6 @@ def save_student(model: StudentTTS | VocoderStudent, path: str | Path, info: dic
     save_file(tensors, str(tmp), metadata=metadata)
     os.replace(tmp, path)
     return path
-
-
-def _sniff(path: Path) -> None:
-    head = path.read_bytes()[:8] if path.stat().st_size >= 8 else path.read_bytes()
-    if head[:2] in (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05") or head[:2] == b"PK":
-        raise CheckpointError(f"{path.name} is a pickle/torch.save file. kdtts loads only safetensors "
-                              "checkpoints, because unpickling can run arbitrary code.")
-    if len(head) < 8:
-        raise CheckpointError(f"{path.name} is empty or truncated ({path.stat().st_size} bytes).")
-
-
-def read_metadata(path: str | Path) -> dict:
-    """The checkpoint's config and training info, without loading weights."""
-    from safetensors import safe_open
-
-    path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"No student checkpoint at {path}.")
-    _sniff(path)
-    try:
-        with safe_open(str(path), "pt") as f:
-            meta = f.metadata() or {}
-    except (SafetensorError, OSError, ValueError) as error:
-        raise CheckpointError(f"{path.name} is not a readable safetensors file (corrupt or truncated): {error}")
-    if meta.get("format") not in FORMATS:
-        raise CheckpointError(f"{path.name} is a safetensors file but not a kdtts student checkpoint "
-                              f"(format {meta.get('format')!r}, expected one of {sorted(FORMATS)}).")
-    try:
-        config, info = json.loads(meta.get("config", "")), json.loads(meta.get("info", "{}"))
-    except json.JSONDecodeError as error:
-        raise CheckpointError(f"{path.name}: its config or info header is not valid JSON ({error}).") from None
-    if not isinstance(config, dict) or not isinstance(info, dict):
-        raise CheckpointError(f"{path.name}: its config and info headers must be JSON objects.")
-    return {"config": config, "info": info, "format": meta["format"]}
 
 
 # Bounds on every architecture number a checkpoint header may carry: a header is untrusted input, and

@@ -1,28 +1,28 @@
 """The student on onnxruntime (about 1.5x faster than eager PyTorch on one thread): a `Voice`.
 
-A checkpoint is exported once (kdtts.student.export), into a cache folder keyed by its content hash,
-and the export is checked against PyTorch before it is used; if either fails, `load_fast` returns
-the PyTorch student and a warning says why.
+A checkpoint is exported once (kdtts.student.export), into a cache folder keyed by its content hash
+(kdtts.cache), and the export is checked against PyTorch before it is used; if either fails, `load_fast`
+returns the PyTorch student and a warning says why. Once the export is cached, loading and running the
+student imports neither torch nor onnx (the inverse STFT is numpy's), so the command line starts fast.
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import shutil
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
-import torch
 
 from kdtts.audio import AudioSpec
+from kdtts.cache import cached_folder
 from kdtts.runtime import cpu_session
-from kdtts.student.checkpoint import SHIPPED_STUDENT, load_student
-from kdtts.student.export import export_onnx
-from kdtts.student.model import StudentTTS
-from kdtts.student.modules import StudentConfig, istft
+from kdtts.student.header import FORMAT, KIND_NAMES, SHIPPED_STUDENT, CheckpointError, read_metadata
 from kdtts.voice import Scales, Voice
+
+if TYPE_CHECKING:
+    from kdtts.student.model import StudentTTS
+    from kdtts.student.modules import StudentConfig
 
 DEFAULT_THREADS = 1
 """The student's graphs are small: more intra-op threads cost more in synchronisation than they save
@@ -35,15 +35,21 @@ class OnnxStudent:
     def __init__(self, folder: str | Path, threads: int | None = None) -> None:
         folder = Path(folder)
         meta = json.loads((folder / "config.json").read_text())
-        self.config = StudentConfig(**meta["config"])
+        self._config: dict = meta["config"]
         self.info = meta.get("info", {})
         self.parameters: dict[str, int] = meta.get("parameters", {})
         self.path: Path | None = None
-        self.spec = AudioSpec(sample_rate=self.config.sample_rate, hop_length=self.config.hop_length)
+        self.spec = AudioSpec(sample_rate=self._config["sample_rate"], hop_length=self._config["hop_length"])
         self._duration = cpu_session(folder / "duration.onnx", threads or DEFAULT_THREADS)
         self._front = cpu_session(folder / "front.onnx", threads or DEFAULT_THREADS)
         self._decoder = cpu_session(folder / "decoder.onnx", threads or DEFAULT_THREADS)
-        self.window = torch.hann_window(self.config.n_fft)
+        self.window = hann_window(self._config["n_fft"])
+
+    @property
+    def config(self) -> StudentConfig:
+        from kdtts.student.modules import StudentConfig
+
+        return StudentConfig(**self._config)
 
     def count_parameters(self) -> dict[str, int]:
         return dict(self.parameters)
@@ -59,9 +65,28 @@ class OnnxStudent:
 
     def decode(self, z: np.ndarray) -> np.ndarray:
         magnitude, phase = self._decoder.run(None, {"z": np.asarray(z, dtype=np.float32)[None]})
-        with torch.inference_mode():
-            audio = istft(torch.from_numpy(magnitude), torch.from_numpy(phase), self.window, self.spec.hop_length)
-        return audio[0].clamp(-1.0, 1.0).numpy()
+        return np.clip(istft(magnitude[0], phase[0], self.window, self.spec.hop_length), -1.0, 1.0)
+
+
+def hann_window(n_fft: int) -> np.ndarray:
+    """torch.hann_window's periodic Hann window."""
+    return (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
+
+
+def istft(magnitude: np.ndarray, phase: np.ndarray, window: np.ndarray, hop: int) -> np.ndarray:
+    """[n_fft/2+1, T] magnitude and phase -> [T * hop] audio: kdtts.student.modules.istft (torch.istft,
+    centred frames) in numpy, so the exported student runs without torch."""
+    n_fft, frames = window.shape[0], magnitude.shape[-1]
+    segments = np.fft.irfft(magnitude * np.exp(1j * phase), n=n_fft, axis=0).T * window  # [T, n_fft]
+    length = n_fft + hop * (frames - 1)
+    audio, envelope = np.zeros(length, dtype=np.float64), np.zeros(length, dtype=np.float64)
+    square = window.astype(np.float64) ** 2
+    for t in range(frames):
+        audio[t * hop:t * hop + n_fft] += segments[t]
+        envelope[t * hop:t * hop + n_fft] += square
+    start = n_fft // 2
+    audio, envelope = audio[start:start + frames * hop], envelope[start:start + frames * hop]
+    return (audio / np.where(envelope > 1e-11, envelope, 1.0)).astype(np.float32)
 
 
 def parity(student: Voice, onnx_student: Voice, n_ids: int = 60, seed: int = 0) -> dict:
@@ -80,34 +105,38 @@ def parity(student: Voice, onnx_student: Voice, n_ids: int = 60, seed: int = 0) 
 
 def export_checked(student_path: str | Path | None, out_dir: str | Path) -> dict:
     """Export a checkpoint to ONNX and measure the export against PyTorch on the same input."""
+    from kdtts.student.checkpoint import load_student
+    from kdtts.student.export import export_onnx
+
     out = export_onnx(student_path, out_dir)
     return {"out": str(out), **parity(load_student(student_path), OnnxStudent(out))}
 
 
-def cache_root() -> Path:
-    return Path(os.environ.get("KDTTS_CACHE_DIR", Path.home() / ".cache" / "kdtts"))
+def _export_into(path: Path) -> Callable[[Path], None]:
+    def build(folder: Path) -> None:
+        report = export_checked(path, folder)
+        if report["audio_max_abs_diff"] > 1e-3 or report["durations_equal_fraction"] < 1.0:
+            raise RuntimeError(f"ONNX output differs from PyTorch: {report}")
+    return build
 
 
 def load_fast(path: str | Path | None = None, threads: int | None = None) -> OnnxStudent | StudentTTS:
     """The student at `path` (the shipped one by default) on onnxruntime, or on PyTorch if export fails.
 
-    Raises CheckpointError for a file kdtts will not load (checked on PyTorch first)."""
+    Raises CheckpointError for a file kdtts will not load: checked on PyTorch before its first export;
+    a cached export is of the same bytes (the cache is keyed by content), so only its header is read."""
     path = Path(path) if path else SHIPPED_STUDENT
-    student = load_student(path)
-    digest = hashlib.sha1(path.read_bytes()).hexdigest()[:16]
-    folder = cache_root() / "onnx" / digest
+    meta = read_metadata(path)  # a missing, pickled or foreign file fails here, before any export
+    if meta["format"] != FORMAT:
+        raise CheckpointError(f"{path.name} is {KIND_NAMES[meta['format']]}, not {KIND_NAMES[FORMAT]}.")
     try:
-        if not (folder / "config.json").exists():
-            tmp = folder.with_name(f"{digest}.tmp{os.getpid()}")
-            report = export_checked(path, tmp)
-            if report["audio_max_abs_diff"] > 1e-3 or report["durations_equal_fraction"] < 1.0:
-                raise RuntimeError(f"ONNX output differs from PyTorch: {report}")
-            shutil.rmtree(folder, ignore_errors=True)
-            os.replace(tmp, folder)
-        fast = OnnxStudent(folder, threads)
-    except Exception as error:  # noqa: BLE001 - PyTorch still works; say why we are slower
-        warnings.warn(f"student stays on PyTorch (ONNX export failed: {error})")
-        return student
-    # the checkpoint's own, even for an export cached by an older kdtts
-    fast.info, fast.path, fast.parameters = student.info, path, student.count_parameters()
+        fast = OnnxStudent(cached_folder("onnx", path, _export_into(path), marker="config.json"), threads)
+    except Exception as error:
+        from kdtts.student.checkpoint import load_student
+
+        if isinstance(error, CheckpointError):
+            raise
+        warnings.warn(f"student stays on PyTorch (ONNX export failed: {error})", stacklevel=2)
+        return load_student(path)
+    fast.info, fast.path = meta["info"], path  # the checkpoint's own, even for an export cached by an older kdtts
     return fast

@@ -7,16 +7,17 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import onnx
+import onnxruntime as ort
 
 from kdtts.audio import AudioSpec
 from kdtts.runtime import cpu_session
-from kdtts.teachers.piper_graph import TeacherGraphs, split_graph
+from kdtts.teachers.piper_graph import PARTS, TeacherGraphs, load_graphs
 from kdtts.text import Phonemizer
 from kdtts.voice import Scales
 
@@ -46,7 +47,10 @@ def graph_feed(ids: np.ndarray, scales: Scales) -> dict[str, np.ndarray]:
 
 
 class PiperTeacher:
-    """A Piper voice whose duration, latent and decoder modules can each be run alone (a `Voice`)."""
+    """A Piper voice whose duration, latent and decoder modules can each be run alone (a `Voice`).
+
+    Each module's onnxruntime session is made on its first use: a student reading with the teacher's
+    text front end never loads the teacher's weights."""
 
     def __init__(self, model_path: Path, config: dict, graphs: TeacherGraphs, threads: int | None) -> None:
         self.model_path = Path(model_path)
@@ -59,12 +63,23 @@ class PiperTeacher:
                                      inference.get("noise_w", 0.8))
         self.phonemizer = Phonemizer(config)
         self.cut = graphs.cut
-        self._full = cpu_session(graphs.full, threads)
-        self._durations = cpu_session(graphs.durations, threads)
-        self._front = cpu_session(graphs.front, threads)
-        self._decoder = cpu_session(graphs.decoder, threads)
         self.parameters = graphs.parameters
         self.decoder_parameters = graphs.decoder_parameters
+        self._graphs, self._threads = graphs, threads
+        self._sessions: dict[str, ort.InferenceSession] = {}
+        self._lock = threading.Lock()
+
+    def session(self, part: str) -> ort.InferenceSession:
+        """The onnxruntime session of one sub-graph (kdtts.teachers.piper_graph.PARTS), made once."""
+        with self._lock:
+            if part not in self._sessions:
+                self._sessions[part] = cpu_session(getattr(self._graphs, part), self._threads)
+            return self._sessions[part]
+
+    def warm(self) -> None:
+        """Make every session now (the app: before its first visitor, not during)."""
+        for part in PARTS:
+            self.session(part)
 
     @classmethod
     def load(cls, model_path: str | Path | None = None, config_path: str | Path | None = None,
@@ -78,7 +93,7 @@ class PiperTeacher:
         config = json.loads(config_path.read_text(encoding="utf-8"))
         if config.get("num_speakers", 1) > 1:
             raise ValueError(f"{model_path.name} is a multi-speaker voice; kdtts supports single-speaker voices")
-        return cls(model_path, config, split_graph(onnx.load(str(model_path))), threads)
+        return cls(model_path, config, load_graphs(model_path), threads)
 
     @property
     def bytes_on_disk(self) -> int:
@@ -87,22 +102,22 @@ class PiperTeacher:
     # -- modules ---------------------------------------------------------------------------------
     def durations(self, ids: np.ndarray, scales: Scales | None = None) -> np.ndarray:
         """Frames per phoneme id, as the teacher's length regulator receives them."""
-        out = self._durations.run(None, graph_feed(ids, scales or self.default_scales))[0]
+        out = self.session("durations").run(None, graph_feed(ids, scales or self.default_scales))[0]
         return out.reshape(-1).astype(np.int64)
 
     def latent(self, ids: np.ndarray, durations: np.ndarray, scales: Scales | None = None) -> np.ndarray:
         """The latent z [192, sum(durations)] for given (possibly someone else's) durations."""
         feed = graph_feed(ids, scales or self.default_scales)
         feed[self.cut.durations] = np.asarray(durations, dtype=np.float32).reshape(1, 1, -1)
-        return self._front.run(None, feed)[0][0]
+        return self.session("front").run(None, feed)[0][0]
 
     def decode(self, z: np.ndarray) -> np.ndarray:
         """The teacher's decoder alone: z [192, T] -> audio [T * hop]."""
-        return self._decoder.run(None, {self.cut.z: np.asarray(z, dtype=np.float32)[None]})[0].reshape(-1)
+        return self.session("decoder").run(None, {self.cut.z: np.asarray(z, dtype=np.float32)[None]})[0].reshape(-1)
 
     def full(self, ids: np.ndarray, scales: Scales | None = None) -> TeacherOutput:
         """The unmodified graph in one pass (the real teacher's speed), with durations and z exposed."""
         start = time.perf_counter()
-        audio, durations, z = self._full.run(None, graph_feed(ids, scales or self.default_scales))
+        audio, durations, z = self.session("full").run(None, graph_feed(ids, scales or self.default_scales))
         return TeacherOutput(np.asarray(ids, dtype=np.int64), durations.reshape(-1).astype(np.int64), z[0],
                              audio.reshape(-1), {"total": time.perf_counter() - start})

@@ -8,13 +8,23 @@ A Piper graph maps phoneme ids to audio in one piece. We find two tensors by gra
   decoder's input. Dominators are found in one topological pass.
 
 and cut the graph there into three sub-graphs (durations; the front: latent z given durations; decoder).
+Cutting takes seconds and imports onnx, so `load_graphs` keeps the cut sub-graphs on disk (kdtts.cache),
+keyed by the voice's content hash: a process that finds them there never imports onnx.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
-import onnx
-from onnx.utils import Extractor
+from kdtts.cache import cached_folder
+
+if TYPE_CHECKING:
+    import onnx
+
+CACHE_KIND = "teacher-graphs-v1"  # bump when the cut or the sub-graphs change: old entries are then ignored
+PARTS = ("full", "durations", "front", "decoder")
 
 
 class TeacherGraphError(RuntimeError):
@@ -68,13 +78,13 @@ def find_cut(model: onnx.ModelProto) -> GraphCut:
 
 @dataclass
 class TeacherGraphs:
-    """Serialized sub-graphs, ready for onnxruntime.InferenceSession."""
+    """Sub-graphs, serialized (bytes) or as files in the cache, ready for onnxruntime.InferenceSession."""
 
     cut: GraphCut
-    full: bytes      # inputs -> audio, durations, z
-    durations: bytes  # inputs -> durations
-    front: bytes     # inputs + durations -> z (the latent)
-    decoder: bytes   # z -> audio
+    full: bytes | Path       # inputs -> audio, durations, z
+    durations: bytes | Path  # inputs -> durations
+    front: bytes | Path      # inputs + durations -> z (the latent)
+    decoder: bytes | Path    # z -> audio
     parameters: int = 0          # weights in the whole voice
     decoder_parameters: int = 0  # weights in the decoder sub-graph
 
@@ -90,7 +100,9 @@ def count_parameters(model: onnx.ModelProto) -> int:
 
 
 def split_graph(model: onnx.ModelProto) -> TeacherGraphs:
-    """Cut a Piper voice into module graphs (about a second for a medium voice, so not cached)."""
+    """Cut a Piper voice into module graphs (seconds for a medium voice: `load_graphs` caches them)."""
+    from onnx.utils import Extractor
+
     cut = find_cut(model)
     extractor = Extractor(model)
     decoder = extractor.extract_model([cut.z], [cut.audio])
@@ -103,3 +115,26 @@ def split_graph(model: onnx.ModelProto) -> TeacherGraphs:
         parameters=count_parameters(model),
         decoder_parameters=count_parameters(decoder),
     )
+
+
+def _write_graphs(model_path: Path) -> Callable[[Path], None]:
+    def build(folder: Path) -> None:
+        import onnx
+
+        graphs = split_graph(onnx.load(str(model_path)))
+        for part in PARTS:
+            (folder / f"{part}.onnx").write_bytes(getattr(graphs, part))
+        (folder / "cut.json").write_text(json.dumps({"cut": asdict(graphs.cut), "parameters": graphs.parameters,
+                                                     "decoder_parameters": graphs.decoder_parameters}, indent=1))
+    return build
+
+
+def load_graphs(model_path: str | Path) -> TeacherGraphs:
+    """The voice's sub-graphs as files in the cache, cut on the first call for these voice bytes (keyed by
+    the voice's SHA-256, the hash a checkpoint records of its teacher)."""
+    folder = cached_folder(CACHE_KIND, model_path, _write_graphs(Path(model_path)), marker="cut.json",
+                           algorithm="sha256")
+    meta = json.loads((folder / "cut.json").read_text())
+    cut = GraphCut(**{**meta["cut"], "inputs": tuple(meta["cut"]["inputs"])})
+    return TeacherGraphs(cut, *(folder / f"{part}.onnx" for part in PARTS), parameters=meta["parameters"],
+                         decoder_parameters=meta["decoder_parameters"])

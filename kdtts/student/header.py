@@ -1,0 +1,55 @@
+"""A checkpoint's header (format, config, training info) read without PyTorch.
+
+The command line and the onnxruntime student only need the header of a checkpoint whose ONNX export is
+cached, so this module imports no torch; kdtts.student.checkpoint loads the weights.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
+SHIPPED_STUDENT = ASSETS / "student.safetensors"
+SHIPPED_VOCODER = ASSETS / "vocoder.safetensors"
+FORMAT = "kdtts-student/1"
+VOCODER_FORMAT = "kdtts-vocoder/1"
+KIND_NAMES = {FORMAT: "a text-to-speech student", VOCODER_FORMAT: "a student vocoder (mel -> audio)"}
+
+
+class CheckpointError(ValueError):
+    """A checkpoint kdtts will not load; the message names the reason."""
+
+
+def sniff(path: Path) -> None:
+    """Refuse pickles and truncated files by their first bytes."""
+    head = path.read_bytes()[:8] if path.stat().st_size >= 8 else path.read_bytes()
+    if head[:2] in (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05") or head[:2] == b"PK":
+        raise CheckpointError(f"{path.name} is a pickle/torch.save file. kdtts loads only safetensors "
+                              "checkpoints, because unpickling can run arbitrary code.")
+    if len(head) < 8:
+        raise CheckpointError(f"{path.name} is empty or truncated ({path.stat().st_size} bytes).")
+
+
+def read_metadata(path: str | Path) -> dict:
+    """The checkpoint's config and training info, without loading weights."""
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"No student checkpoint at {path}.")
+    sniff(path)
+    try:
+        with safe_open(str(path), "numpy") as f:
+            meta = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as error:
+        raise CheckpointError(f"{path.name} is not a readable safetensors file (corrupt or truncated): {error}")
+    if meta.get("format") not in KIND_NAMES:
+        raise CheckpointError(f"{path.name} is a safetensors file but not a kdtts student checkpoint "
+                              f"(format {meta.get('format')!r}, expected one of {sorted(KIND_NAMES)}).")
+    try:
+        config, info = json.loads(meta.get("config", "")), json.loads(meta.get("info", "{}"))
+    except json.JSONDecodeError as error:
+        raise CheckpointError(f"{path.name}: its config or info header is not valid JSON ({error}).") from None
+    if not isinstance(config, dict) or not isinstance(info, dict):
+        raise CheckpointError(f"{path.name}: its config and info headers must be JSON objects.")
+    return {"config": config, "info": info, "format": meta["format"]}
