@@ -32,9 +32,9 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
+    from kdtts.distill.finetune import Finetuner, FinetuneRequest
     from kdtts.student.checkpoint import SHIPPED_STUDENT
     from kdtts.teachers.piper import PiperTeacher
-    from kdtts.distill.finetune import Finetuner, FinetuneRequest
 
     data = Path(tempfile.mkdtemp(prefix="kdtts-ftbench-"))
     student = Path(args.student) if args.student else (SHIPPED_STUDENT if SHIPPED_STUDENT.exists() else None)

@@ -32,7 +32,7 @@ class Mix:
     decoder: Side = "teacher"
 
     @classmethod
-    def of(cls, model: Side) -> "Mix":
+    def of(cls, model: Side) -> Mix:
         return cls(model, model, model)
 
     def label(self) -> str:
@@ -78,7 +78,7 @@ class Engine:
 
     @classmethod
     def load(cls, voice: str | Path | None = None, student: str | Path | None = None,
-             threads: int | None = None, require_student: bool = False) -> "Engine":
+             threads: int | None = None, require_student: bool = False) -> Engine:
         """Default teacher + shipped student (on onnxruntime); the student is optional unless `require_student`."""
         teacher = PiperTeacher.load(voice, threads=threads)
         path = Path(student) if student else SHIPPED_STUDENT

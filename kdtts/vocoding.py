@@ -8,9 +8,10 @@ alignment.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Literal
 
 import numpy as np
 import torch
@@ -50,7 +51,7 @@ class VocoderPair:
 
     @classmethod
     def load(cls, name: str = "hifigan", student: str | Path | None = None, voice: str | Path | None = None,
-             threads: int | None = None, mel_engine=None) -> "VocoderPair":
+             threads: int | None = None, mel_engine=None) -> VocoderPair:
         """TeacherChoiceError (one line) when the teacher cannot run here; the shipped student vocoder
         when `student` is None and it exists. `mel_engine`: a loaded kdtts.engine.Engine to reuse."""
         require(name)
@@ -74,7 +75,7 @@ class VocoderPair:
         return cls(name, lambda text: tacotron.synthesize(text, seed=0).mel, tacotron.decode, model,
                    tacotron.sample_rate, tacotron.vocoder_parameters)
 
-    def with_student(self, student: VocoderStudent | None) -> "VocoderPair":
+    def with_student(self, student: VocoderStudent | None) -> VocoderPair:
         """The same teacher and mel source with another student vocoder (a fine-tuned one)."""
         return VocoderPair(self.name, self.mel_of, self.teacher, student, self.sample_rate, self.teacher_parameters)
 

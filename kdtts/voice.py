@@ -28,7 +28,7 @@ class Scales:
     length: float = 1.0
     noise_w: float = 0.8
 
-    def deterministic(self) -> "Scales":
+    def deterministic(self) -> Scales:
         return replace(self, noise=0.0, noise_w=0.0)
 
     def array(self) -> np.ndarray:

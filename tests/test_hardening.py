@@ -105,6 +105,21 @@ def test_unwritable_data_dir_fails_before_loading_with_advice(tmp_path, monkeypa
         settings.data_dir()
 
 
+@pytest.mark.parametrize("env, expected", [
+    ({}, "127.0.0.1"),                                           # a laptop: not open to the local network
+    ({"SPACE_ID": "someone/kdtts"}, "0.0.0.0"),                  # a Space: its proxy must reach the app
+    ({"GRADIO_SERVER_NAME": "192.168.1.5", "SPACE_ID": "x"}, "192.168.1.5"),  # said explicitly: as said
+])
+def test_server_binds_loopback_unless_told_or_on_a_space(env, expected, monkeypatch):
+    from kdtts.ui import settings
+
+    for name in ("GRADIO_SERVER_NAME", "SPACE_ID"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert settings.server_name() == expected
+
+
 def test_rate_limiter_counts_per_visitor():
     from kdtts.ui.limits import RateLimiter, visitor
 
@@ -145,7 +160,7 @@ def test_restart_removes_orphans_and_old_checkpoints_are_evicted(teacher, tmp_pa
 
 
 def test_a_fresh_student_job_does_not_start_from_the_shipped_student(teacher, tmp_path):
-    from kdtts.distill.finetune import FinetuneRequest, Finetuner
+    from kdtts.distill.finetune import Finetuner, FinetuneRequest
     from kdtts.student.checkpoint import SHIPPED_STUDENT
 
     text = ("The cat sat on the mat.\nA bird sang in the tall tree.\nWe walked to the market at noon.\n"
@@ -163,7 +178,7 @@ def test_a_fresh_student_job_does_not_start_from_the_shipped_student(teacher, tm
 def test_from_scratch_preset_trains_a_small_decoder_and_keeps_samples_to_listen_to(teacher, tmp_path):
     import soundfile as sf
 
-    from kdtts.distill.finetune import FinetuneRequest, Finetuner
+    from kdtts.distill.finetune import Finetuner, FinetuneRequest
     from kdtts.distill.finetune_request import SCRATCH_DECODER
 
     text = ("The cat sat on the mat.\nA bird sang in the tall tree.\nWe walked to the market at noon.\n"
@@ -181,7 +196,7 @@ def test_from_scratch_preset_trains_a_small_decoder_and_keeps_samples_to_listen_
 
 
 def test_finetunes_queue_one_per_visitor_and_owners_cancel_their_own(teacher, tmp_path):
-    from kdtts.distill.finetune import Busy, FinetuneRequest, Finetuner
+    from kdtts.distill.finetune import Busy, Finetuner, FinetuneRequest
     from kdtts.student.checkpoint import SHIPPED_STUDENT
 
     text = "The cat sat on the mat.\nA bird sang in the tall tree.\nWe walked to the market at noon."

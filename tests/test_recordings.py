@@ -147,7 +147,7 @@ def test_uploaded_zip_keeps_only_the_dataset_and_refuses_unsafe_entries(dataset,
 
 
 def test_a_finetune_with_recordings_trains_at_alpha_half_and_forgets_them(dataset, teacher, tmp_path):
-    from kdtts.distill.finetune import FinetuneRequest, Finetuner
+    from kdtts.distill.finetune import Finetuner, FinetuneRequest
     from kdtts.student.checkpoint import SHIPPED_STUDENT, load_student
     from kdtts.ui import uploads
 

@@ -344,3 +344,18 @@ def test_shipped_student_speaks_at_the_teachers_rate(teacher, det_scales):
             ratios.append(s / t)
     assert abs(student_frames / teacher_frames - 1) <= 0.02
     assert np.median(np.abs(np.array(ratios) - 1)) <= 0.03
+
+
+@pytest.mark.parametrize("n_fft, hop, frames", [(1024, 256, 37), (512, 128, 1)])
+def test_numpy_istft_is_torchs(n_fft, hop, frames):
+    """The onnxruntime student's inverse STFT (numpy, so it runs without torch) is the trained decoder's."""
+    from kdtts.student.modules import istft as torch_istft
+    from kdtts.student.onnx_student import hann_window, istft
+
+    rng = np.random.default_rng(0)
+    magnitude = rng.random((n_fft // 2 + 1, frames)).astype(np.float32)
+    phase = rng.uniform(-np.pi, np.pi, magnitude.shape).astype(np.float32)
+    expected = torch_istft(torch.from_numpy(magnitude)[None], torch.from_numpy(phase)[None],
+                           torch.hann_window(n_fft), hop)[0].numpy()
+    audio = istft(magnitude, phase, hann_window(n_fft), hop)
+    assert audio.shape == (frames * hop,) and np.abs(audio - expected).max() < 1e-6

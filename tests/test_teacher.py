@@ -6,10 +6,10 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from kdtts.teachers import PiperTeacher
-from kdtts.voice import Scales, speak
+from kdtts.teachers import PiperTeacher, piper_graph
 from kdtts.teachers.piper import default_voice
 from kdtts.teachers.piper_graph import TeacherGraphError, find_cut
+from kdtts.voice import Scales, speak
 
 TEXT = "The quick brown fox jumps over the lazy dog."
 
@@ -174,7 +174,7 @@ def test_engine_rejects_bad_text(engine):
             engine.synthesize(bad)
 
 
-@pytest.mark.parametrize("mix", [(d, l, dec) for d in ("teacher", "student") for l in ("teacher", "student")
+@pytest.mark.parametrize("mix", [(d, f, dec) for d in ("teacher", "student") for f in ("teacher", "student")
                                  for dec in ("teacher", "student")])
 def test_every_teacher_student_mix_runs(engine, det_scales, mix):
     from kdtts.engine import Mix
@@ -185,3 +185,24 @@ def test_every_teacher_student_mix_runs(engine, det_scales, mix):
     assert np.sqrt(np.mean(result.audio ** 2)) > 1e-3
     teacher_durations = engine.teacher.durations(result.ids, det_scales)
     assert (mix[0] == "teacher") == np.array_equal(result.durations, teacher_durations)
+
+
+def test_cut_sub_graphs_are_cached_by_the_voices_hash(teacher, det_scales, tmp_path, monkeypatch):
+    """Cut once per voice content; a later load reads the sub-graphs from disk and never cuts again."""
+    from kdtts.distill.data import voice_identity
+
+    monkeypatch.setenv("KDTTS_CACHE_DIR", str(tmp_path))
+    first = PiperTeacher.load(threads=1)
+    entry, = (tmp_path / piper_graph.CACHE_KIND).iterdir()
+    assert entry.name == voice_identity(default_voice())["sha256"]
+    assert sorted(p.name for p in entry.iterdir()) == ["cut.json", "decoder.onnx", "durations.onnx", "front.onnx",
+                                                       "full.onnx"]
+
+    def no_cutting(model):
+        raise AssertionError("cut again although the sub-graphs are cached")
+
+    monkeypatch.setattr(piper_graph, "split_graph", no_cutting)
+    second = PiperTeacher.load(threads=1)
+    assert second.cut == first.cut == teacher.cut and second.parameters == teacher.parameters
+    ids = np.asarray(teacher.phonemizer.ids("Cached."))
+    assert np.array_equal(second.full(ids, det_scales).audio, teacher.full(ids, det_scales).audio)

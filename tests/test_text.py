@@ -3,8 +3,17 @@ from __future__ import annotations
 
 import pytest
 
-from kdtts.text import (MAX_CHARS, TextError, clean, normalize, number_to_words, ordinal_words,
-                        split_sentences, validate, year_words)
+from kdtts.text import (
+    MAX_CHARS,
+    TextError,
+    clean,
+    normalize,
+    number_to_words,
+    ordinal_words,
+    split_sentences,
+    validate,
+    year_words,
+)
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -71,9 +71,9 @@ def server(tmp_path_factory, random_student_path, shipped_hash):
             try:
                 urllib.request.urlopen(url, timeout=2)
                 break
-            except OSError:
+            except OSError as error:
                 if time.perf_counter() - started > 120:
-                    raise RuntimeError("app did not start in 120 s")
+                    raise RuntimeError("app did not start in 120 s") from error
                 time.sleep(0.5)
         print(f"\napp answered {time.perf_counter() - started:.1f} s after start")
         yield {"url": url, "data": data, "proc": proc}
@@ -84,6 +84,14 @@ def server(tmp_path_factory, random_student_path, shipped_hash):
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+def test_the_server_binds_loopback_only_by_default(server):
+    """No GRADIO_SERVER_NAME and no Space: the app listens on 127.0.0.1, not on every interface."""
+    port = int(server["url"].rstrip("/").rsplit(":", 1)[1])
+    rows = [line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:]]
+    listening = {row[1] for row in rows if row[3] == "0A"}  # state 0A: LISTEN
+    assert f"0100007F:{port:04X}" in listening and f"00000000:{port:04X}" not in listening
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +170,7 @@ def test_200_concurrent_votes_through_the_api(server, client):
     def fetch(i: int) -> None:
         tokens[i] = retry(lambda: clients[i % 8].predict(api_name="/next_pair")[0])
         for side in ("A", "B"):  # a vote counts only after both clips were played (idempotent: safe to retry)
-            retry(lambda: clients[i % 8].predict(tokens[i], side, api_name="/played"))
+            retry(lambda side=side: clients[i % 8].predict(tokens[i], side, api_name="/played"))
 
     def vote(i: int) -> str:
         return retry(lambda: clients[i % 8].predict(tokens[i], ("A", "B", "no preference")[i % 3], 1 + i % 5,
@@ -203,6 +211,7 @@ def _wait_idle(client, timeout: float = 150.0) -> dict:
 
 def test_finetune_busy_and_cancel_then_a_short_run_makes_a_checkpoint(server, client, shipped_hash):
     from gradio_client.exceptions import AppError
+
     from kdtts.student.checkpoint import SHIPPED_STUDENT, load_student
 
     modules = ["duration", "front", "decoder"]
@@ -234,7 +243,7 @@ def test_finetune_busy_and_cancel_then_a_short_run_makes_a_checkpoint(server, cl
     assert not any((server["data"] / "finetune_runs").glob("*")), "a published job kept its run folder"
     assert not list((server["data"] / "finetune_cache").glob("user-*")), "the visitor's text stayed cached"
     # selectable in the Compare tab (and API) by name
-    teacher_wav, student_wav, *_ = client.predict("Now with the new checkpoint.", "tiny", api_name="/compare")  # noqa
+    teacher_wav, student_wav, *_ = client.predict("Now with the new checkpoint.", "tiny", api_name="/compare")
     assert len(_audio(student_wav)[0]) > 0
     from kdtts.student.checkpoint import SHIPPED_STUDENT as shipped
 

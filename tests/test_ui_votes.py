@@ -33,7 +33,7 @@ def test_200_concurrent_votes_all_land(tmp_path):
         try:
             VoteStore(tmp_path / "votes.sqlite").add(  # a separate store (connection) per thread, like separate workers
                 Vote(i % 40, f"prompt {i % 40}", "teacher", "student", ("A", "B", "none")[i % 3], 1 + i % 5, 5 - i % 5))
-        except BaseException as error:  # noqa: BLE001
+        except BaseException as error:
             errors.append(error)
 
     threads = [threading.Thread(target=cast, args=(i,)) for i in range(200)]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 EXIT_USER_ERROR = 2
 # domain errors that are not ValueError/OSError, by module: looked up only in modules already imported

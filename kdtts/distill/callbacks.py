@@ -6,8 +6,8 @@ from __future__ import annotations
 import csv
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -53,7 +53,7 @@ class LossPlot(Callback):
     def on_checkpoint(self, step: int, row: dict) -> None:
         try:
             plot_losses(self.csv_path, self.png_path)
-        except Exception:  # noqa: BLE001 - a picture must never stop a training run
+        except Exception:  # a picture must never stop a training run
             log.exception("could not draw %s", self.png_path)
 
 

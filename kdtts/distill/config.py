@@ -13,7 +13,7 @@ from pathlib import Path
 MODULES = ("duration", "front", "decoder")
 
 
-def config_field(default: object, help: str, **kwargs: object):  # noqa: A002 - argparse's word
+def config_field(default: object, help: str, **kwargs: object):  # `help`: argparse's word
     """A field with its help text; a callable default (a type or a lambda) is a default factory."""
     if callable(default):
         return field(default_factory=default, metadata={"help": help, **kwargs})
@@ -61,7 +61,7 @@ class DistillConfig:
     threads: int | None = config_field(None, "torch intra-op threads (default: torch's choice)")
 
     @classmethod
-    def from_file(cls, path: str | Path | None, **overrides: object) -> "DistillConfig":
+    def from_file(cls, path: str | Path | None, **overrides: object) -> DistillConfig:
         return from_file(cls, path, overrides)
 
 

@@ -25,14 +25,20 @@ import shutil
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from kdtts.distill.config import DistillConfig
 from kdtts.distill.data import build_cache, read_manifest
-from kdtts.distill.finetune_request import (MAX_USER_CHARS, MAX_USER_SENTENCES, FinetuneRequest, builtin_sentences,
-                                            checkpoint_name, user_sentences)
+from kdtts.distill.finetune_request import (
+    MAX_USER_CHARS,
+    MAX_USER_SENTENCES,
+    FinetuneRequest,
+    builtin_sentences,
+    checkpoint_name,
+    user_sentences,
+)
 from kdtts.distill.publish import evict_oldest, publish
 from kdtts.distill.train import distill
 from kdtts.student.checkpoint import SHIPPED_STUDENT, load_student, save_student
@@ -178,7 +184,7 @@ class Finetuner:
     def _run(self, job: Job) -> None:
         try:
             self._train(job)
-        except Exception as error:  # noqa: BLE001 - reported to the page, logged in full
+        except Exception as error:  # reported to the page, logged in full
             log.error("fine-tune %s failed:\n%s", job.id, traceback.format_exc())
             job.status, job.message = "failed", f"failed: {error}"
         finally:

@@ -34,7 +34,7 @@ def vocoder_checkpoints(data: Path) -> dict[str, Path]:
     return found
 
 
-def train_vocoder_job(tuner: "Finetuner", job: "Job") -> None:
+def train_vocoder_job(tuner: Finetuner, job: Job) -> None:
     from kdtts.teachers.hifigan import HiFiGANTeacher
     from kdtts.teachers.registry import generator_name
 
@@ -69,7 +69,7 @@ def train_vocoder_job(tuner: "Finetuner", job: "Job") -> None:
     _publish(tuner, job, out, base, spoken, time.perf_counter() - t0)
 
 
-def _publish(tuner: "Finetuner", job: "Job", out: Path, base: Path | None, spoken: int, seconds: float) -> None:
+def _publish(tuner: Finetuner, job: Job, out: Path, base: Path | None, spoken: int, seconds: float) -> None:
     r = job.request
     job.status = "saving"
     folder = tuner.data / VOCODER_DIR

@@ -12,8 +12,15 @@ import torch.distributed as dist
 
 from kdtts.audio import AudioSpec
 from kdtts.distill.config import DistillConfig
-from kdtts.distill.data import (Utt, build_cache, build_recordings_cache, load_cache, read_manifest, teacher_record,
-                                voice_identity)
+from kdtts.distill.data import (
+    Utt,
+    build_cache,
+    build_recordings_cache,
+    load_cache,
+    read_manifest,
+    teacher_record,
+    voice_identity,
+)
 from kdtts.teachers.piper import PiperTeacher
 
 log = logging.getLogger("kdtts.distill")

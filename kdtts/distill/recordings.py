@@ -71,7 +71,7 @@ def _read_clip(path: Path, spec: AudioSpec) -> np.ndarray:
     return trim_silence(audio, rate)
 
 
-def read_dataset(folder: str | Path, spec: AudioSpec, speakable: "callable", max_clips: int = MAX_CLIPS) -> Dataset:
+def read_dataset(folder: str | Path, spec: AudioSpec, speakable: callable, max_clips: int = MAX_CLIPS) -> Dataset:
     """Every usable clip of an LJSpeech-style folder; unusable ones are listed in `skipped`.
 
     speakable(text) -> bool: whether the teacher can read a text. Raises DatasetError when the folder

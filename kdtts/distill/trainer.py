@@ -10,8 +10,8 @@ alpha = 1 when only the teacher is available.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import nn

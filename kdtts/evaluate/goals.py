@@ -5,8 +5,8 @@ deterministic, same run). A goal whose metric was not measured (skipped, no stud
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 
 @dataclass(frozen=True)

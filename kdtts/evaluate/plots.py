@@ -6,9 +6,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from kdtts.evaluate.schema import FIDELITY_KEYS, NAMES, QUALITY_KEYS, SYSTEMS  # noqa: E402
+from kdtts.evaluate.schema import FIDELITY_KEYS, NAMES, QUALITY_KEYS, SYSTEMS
 
 COLORS = {"teacher": "#4C72B0", "student": "#DD8452", "griffinlim": "#8C8C8C"}
 STAGE_COLORS = {"text": "#937860", "duration": "#55A868", "front": "#4C72B0", "decoder": "#C44E52"}

@@ -14,10 +14,10 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from tqdm import tqdm
@@ -144,10 +144,10 @@ class Evaluation:
             m.update(self._family("dnsmos", lambda audio=audio: dnsmos.dnsmos(audio, self.rate)))
             if system in PAIRS:
                 deg = utt.audio["student_td" if system == "student" else system]
-                m.update(self._family("mcd", lambda: fidelity.mcd_both(ref, deg, self.rate)))
-                m.update(self._family("pesq", lambda: {"pesq_wb": intrusive.pesq_wb(ref, deg, self.rate)}))
-                m.update(self._family("stoi", lambda: {"stoi": intrusive.stoi(ref, deg, self.rate)}))
-                m.update(self._family("f0", lambda: fidelity.f0_metrics(ref, deg, self.rate)))
+                m.update(self._family("mcd", lambda deg=deg: fidelity.mcd_both(ref, deg, self.rate)))
+                m.update(self._family("pesq", lambda deg=deg: {"pesq_wb": intrusive.pesq_wb(ref, deg, self.rate)}))
+                m.update(self._family("stoi", lambda deg=deg: {"stoi": intrusive.stoi(ref, deg, self.rate)}))
+                m.update(self._family("f0", lambda deg=deg: fidelity.f0_metrics(ref, deg, self.rate)))
             m["samples"] = len(audio)
             utt.metrics[system] = m
 
@@ -242,7 +242,7 @@ class Evaluation:
         student_label = cfg.student_label or (
             f"{cfg.student} ({(self.student.info or {}).get('steps', '?')} steps)" if self.student else None)
         report = {
-            "meta": {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "meta": {"date": datetime.now(UTC).isoformat(timespec="seconds"),
                      "command": cfg.command or " ".join(sys.argv), "machine": machine(),
                      "text_file": str(cfg.text_file), "sentences": len(texts),
                      "speed_sentences": min(cfg.speed_sentences, len(texts)), "repeats": cfg.repeats,

@@ -15,7 +15,15 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from kdtts.student.header import (  # noqa: F401 - re-exported: the loaders' callers import them from here
-    ASSETS, FORMAT, KIND_NAMES, SHIPPED_STUDENT, SHIPPED_VOCODER, VOCODER_FORMAT, CheckpointError, read_metadata)
+    ASSETS,
+    FORMAT,
+    KIND_NAMES,
+    SHIPPED_STUDENT,
+    SHIPPED_VOCODER,
+    VOCODER_FORMAT,
+    CheckpointError,
+    read_metadata,
+)
 from kdtts.student.model import StudentTTS
 from kdtts.student.modules import StudentConfig
 from kdtts.student.vocoder import VocoderConfig, VocoderStudent
@@ -114,7 +122,7 @@ def load_checkpoint(path: str | Path, expect: str | None = None) -> StudentTTS |
     try:
         state = load_file(str(path))
     except (SafetensorError, OSError) as error:
-        raise CheckpointError(f"{path.name} is corrupt or truncated: {error}")
+        raise CheckpointError(f"{path.name} is corrupt or truncated: {error}") from None
     for key, tensor in state.items():
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
             raise CheckpointError(f"{path.name}: {key} holds NaN or infinite values; the checkpoint is damaged.")

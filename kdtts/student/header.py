@@ -42,7 +42,8 @@ def read_metadata(path: str | Path) -> dict:
         with safe_open(str(path), "numpy") as f:
             meta = f.metadata() or {}
     except (SafetensorError, OSError, ValueError) as error:
-        raise CheckpointError(f"{path.name} is not a readable safetensors file (corrupt or truncated): {error}")
+        raise CheckpointError(f"{path.name} is not a readable safetensors file (corrupt or truncated): {error}") \
+            from None
     if meta.get("format") not in KIND_NAMES:
         raise CheckpointError(f"{path.name} is a safetensors file but not a kdtts student checkpoint "
                               f"(format {meta.get('format')!r}, expected one of {sorted(KIND_NAMES)}).")

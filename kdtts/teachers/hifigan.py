@@ -51,7 +51,7 @@ class HiFiGANConfig:
     fmax: float = 8000.0
 
     @classmethod
-    def from_json(cls, path: Path) -> "HiFiGANConfig":
+    def from_json(cls, path: Path) -> HiFiGANConfig:
         raw = json.loads(Path(path).read_text())
         keys = {k: raw[k] for k in cls.__dataclass_fields__ if k in raw}
         for k, v in keys.items():
@@ -160,7 +160,7 @@ class HiFiGANTeacher:
         self.last_seconds = 0.0
 
     @classmethod
-    def load(cls, name: str = "universal", threads: int | None = None) -> "HiFiGANTeacher":
+    def load(cls, name: str = "universal", threads: int | None = None) -> HiFiGANTeacher:
         reason = availability(name)
         if reason:
             raise VocoderUnavailableError(reason)

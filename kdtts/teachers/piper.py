@@ -83,7 +83,7 @@ class PiperTeacher:
 
     @classmethod
     def load(cls, model_path: str | Path | None = None, config_path: str | Path | None = None,
-             threads: int | None = None) -> "PiperTeacher":
+             threads: int | None = None) -> PiperTeacher:
         """Load the default voice, or any Piper voice by path (config defaults to `<model>.json`)."""
         model_path = Path(model_path) if model_path else default_voice()
         config_path = Path(config_path) if config_path else Path(f"{model_path}.json")

@@ -14,9 +14,10 @@ keyed by the voice's content hash: a process that finds them there never imports
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from kdtts.cache import cached_folder
 

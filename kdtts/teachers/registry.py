@@ -5,9 +5,9 @@ cannot run here is refused with the same one-line reason everywhere.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 DEFAULT_TEACHER = "piper-joe"
 

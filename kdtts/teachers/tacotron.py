@@ -121,7 +121,7 @@ class TacotronTeacher:
     @classmethod
     def load(cls, bundle: str = "TACOTRON2_WAVERNN_PHONE_LJSPEECH", random_init: bool = False, *,
              seed: int = 0, max_decoder_steps: int | None = None, griffin_lim_iters: int = 32,
-             dl_kwargs: dict | None = None) -> "TacotronTeacher":
+             dl_kwargs: dict | None = None) -> TacotronTeacher:
         """Load a torchaudio Tacotron 2 bundle by name.
 
         random_init=False downloads the bundle's weights (needs network). random_init=True builds the same

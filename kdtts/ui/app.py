@@ -42,7 +42,11 @@ class App:
         self.listen = ListenTab(service, prompts)
 
     def prewarm(self) -> None:
-        """Background, lowest priority: blind-test audio first, then the teacher's reading of the built-in text."""
+        """Background: the models' sessions first (at normal priority: the first visitor may be waiting on
+        them), then at the lowest priority blind-test audio and the teacher's reading of the built-in text."""
+        started = time.perf_counter()
+        self.service.warm_up()
+        log.info("models warm in %.1f s", time.perf_counter() - started)
         try:
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
         except (AttributeError, OSError):
@@ -54,7 +58,7 @@ class App:
         if os.environ.get("KDTTS_PREWARM_FINETUNE", "1") != "0":
             try:
                 self.distill.jobs.prewarm()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("fine-tune cache prewarm failed")
 
     def build(self) -> gr.Blocks:
@@ -94,12 +98,11 @@ def main() -> None:
         service = Service.load()
     except settings.SettingsError as error:
         raise SystemExit(f"kdtts: error: {error}") from None
-    service.warm_up()
-    demo, app = build(service)
-    log.info("models loaded and warm in %.1f s; data directory %s", time.perf_counter() - start, service.data)
+    demo, app = build(service)  # serving first; the models warm up in the background (App.prewarm)
+    log.info("app built in %.1f s; data directory %s", time.perf_counter() - start, service.data)
     threading.Thread(target=app.prewarm, name="prewarm", daemon=True).start()
     threading.Thread(target=service.clean_outputs_forever, name="clean-outputs", daemon=True).start()
     # served: only the output folder; the data directory (votes, runs, caches, checkpoints) never
-    demo.launch(server_name="0.0.0.0", server_port=settings.port(), allowed_paths=[str(service.out_dir)],
+    demo.launch(server_name=settings.server_name(), server_port=settings.port(), allowed_paths=[str(service.out_dir)],
                 blocked_paths=[str(service.data)], max_file_size=MAX_UPLOAD, max_threads=MAX_THREADS,
                 theme=gr.themes.Soft(), css=CSS, show_error=True)

@@ -10,16 +10,16 @@ import gradio as gr
 
 from kdtts.distill.config import MODULES
 from kdtts.distill.finetune_request import SCRATCH_DECODER
+from kdtts.teachers.registry import DEFAULT_TEACHER, TEACHERS
 from kdtts.ui import plots, uploads
 from kdtts.ui.errors import friendly
 from kdtts.ui.finetune import MAX_USER_CHARS, FinetuneManager, FinetuneRequest
-
-PRESETS = ("fine-tune a student", "from scratch: a small decoder (hear noise turn into speech in ~2 minutes)")
-from kdtts.teachers.registry import DEFAULT_TEACHER, TEACHERS
 from kdtts.ui.limits import visitor
 from kdtts.ui.service import Service
 from kdtts.ui.temperature import slider as temperature_slider
 from kdtts.ui.vocoders import chosen, teacher_selector
+
+PRESETS = ("fine-tune a student", "from scratch: a small decoder (hear noise turn into speech in ~2 minutes)")
 
 
 def _show_for(teacher: str) -> tuple:

@@ -202,5 +202,5 @@ class Listening:
             for system in list(self.systems()):
                 try:
                     self.audio(system, prompt)
-                except Exception:  # noqa: BLE001 - a bad prompt must not stop the others
+                except Exception:  # a bad prompt must not stop the others
                     log.exception("listening cache: %s #%d failed", system, prompt)

@@ -7,11 +7,11 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from kdtts.audio import log_mel  # noqa: E402
-from kdtts.distill.callbacks import MATPLOTLIB_LOCK  # noqa: E402
+from kdtts.audio import log_mel
+from kdtts.distill.callbacks import MATPLOTLIB_LOCK
 
 _LOCK = MATPLOTLIB_LOCK  # pyplot's state machine and matplotlib's text layout are not thread-safe
 TEACHER_COLOUR, STUDENT_COLOUR = "#1f77b4", "#ff7f0e"
@@ -169,8 +169,8 @@ def diagram(out_dir: Path) -> str:
         ax.set_xlim(0, 10)
         ax.set_ylim(0, 4)
         ax.axis("off")
-        for row, (name, colour, y) in enumerate([("teacher (VITS, 15.7 M)", TEACHER_COLOUR, 2.9),
-                                                 ("student (tiny)", STUDENT_COLOUR, 0.5)]):
+        for name, colour, y in (("teacher (VITS, 15.7 M)", TEACHER_COLOUR, 2.9),
+                                ("student (tiny)", STUDENT_COLOUR, 0.5)):
             ax.text(0.05, y + 0.75, name, fontsize=10, color=colour, weight="bold")
             for i, box in enumerate(boxes):
                 x = 0.1 + i * 2.5

@@ -15,8 +15,8 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from kdtts.engine import Engine, Mix, Synthesis
 from kdtts.student.checkpoint import SHIPPED_STUDENT, CheckpointError
@@ -73,7 +73,7 @@ class Service:
             self.student(self.default_name)  # load now: fail at start-up, not on the first request
 
     @classmethod
-    def load(cls) -> "Service":
+    def load(cls) -> Service:
         data = settings.data_dir()  # checked first: a bad data directory fails before the teacher loads
         return cls(PiperTeacher.load(threads=settings.threads()), settings.student_path(), data)
 
@@ -151,7 +151,9 @@ class Service:
         return bool(self.checkpoints())
 
     def warm_up(self) -> None:
-        """One short synthesis per model, so the first user does not pay for lazy initialisation."""
+        """Every teacher session and one short synthesis per model, so the first user does not pay for
+        lazy initialisation."""
+        self.teacher.warm()
         engine = self.engine()
         engine.synthesize("Hello.", Mix.of("teacher"))
         if engine.student is not None:

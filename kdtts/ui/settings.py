@@ -10,13 +10,15 @@
 * `KDTTS_MAX_CHECKPOINTS`: fine-tuned checkpoints kept; the oldest is deleted beyond (default 12).
 * `KDTTS_GOLD_RATE`: share of blind-test pairs that are gold checks (default 0.125).
 * `GRADIO_SERVER_PORT`: the port (default 7860).
+* `GRADIO_SERVER_NAME`: the address the server binds. Default: 127.0.0.1 (on a laptop the app is not
+  open to the local network), or 0.0.0.0 on a Hugging Face Space (`SPACE_ID` set: its proxy must reach it).
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from kdtts.student.checkpoint import SHIPPED_STUDENT
+from kdtts.student.header import SHIPPED_STUDENT
 
 
 class SettingsError(RuntimeError):
@@ -74,6 +76,13 @@ def threads() -> int | None:
 
 def port() -> int:
     return int(os.environ.get("GRADIO_SERVER_PORT", "7860"))
+
+
+def server_name() -> str:
+    name = os.environ.get("GRADIO_SERVER_NAME")
+    if name:
+        return name
+    return "0.0.0.0" if os.environ.get("SPACE_ID") else "127.0.0.1"
 
 
 def listen_prompts(prompts: list[str]) -> list[str]:
