@@ -166,3 +166,18 @@ def test_report_has_every_key(tmp_path, random_student_path, capsys):
     assert "| WER (pocketsphinx)" in (out / "report.md").read_text(encoding="utf-8")
     assert json.loads(capsys.readouterr().out)["out"] == str(out)
 
+
+
+def test_the_apps_headline_numbers_are_the_shipped_checkpoints():
+    """assets/evaluation.json (what the app quotes) was measured on the checkpoints shipped beside it."""
+    from kdtts.evaluate.headline import read_headline
+    from kdtts.student.checkpoint import SHIPPED_STUDENT, SHIPPED_VOCODER, load_student, load_vocoder
+    from kdtts.ui import about
+
+    shipped = read_headline()
+    student = shipped["student"]["models"]["student"]
+    assert student["parameters"] == load_student().count_parameters()["total"]
+    assert student["bytes"] == SHIPPED_STUDENT.stat().st_size
+    assert shipped["vocoder"]["summary"]["parameters"] == load_vocoder().count_parameters()["total"]
+    assert SHIPPED_VOCODER.exists()
+    assert f"{student['dnsmos_p808']:.2f}" in about.headline() and "| DNSMOS" in about.benchmark_table()

@@ -1,19 +1,16 @@
-"""How-it-works tab: knowledge distillation in plain words, the loss, the diagram, the benchmark table."""
+"""How-it-works tab: knowledge distillation in plain words, the loss, the diagram, the benchmark table.
+
+Its numbers are the shipped models' evaluation, shipped beside them (`assets/evaluation.json`,
+kdtts.evaluate.headline), never read from benchmarks/ at run time."""
 from __future__ import annotations
 
-from pathlib import Path
-
-RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "RESULTS.md"
-REPORT = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "report.json"
-VOCODER_REPORT = REPORT.parent / "vocoder" / "vocoder_report.json"
+from kdtts.evaluate.headline import read_headline
 
 
 def headline() -> str:
-    """The point in one line, from the last full evaluation (empty if there is none)."""
-    import json
-
+    """The point in one line, from the shipped student's evaluation (empty if there is none)."""
     try:
-        report = json.loads(REPORT.read_text(encoding="utf-8"))
+        report = read_headline()["student"]
         t, s = report["models"]["teacher"], report["models"]["student"]
         speedup = report["speedup_student_over_teacher"]
         return (f"**{s['parameters'] / 1e6:.2f} M parameters** against the teacher's {t['parameters'] / 1e6:.1f} M, "
@@ -99,12 +96,9 @@ flowchart LR
 
 
 def benchmark_table() -> str:
-    """A short results table from the last full evaluation (the raw report is benchmarks/RESULTS.md)."""
-    import json
-
-    try:
-        report = json.loads(REPORT.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    """A short results table from the shipped student's evaluation (the full report: benchmarks/RESULTS.md)."""
+    report = read_headline().get("student")
+    if not report:
         return "## Measured results\n\n_No evaluation yet: run `python -m kdtts evaluate`._"
     m, speedup = report["models"], report.get("speedup_student_over_teacher", {})
     rows = [("parameters", "parameters", "{:,.0f}"), ("DNSMOS P.808 (predicted MOS, 1-5)", "dnsmos_p808", "{:.2f}"),
@@ -126,13 +120,10 @@ def benchmark_table() -> str:
     return "\n".join(lines)
 
 
-def vocoder_table(path: Path = VOCODER_REPORT) -> str:
+def vocoder_table() -> str:
     """The second teacher family in one table: HiFi-GAN V1 and the student vocoder on the same mels."""
-    import json
-
-    try:
-        s = json.loads(path.read_text(encoding="utf-8"))["summary"]
-    except (OSError, ValueError, KeyError):
+    s = read_headline().get("vocoder", {}).get("summary")
+    if not s:
         return ""
     return "\n".join([
         "## The second teacher family: a vocoder", "",

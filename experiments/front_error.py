@@ -11,8 +11,8 @@ front's z with each phoneme's mean replaced by the teacher's (a perfect phoneme-
 detail within phonemes), and the teacher's z. Each is scored against the teacher's audio (PESQ-WB, STOI, MCD
 0-8 kHz, F0 RMSE; all sample-aligned, since the durations are the teacher's).
 
-    python benchmarks/front_error.py assets/student.safetensors runs/front_e2e/best.safetensors --utts 32
-    python benchmarks/front_error.py assets/student.safetensors --utts 12 --decode
+    python experiments/front_error.py assets/student.safetensors runs/front_e2e/best.safetensors --utts 32
+    python experiments/front_error.py assets/student.safetensors --utts 12 --decode
 """
 from __future__ import annotations
 

@@ -3,10 +3,10 @@
 inverse-STFT student, single-thread, on the same 4 s of mel.
 
 A student built like HiFi-GAN could in principle follow its teacher's phase, which the inverse-STFT student
-cannot (`benchmarks/phase_sensitivity.py`); this says what that would cost in speed. Random weights: speed does
+cannot (`experiments/phase_sensitivity.py`); this says what that would cost in speed. Random weights: speed does
 not depend on them.
 
-    python benchmarks/waveform_student_speed.py
+    python experiments/waveform_student_speed.py
 """
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ A second row scores the teacher's audio against itself with white noise 40 dB be
 speech): what the metrics read when nothing a listener hears has changed. That is the pitch tracker's own
 floor on this voice, whose creaky phrase ends it reads now at F0, now at half of it.
 
-    python benchmarks/metric_floor.py --utts 32
+    python experiments/metric_floor.py --utts 32
 """
 from __future__ import annotations
 

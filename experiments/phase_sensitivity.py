@@ -9,7 +9,7 @@ and the wrapped instantaneous phase error (`kdtts.distill.losses.wrapped_phase_e
 The student rows place each shipped student on that curve: its log-mel error and its phase error on the
 same inputs.
 
-    python benchmarks/phase_sensitivity.py --utts 12 [--out benchmarks/results/phase_sensitivity.json]
+    python experiments/phase_sensitivity.py --utts 12 [--out experiments/results/phase_sensitivity.json]
 
 With --out it also draws PESQ-WB against the noise for both teachers, with each student as a marker at its own
 log-mel error (OUT with .png).

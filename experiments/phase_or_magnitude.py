@@ -14,8 +14,8 @@ Whichever swap closes most of the gap is where the student's error lies, and whi
 reports the student's wrapped phase errors against the teacher (`kdtts.distill.losses.wrapped_phase_errors`:
 instantaneous phase, group delay, instantaneous frequency; unrelated signals score about 1.57 / 1.09 / 1.09).
 
-    python benchmarks/phase_or_magnitude.py [--student assets/vocoder.safetensors] [--limit 12]
-    python benchmarks/phase_or_magnitude.py --tts assets/student.safetensors   # teacher z -> student decoder
+    python experiments/phase_or_magnitude.py [--student assets/vocoder.safetensors] [--limit 12]
+    python experiments/phase_or_magnitude.py --tts assets/student.safetensors   # teacher z -> student decoder
 """
 from __future__ import annotations
 

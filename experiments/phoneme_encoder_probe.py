@@ -5,7 +5,7 @@ meet the front's PESQ / STOI goals. This trains encoders (ids -> one 192-d mean 
 at phoneme rate (fast: no frame-rate layers), and reports the same duration-weighted per-phoneme MSE that
 `front_error.py` reports for a whole front, on the same validation utterances (the cache's first 32).
 
-    python benchmarks/phoneme_encoder_probe.py --arms 96x3x0 128x3x2 --steps 3000 --out runs/probe.json
+    python experiments/phoneme_encoder_probe.py --arms 96x3x0 128x3x2 --steps 3000 --out runs/probe.json
 
 An arm is CHANNELSxCONVSxATTENTION, optionally followed by `+relW` (order-aware attention, offsets in [-W, W])
 `+dur` (the encoder also reads each phoneme's log-duration) and `+repR` (the stack run R times with shared
