@@ -19,7 +19,6 @@ _DOMAIN_RUNTIME_ERRORS = (
     ("kdtts.teachers.hifigan", "VocoderUnavailableError"),
     ("kdtts.teachers.tacotron", "TeacherUnavailableError"),
     ("kdtts.evaluate.optional", "MissingEvaluator"),
-    ("kdtts.ui.settings", "SettingsError"),
 )
 
 
