@@ -135,12 +135,17 @@ def test_usage_errors_are_clear(args, message):
 
 
 def test_every_domain_error_is_one_line_and_exit_code_2(tmp_path):
-    """Text, dataset, checkpoint, config and file errors all leave by the CLI's one error path."""
+    """Text, dataset, checkpoint, config, voice and file errors all leave by the CLI's one error path."""
+    from kdtts.teachers.piper import default_voice
+
     dataset = tmp_path / "dataset"
     (dataset / "wavs").mkdir(parents=True)
     (dataset / "metadata.csv").write_text("clip1|Hello there.\n", encoding="utf-8")  # wavs/clip1.wav is missing
     pickle = tmp_path / "student.pt"
     pickle.write_bytes(b"\x80\x04" + b"\0" * 64)
+    voice = tmp_path / "broken.onnx"  # a voice file that is not ONNX, with a real config beside it
+    voice.write_bytes(b"not a model" * 100)
+    (tmp_path / "broken.onnx.json").write_bytes(Path(f"{default_voice()}.json").read_bytes())
     config = tmp_path / "bad.json"
     config.write_text(json.dumps({"no_such_setting": 1}))
     cases = [
@@ -151,6 +156,7 @@ def test_every_domain_error_is_one_line_and_exit_code_2(tmp_path):
         (["distill", "--config", str(config), "--out", str(tmp_path / "run")], "no_such_setting"),
         (["adversarial", "--config", str(tmp_path / "missing.json"), "--out", str(tmp_path / "run")], "missing.json"),
         (["synth", "--text", "", "--out", str(tmp_path / "b.wav")], "empty"),
+        (["synth", "--voice", str(voice), "--text", "Hi.", "--out", str(tmp_path / "c.wav")], "not a readable ONNX"),
     ]
     for args, message in cases:
         run = kdtts(*args)

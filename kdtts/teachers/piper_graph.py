@@ -121,8 +121,13 @@ def split_graph(model: onnx.ModelProto) -> TeacherGraphs:
 def _write_graphs(model_path: Path) -> Callable[[Path], None]:
     def build(folder: Path) -> None:
         import onnx
+        from google.protobuf.message import DecodeError
 
-        graphs = split_graph(onnx.load(str(model_path)))
+        try:
+            model = onnx.load(str(model_path))
+        except DecodeError as error:
+            raise TeacherGraphError(f"{model_path} is not a readable ONNX model ({error})") from None
+        graphs = split_graph(model)
         for part in PARTS:
             (folder / f"{part}.onnx").write_bytes(getattr(graphs, part))
         (folder / "cut.json").write_text(json.dumps({"cut": asdict(graphs.cut), "parameters": graphs.parameters,
