@@ -115,11 +115,49 @@ def test_rate_limiter_counts_per_visitor():
     with pytest.raises(ValueError, match="at most 2 every 1 min"):
         limit.hit("a")
 
-    class Request:
-        headers = {"x-forwarded-for": "203.0.113.9, 10.0.0.1"}
-        client = None
 
-    assert visitor(Request()) == "203.0.113.9" and visitor(None) == "local"
+
+class _Request:
+    def __init__(self, forwarded: str | None, peer: str = "10.0.0.7") -> None:
+        self.headers = {"x-forwarded-for": forwarded} if forwarded is not None else {}
+        self.client = type("Client", (), {"host": peer})()
+
+
+def test_a_visitor_is_the_peer_unless_a_proxy_is_trusted_and_then_the_hop_it_appended(monkeypatch):
+    from kdtts.ui.limits import visitor
+
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    monkeypatch.delenv("KDTTS_TRUSTED_PROXIES", raising=False)
+    forged = _Request("1.2.3.4")  # a client that writes its own header
+    assert visitor(forged) == "10.0.0.7" and visitor(None) == "local"
+    # a Space's proxy appends the address it saw: the last hop; whatever the client wrote stays to its left
+    monkeypatch.setenv("SPACE_ID", "someone/kdtts")
+    assert visitor(_Request("1.2.3.4, 203.0.113.9")) == "203.0.113.9"
+    assert visitor(_Request("203.0.113.9")) == "203.0.113.9"
+    assert visitor(_Request(None)) == "10.0.0.7"
+    monkeypatch.setenv("KDTTS_TRUSTED_PROXIES", "2")  # two proxies: the second hop from the right
+    assert visitor(_Request("1.2.3.4, 203.0.113.9, 10.1.1.1")) == "203.0.113.9"
+    assert visitor(_Request("203.0.113.9")) == "10.0.0.7"  # fewer hops than trusted proxies: the peer
+    monkeypatch.setenv("KDTTS_TRUSTED_PROXIES", "0")
+    assert visitor(_Request("1.2.3.4, 203.0.113.9")) == "10.0.0.7"
+
+
+def test_ten_forged_headers_are_one_visitor_with_one_quota(monkeypatch):
+    from kdtts.ui.limits import RateLimiter, visitor
+
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    monkeypatch.delenv("KDTTS_TRUSTED_PROXIES", raising=False)
+    limit, accepted = RateLimiter(6, 60, "votes"), 0
+    for i in range(16):
+        try:
+            limit.hit(visitor(_Request(f"198.51.100.{i}")))
+            accepted += 1
+        except ValueError:
+            pass
+    assert accepted == 6
+    limit.check("someone-else")  # check() counts nothing
+    limit.check("someone-else")
+    assert len(limit._events["someone-else"]) == 0
 
 
 def test_restart_removes_orphans_and_old_checkpoints_are_evicted(teacher, tmp_path, random_student_path):

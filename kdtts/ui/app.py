@@ -13,10 +13,10 @@ import gradio as gr
 
 from kdtts.distill.corpus import read_heldout
 from kdtts.ui import about, settings
-from kdtts.ui.compare import CompareTab
+from kdtts.ui.compare import EXAMPLES, CompareTab
 from kdtts.ui.distill import DistillTab
 from kdtts.ui.listen import ListenTab
-from kdtts.ui.service import NO_STUDENT, Service
+from kdtts.ui.service import CLEAN_EVERY_S, NO_STUDENT, OUTPUT_MAX_AGE_S, Service
 from kdtts.ui.vocoders import CSS as TEACHER_CSS
 
 log = logging.getLogger("kdtts.ui")
@@ -36,10 +36,11 @@ CSS = (".kd-progress{height:14px;background:#eee;border-radius:7px;overflow:hidd
 class App:
     def __init__(self, service: Service) -> None:
         self.service = service
-        prompts = settings.listen_prompts(read_heldout())
-        self.compare = CompareTab(service, prompts[0])
+        heldout = read_heldout()
+        self.compare = CompareTab(service, heldout[0])
         self.distill = DistillTab(service)
-        self.listen = ListenTab(service, prompts)
+        # the blind test's prompts are never the Compare tab's examples (synthesising one is refused)
+        self.listen = ListenTab(service, settings.listen_prompts(heldout[EXAMPLES:]))
 
     def prewarm(self) -> None:
         """Background, lowest priority: blind-test audio first, then the teacher's reading of the built-in text."""
@@ -60,7 +61,9 @@ class App:
     def build(self) -> gr.Blocks:
         s = self.service
         choices = list(s.checkpoints())
-        with gr.Blocks(title="kdtts: knowledge distillation for TTS", delete_cache=(600, 3600)) as demo:
+        # Gradio's copies of served files expire with the files themselves (OUTPUT_MAX_AGE_S)
+        expire = (CLEAN_EVERY_S, OUTPUT_MAX_AGE_S - CLEAN_EVERY_S)
+        with gr.Blocks(title="kdtts: knowledge distillation for TTS", delete_cache=expire) as demo:
             gr.Markdown("# kdtts: a big teacher voice, distilled into a tiny, fast student\n"
                         f"Teacher: Piper **{s.teacher.model_path.stem}** ({s.teacher.parameters / 1e6:.1f} M parameters). "
                         + (f"Student: **{s.default_name}**: " + about.headline() if s.has_student else f"⚠️ {NO_STUDENT}"))
