@@ -239,3 +239,124 @@ def test_finetunes_queue_one_per_visitor_and_owners_cancel_their_own(teacher, tm
     jobs.wait(120)
     assert first.status == "cancelled" and second.status == "done", (first.message, second.message)
     assert jobs.state()["waiting"] == 0
+
+
+# -- round two: costs by audio, a fair blind test, salted raters, checkpoints refused from their header ---------
+def test_a_5_mb_text_is_refused_before_it_is_cleaned():
+    from kdtts.text import TextError, validate
+
+    start = time.perf_counter()
+    with pytest.raises(TextError, match="limit is 2,000"):
+        validate("word " * 1_000_000)
+    assert time.perf_counter() - start < 0.5
+
+
+@pytest.mark.parametrize("text, length, cause", [("^" * 2000, 2.0, "phonemes"), ("9" * 1999, 1.0, "phonemes"),
+                                                 ("^ " * 170, 2.0, "s of audio")])
+def test_requests_are_priced_in_phonemes_and_seconds_before_a_slot(teacher, tmp_path, random_student_path,
+                                                                   text, length, cause):
+    from dataclasses import replace
+
+    from kdtts.engine import Mix
+    from kdtts.text import TextError
+    from kdtts.ui.service import Service
+
+    service = Service(teacher, random_student_path, tmp_path)
+    scales = replace(teacher.default_scales, length=length)
+    slots = service._slots["student"]
+    taken = []
+    service.slot = lambda mix: taken.append(mix) or slots  # noqa: E731 - a slot that records its use
+    with pytest.raises(TextError, match=cause):
+        service.synthesize(service.engine(), text, Mix.of("student"), scales)
+    assert taken == []  # refused before a synthesis slot was taken
+
+
+def test_the_longest_ordinary_text_at_the_slowest_rate_is_accepted(teacher, tmp_path, random_student_path):
+    from dataclasses import replace
+
+    from kdtts.evaluate.memory import worst_text
+    from kdtts.ui.service import Service
+
+    service = Service(teacher, random_student_path, tmp_path)
+    service.admit(worst_text(), replace(teacher.default_scales, length=2.0))  # 2,000 characters: no error
+
+
+def test_a_blind_prompt_is_refused_in_any_spelling_and_inside_a_longer_text(teacher, tmp_path, random_student_path):
+    from kdtts.text import TextError
+    from kdtts.ui.listening import Listening
+    from kdtts.ui.service import Service
+    from kdtts.ui.votes import VoteStore
+
+    service = Service(teacher, random_student_path, tmp_path)
+    prompt = "The old lighthouse keeper counted seven ships at dawn."
+    Listening(service, VoteStore(tmp_path / "votes.sqlite"), [prompt])
+    for text in (prompt, prompt.upper().replace(" ", "  ").rstrip("."), f"Hello there. {prompt} Goodbye."):
+        with pytest.raises(TextError, match="blind test"):
+            service.admit(text)
+    service.admit("The old lighthouse keeper counted eight ships at dusk.")
+    service.admit("Yes.")
+
+
+def test_blind_clips_are_loudness_matched_within_half_a_lu(teacher, tmp_path, random_student_path):
+    import soundfile as sf
+
+    from kdtts.audio import LOUDNESS_TARGET, loudness
+    from kdtts.ui.listening import GRIFFINLIM, TEACHER, Listening
+    from kdtts.ui.service import Service
+    from kdtts.ui.votes import GOLD, VoteStore
+
+    service = Service(teacher, random_student_path, tmp_path)
+    listening = Listening(service, VoteStore(tmp_path / "votes.sqlite"), ["A short prompt for a fair comparison."])
+    student = next(s for s in listening.systems() if s.startswith("student:"))
+    levels = {}
+    for system in (TEACHER, student, GRIFFINLIM, GOLD):
+        audio, rate = sf.read(listening.served_copy(listening.audio(system, 0)), dtype="float32")
+        levels[system] = loudness(audio, rate)
+    assert all(abs(level - LOUDNESS_TARGET) <= 0.5 for level in levels.values()), levels
+
+
+def test_rater_ids_are_salted_and_the_secret_is_private(tmp_path, monkeypatch):
+    from kdtts.ui import settings
+    from kdtts.ui.listen import rater_id
+
+    monkeypatch.delenv("KDTTS_SECRET", raising=False)
+    secret = settings.secret(tmp_path)
+    assert len(secret) == 32 and settings.secret(tmp_path) == secret
+    assert (tmp_path / "secret.key").stat().st_mode & 0o777 == 0o600
+    assert rater_id(secret, "page:203.0.113.9:abc") != rater_id(b"another deployment", "page:203.0.113.9:abc")
+    import hashlib
+
+    assert rater_id(secret, "x") not in (hashlib.sha1(b"x").hexdigest()[:16], hashlib.sha256(b"x").hexdigest()[:16])
+    monkeypatch.setenv("KDTTS_SECRET", "from-the-environment")
+    assert settings.secret(tmp_path) == b"from-the-environment"
+
+
+def test_signed_in_votes_are_the_leaderboard_and_anonymous_ones_kept_apart(tmp_path):
+    from kdtts.ui.votes import Vote, VoteStore, split_markdown
+
+    store = VoteStore(tmp_path / "votes.sqlite")
+    store.add(Vote(0, "x", "teacher", "student", "A", rater="r1", signed_in=True))
+    for i in range(3):
+        store.add(Vote(0, "x", "teacher", "student", "B", rater=f"anon{i}"))
+    rows = store.rows()
+    assert [r["signed_in"] for r in rows] == [1, 0, 0, 0]
+    shown = split_markdown(rows)
+    public, anonymous = shown.split("Anonymous votes")
+    assert "**1 votes.**" in public and "**3 votes.**" in anonymous
+
+
+def test_a_1_gb_file_is_refused_from_its_header_without_being_read(tmp_path):
+    good = save_student(StudentTTS(StudentConfig(**TINY)), tmp_path / "good.safetensors")
+    junk = tmp_path / "junk.safetensors"
+    with junk.open("wb") as f:  # sparse: 1 GB on paper, nothing on disk
+        f.write(os.urandom(64))
+        f.truncate(2**30)
+    appended = tmp_path / "appended.safetensors"
+    with appended.open("wb") as f:
+        f.write(good.read_bytes())
+        f.truncate(2**30)
+    for path, cause in ((junk, "header length"), (appended, "data appended")):
+        idle, start = _reset_peak(), time.perf_counter()
+        with pytest.raises(CheckpointError, match=cause):
+            load_student(path)
+        assert time.perf_counter() - start < 1 and _status_mb("VmHWM") - idle < 50, path.name

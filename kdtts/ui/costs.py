@@ -13,8 +13,8 @@ from collections.abc import Iterable
 from kdtts.text import TextError, Utterance
 
 MAX_REQUEST_IDS = 6000
-"""Phoneme ids one request may have (2,000 characters of ordinary English are about 4,300)."""
-MAX_AUDIO_SECONDS = 300.0
+"""Phoneme ids one request may have (2,000 characters of ordinary English are about 4,400)."""
+MAX_AUDIO_SECONDS = 240.0
 """Audio one request may make, estimated before synthesis (benchmarks/attack.py measures the real worst)."""
 SECONDS_PER_ID = 0.025
 """Audio per phoneme id at length scale 1: the teacher's and the student's mean on the held-out

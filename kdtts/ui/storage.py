@@ -13,14 +13,12 @@ import re
 import shutil
 import tempfile
 import threading
-import time
 from pathlib import Path
 from typing import Callable
 
 log = logging.getLogger("kdtts.ui")
 SERVED_PREFIX = "kdtts-ui-"
 _SERVED = re.compile(re.escape(SERVED_PREFIX) + r"(\d+)-")
-USAGE_TTL_S = 5.0  # a measured usage is reused this long (walking the directory is not free)
 
 Sweeper = Callable[[bool], int]
 """sweep(aggressive) -> bytes freed; aggressive: the budget is full, free what is not in use now."""
@@ -85,15 +83,10 @@ class DataBudget:
     def __init__(self, root: Path, max_bytes: int) -> None:
         self.root, self.max_bytes = Path(root), int(max_bytes)
         self.sweepers: list[Sweeper] = []
-        self._lock = threading.Lock()
-        self._measured: tuple[float, int] | None = None
+        self._lock = threading.Lock()  # one check (and its sweep) at a time
 
-    def usage(self, fresh: bool = False) -> int:
-        with self._lock:
-            now = time.monotonic()
-            if fresh or self._measured is None or now - self._measured[0] > USAGE_TTL_S:
-                self._measured = (now, tree_bytes(self.root))
-            return self._measured[1]
+    def usage(self) -> int:
+        return tree_bytes(self.root)
 
     def sweep(self, aggressive: bool = False) -> int:
         freed = 0
@@ -102,15 +95,15 @@ class DataBudget:
                 freed += sweeper(aggressive)
             except Exception:  # noqa: BLE001 - one failing sweep must not stop the others
                 log.exception("sweep failed")
-        self.usage(fresh=True)
         return freed
 
     def require(self, incoming: int, what: str) -> None:
         """Room for `incoming` more bytes, or StorageFull; one aggressive sweep is tried first."""
-        if self.usage() + incoming <= self.max_bytes:
-            return
-        self.sweep(aggressive=True)
-        used = self.usage(fresh=True)
+        with self._lock:
+            if self.usage() + incoming <= self.max_bytes:
+                return
+            self.sweep(aggressive=True)
+            used = self.usage()
         if used + incoming > self.max_bytes:
             raise StorageFull(f"The server has no room for {what} now ({used / 2**20:.0f} of "
                               f"{self.max_bytes / 2**20:.0f} MB used, {incoming / 2**20:.0f} MB needed). "
