@@ -59,7 +59,8 @@ def _uploads(root: Path) -> list[Path]:
     return list((root / "finetune_uploads").glob("*")) if (root / "finetune_uploads").exists() else []
 
 
-@pytest.mark.parametrize("rate, seconds, cause", [(4000, 36_000, "4000 Hz"), (8000, 600, "600 s long")])
+@pytest.mark.parametrize("rate, seconds, cause", [(4000, 36_000, "unpacks to 137 MB"), (4000, 120, "4000 Hz"),
+                                                  (8000, 600, "600 s long")])
 def test_a_long_silent_wav_is_refused_from_its_header_small_and_leaves_nothing(tmp_path, rate, seconds, cause):
     archive = _silent_zip(tmp_path / "long.zip", rate, seconds)
     assert archive.stat().st_size < 500_000

@@ -16,12 +16,16 @@ import zlib
 from pathlib import Path
 from typing import BinaryIO
 
-from kdtts.distill.recordings import MAX_CLIPS, MAX_METADATA_BYTES, DatasetError, clip_seconds
+from kdtts.distill.recordings import (MAX_CHANNELS, MAX_CLIP_SECONDS, MAX_CLIPS, MAX_METADATA_BYTES, RATES,
+                                     DatasetError, clip_seconds)
 from kdtts.ui.storage import DataBudget
 
 MAX_UNZIPPED_BYTES = 200 * 1024 * 1024
 MAX_UPLOAD_SECONDS = 1200.0
 """Audio one upload may hold in all (20 minutes): the clips are decoded into memory together."""
+MAX_CLIP_BYTES = int(MAX_CLIP_SECONDS * RATES[1] * MAX_CHANNELS * 8) + 2**16
+"""The largest file a clip within the limits can be (64-bit samples at the highest rate): a larger entry is
+refused from the archive's directory, before a byte of it is written."""
 _SAFE = re.compile(r"[A-Za-z0-9_.-]+")
 PROMPTS = ("The quick brown fox jumps over the lazy dog.", "She sells sea shells by the sea shore.",
            "A bird in the hand is worth two in the bush.")
@@ -72,6 +76,10 @@ def _wanted(zf: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
         raise DatasetError("the zip has no metadata.csv (expected metadata.csv and wavs/<id>.wav)")
     if len(wanted) > MAX_CLIPS + 1:
         raise DatasetError(f"the zip has {len(wanted) - 1:,} wavs; the limit is {MAX_CLIPS:,}")
+    for name, info in wanted.items():
+        if name != "metadata.csv" and info.file_size > MAX_CLIP_BYTES:
+            raise DatasetError(f"the zip entry {info.filename!r} unpacks to {info.file_size / 2**20:.0f} MB; a clip of "
+                               f"at most {MAX_CLIP_SECONDS:.0f} s is under {MAX_CLIP_BYTES / 2**20:.0f} MB")
     if wanted["metadata.csv"].file_size > MAX_METADATA_BYTES:
         raise DatasetError(f"the zip's metadata.csv is larger than {MAX_METADATA_BYTES // 2**20} MB")
     if sum(i.file_size for i in wanted.values()) > MAX_UNZIPPED_BYTES:
@@ -98,7 +106,7 @@ def from_zip(archive: str | Path, root: Path, budget: DataBudget | None = None) 
         try:
             left = MAX_UNZIPPED_BYTES
             for name, info in wanted.items():
-                limit = MAX_METADATA_BYTES if name == "metadata.csv" else left
+                limit = MAX_METADATA_BYTES if name == "metadata.csv" else min(left, MAX_CLIP_BYTES)
                 with zf.open(info) as src, (folder / name).open("wb") as dst:
                     left -= _copy(src, dst, min(info.file_size, limit), info.filename)
             _check_clips(folder)
