@@ -583,3 +583,20 @@ def test_blind_prompts_cannot_be_synthesised_pairs_are_level_and_a_damaged_uploa
     with pytest.raises(AppError, match="damaged"):
         client.predict(name="crc", steps=2, alpha=0.5, recordings=handle_file(str(archive)), api_name="/finetune")
     assert not list((server["data"] / "finetune_uploads").glob("*"))
+
+
+def test_a_forged_forwarded_for_header_is_the_same_visitor(server, client):
+    """uvicorn would believe a loopback peer's X-Forwarded-For; the app does not: one job per visitor holds."""
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    _wait_idle(client)
+    first, second = (Client(server["url"], verbose=False, headers={"X-Forwarded-For": ip})
+                     for ip in ("198.51.100.1", "198.51.100.2"))
+    _, key = first.predict("forged-1", 1000, 3e-4, 1.0, 0.0, ["duration"], "my text", USER_TEXT, api_name="/finetune")
+    try:
+        with pytest.raises(AppError, match="one at a time per visitor"):
+            second.predict("forged-2", 5, 3e-4, 1.0, 0.0, ["duration"], "my text", USER_TEXT, api_name="/finetune")
+    finally:
+        first.predict(key, api_name="/finetune_cancel")
+        _wait_idle(client)

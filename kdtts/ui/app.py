@@ -102,6 +102,9 @@ def main() -> None:
     log.info("models loaded and warm in %.1f s; data directory %s", time.perf_counter() - start, service.data)
     threading.Thread(target=app.prewarm, name="prewarm", daemon=True).start()
     threading.Thread(target=service.clean_outputs_forever, name="clean-outputs", daemon=True).start()
+    # uvicorn rewrites a loopback peer's address from its X-Forwarded-For by default; whom to believe is
+    # kdtts.ui.limits.visitor's decision alone (the socket's peer, or a configured number of trusted hops)
+    os.environ["FORWARDED_ALLOW_IPS"] = ""
     # served: only the output folder; the data directory (votes, runs, caches, checkpoints) never
     demo.launch(server_name="0.0.0.0", server_port=settings.port(), allowed_paths=[str(service.out_dir)],
                 blocked_paths=[str(service.data)], max_file_size=MAX_UPLOAD, max_threads=MAX_THREADS,
