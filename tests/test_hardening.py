@@ -360,3 +360,17 @@ def test_a_1_gb_file_is_refused_from_its_header_without_being_read(tmp_path):
         with pytest.raises(CheckpointError, match=cause):
             load_student(path)
         assert time.perf_counter() - start < 1 and _status_mb("VmHWM") - idle < 50, path.name
+
+
+def test_a_long_z_is_decoded_in_windows_that_match_one_pass(teacher):
+    from dataclasses import replace
+
+    from kdtts.teachers.piper import DECODE_CONTEXT, DECODE_WINDOW
+
+    ids = np.asarray(teacher.phonemizer.ids("The old lighthouse keeper counted seven ships at dawn, and then he "
+                                            "wrote every one of them down in a long and dusty book."))
+    scales = replace(teacher.default_scales.deterministic(), length=2.0)
+    z = teacher.latent(ids, teacher.durations(ids, scales), scales)
+    assert z.shape[1] > DECODE_WINDOW + 2 * DECODE_CONTEXT  # the windowed path
+    windowed, whole = teacher.decode(z), teacher._decode(np.asarray(z, dtype=np.float32))
+    assert windowed.shape == whole.shape and np.abs(windowed - whole).max() < 1e-5

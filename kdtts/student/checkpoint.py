@@ -75,8 +75,8 @@ def _sniff(path: Path) -> None:
     except (ValueError, TypeError, KeyError, IndexError, AttributeError):
         raise CheckpointError(f"{path.name} is not a readable safetensors file: its header is not valid.") from None
     if 8 + header_len + end != size:
-        raise CheckpointError(f"{path.name} is {size:,} bytes, but its header declares {8 + header_len + end:,}: "
-                              "it is truncated or has data appended.")
+        raise CheckpointError(f"{path.name} is corrupt or truncated, or has data appended: it is {size:,} bytes, "
+                              f"its header declares {8 + header_len + end:,}.")
 
 
 def read_metadata(path: str | Path) -> dict:
