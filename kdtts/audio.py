@@ -68,6 +68,26 @@ def write_wav(path: str | Path, audio: np.ndarray, sample_rate: int) -> Path:
     return path
 
 
+LOUDNESS_TARGET = -23.0
+"""Integrated loudness (ITU-R BS.1770, LUFS) clips are matched to before two are compared (EBU R 128's level)."""
+
+
+def loudness(audio: np.ndarray, sample_rate: int) -> float:
+    """Integrated loudness in LUFS (ITU-R BS.1770-4, pyloudnorm); -inf for silence."""
+    import pyloudnorm
+
+    return float(pyloudnorm.Meter(sample_rate).integrated_loudness(np.asarray(audio, dtype=np.float64)))
+
+
+def normalise_loudness(audio: np.ndarray, sample_rate: int, target: float = LOUDNESS_TARGET) -> np.ndarray:
+    """`audio` scaled to `target` LUFS (silence is returned as it is). A level difference alone biases a
+    listener's preference, so clips are matched before they meet in a blind test."""
+    level = loudness(audio, sample_rate)
+    if not np.isfinite(level):
+        return np.asarray(audio, dtype=np.float32)
+    return (np.asarray(audio, dtype=np.float32) * 10 ** ((target - level) / 20)).astype(np.float32)
+
+
 def read_wav(path: str | Path, sample_rate: int | None = None) -> tuple[np.ndarray, int]:
     """Mono float32 audio, resampled to `sample_rate` when given."""
     audio, rate = sf.read(str(path), dtype="float32", always_2d=True)

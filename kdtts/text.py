@@ -7,7 +7,9 @@ on our corpus must see the same spellings at inference.
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from kdtts.numbers import MONTHS, decimal_words, digit_words, number_to_words, ordinal_words, year_words
@@ -20,6 +22,10 @@ MAX_CHUNK_CHARS = 250
 clause marks, then between words, into pieces of at most this many characters."""
 MAX_CHUNK_IDS = 400
 """Hard cap on phoneme ids per pass, for pieces whose phonemes outgrow their characters."""
+MAX_RAW_FACTOR = 4
+"""Raw input longer than this many times the limit is refused before it is cleaned: cleaning reads every
+character (a 5 MB text took seconds), and emoji or control characters that cleaning drops never make up
+three quarters of a real text."""
 
 
 class TextError(ValueError):
@@ -160,6 +166,9 @@ def validate(text: str | None, max_chars: int = MAX_CHARS) -> str:
     """Return the normalised text, or raise TextError with a message a user can act on."""
     if text is None or not text.strip():
         raise TextError("Please enter some text to speak: the input is empty.")
+    if len(text) > MAX_RAW_FACTOR * max_chars:
+        raise TextError(f"The text is {len(text):,} characters long; the limit is {max_chars:,}. "
+                        "Please shorten it or split it into several requests.")
     cleaned = clean(text)
     if len(cleaned) > max_chars:
         raise TextError(f"The text is {len(cleaned):,} characters long; the limit is {max_chars:,}. "
@@ -205,6 +214,9 @@ def _pack(words: list[str], max_chars: int) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------
+RECENT_TEXTS = 32  # phonemised texts remembered (each at most MAX_CHARS: a few hundred KB in all)
+
+
 @dataclass(frozen=True)
 class Utterance:
     """One sentence as Piper phonemises it."""
@@ -224,9 +236,27 @@ class Phonemizer:
         # PiperVoice.phonemize only needs the config; the ONNX session is ours, not Piper's.
         self._voice = PiperVoice(session=None, config=PiperConfig.from_dict(voice_config))  # type: ignore[arg-type]
         self.id_map: dict[str, list[int]] = voice_config["phoneme_id_map"]
+        self._recent: OrderedDict[tuple[str, int], tuple[Utterance, ...]] = OrderedDict()
+        self._lock = threading.Lock()
 
     def __call__(self, text: str, max_chars: int = MAX_CHARS) -> list[Utterance]:
-        """Validate, normalise and split into sentences; raise TextError if nothing is left."""
+        """Validate, normalise and split into sentences; raise TextError if nothing is left.
+
+        The last few texts are remembered, so a server can phonemise (and check the cost of) a request
+        before it takes a synthesis slot, and the synthesis inside the slot does not do it again."""
+        key = (text, max_chars)
+        with self._lock:
+            if key in self._recent:
+                self._recent.move_to_end(key)
+                return list(self._recent[key])
+        utterances = self._phonemize(text, max_chars)
+        with self._lock:
+            self._recent[key] = tuple(utterances)
+            while len(self._recent) > RECENT_TEXTS:
+                self._recent.popitem(last=False)
+        return utterances
+
+    def _phonemize(self, text: str, max_chars: int) -> list[Utterance]:
         step = MAX_CHUNK_IDS // 2  # Piper puts a pad id after every phoneme
         utterances = []
         for sentence in split_sentences(validate(text, max_chars)):

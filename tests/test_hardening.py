@@ -130,11 +130,49 @@ def test_rate_limiter_counts_per_visitor():
     with pytest.raises(ValueError, match="at most 2 every 1 min"):
         limit.hit("a")
 
-    class Request:
-        headers = {"x-forwarded-for": "203.0.113.9, 10.0.0.1"}
-        client = None
 
-    assert visitor(Request()) == "203.0.113.9" and visitor(None) == "local"
+
+class _Request:
+    def __init__(self, forwarded: str | None, peer: str = "10.0.0.7") -> None:
+        self.headers = {"x-forwarded-for": forwarded} if forwarded is not None else {}
+        self.client = type("Client", (), {"host": peer})()
+
+
+def test_a_visitor_is_the_peer_unless_a_proxy_is_trusted_and_then_the_hop_it_appended(monkeypatch):
+    from kdtts.ui.limits import visitor
+
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    monkeypatch.delenv("KDTTS_TRUSTED_PROXIES", raising=False)
+    forged = _Request("1.2.3.4")  # a client that writes its own header
+    assert visitor(forged) == "10.0.0.7" and visitor(None) == "local"
+    # a Space's proxy appends the address it saw: the last hop; whatever the client wrote stays to its left
+    monkeypatch.setenv("SPACE_ID", "someone/kdtts")
+    assert visitor(_Request("1.2.3.4, 203.0.113.9")) == "203.0.113.9"
+    assert visitor(_Request("203.0.113.9")) == "203.0.113.9"
+    assert visitor(_Request(None)) == "10.0.0.7"
+    monkeypatch.setenv("KDTTS_TRUSTED_PROXIES", "2")  # two proxies: the second hop from the right
+    assert visitor(_Request("1.2.3.4, 203.0.113.9, 10.1.1.1")) == "203.0.113.9"
+    assert visitor(_Request("203.0.113.9")) == "10.0.0.7"  # fewer hops than trusted proxies: the peer
+    monkeypatch.setenv("KDTTS_TRUSTED_PROXIES", "0")
+    assert visitor(_Request("1.2.3.4, 203.0.113.9")) == "10.0.0.7"
+
+
+def test_ten_forged_headers_are_one_visitor_with_one_quota(monkeypatch):
+    from kdtts.ui.limits import RateLimiter, visitor
+
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    monkeypatch.delenv("KDTTS_TRUSTED_PROXIES", raising=False)
+    limit, accepted = RateLimiter(6, 60, "votes"), 0
+    for i in range(16):
+        try:
+            limit.hit(visitor(_Request(f"198.51.100.{i}")))
+            accepted += 1
+        except ValueError:
+            pass
+    assert accepted == 6
+    limit.check("someone-else")  # check() counts nothing
+    limit.check("someone-else")
+    assert len(limit._events["someone-else"]) == 0
 
 
 def test_restart_removes_orphans_and_old_checkpoints_are_evicted(teacher, tmp_path, random_student_path):
@@ -216,3 +254,138 @@ def test_finetunes_queue_one_per_visitor_and_owners_cancel_their_own(teacher, tm
     jobs.wait(120)
     assert first.status == "cancelled" and second.status == "done", (first.message, second.message)
     assert jobs.state()["waiting"] == 0
+
+
+# -- round two: costs by audio, a fair blind test, salted raters, checkpoints refused from their header ---------
+def test_a_5_mb_text_is_refused_before_it_is_cleaned():
+    from kdtts.text import TextError, validate
+
+    start = time.perf_counter()
+    with pytest.raises(TextError, match="limit is 2,000"):
+        validate("word " * 1_000_000)
+    assert time.perf_counter() - start < 0.5
+
+
+@pytest.mark.parametrize("text, length, cause", [("^" * 2000, 2.0, "phonemes"), ("9" * 1999, 1.0, "phonemes"),
+                                                 ("^ " * 170, 2.0, "s of audio")])
+def test_requests_are_priced_in_phonemes_and_seconds_before_a_slot(teacher, tmp_path, random_student_path,
+                                                                   text, length, cause):
+    from dataclasses import replace
+
+    from kdtts.engine import Mix
+    from kdtts.text import TextError
+    from kdtts.ui.service import Service
+
+    service = Service(teacher, random_student_path, tmp_path)
+    scales = replace(teacher.default_scales, length=length)
+    slots = service._slots["student"]
+    taken = []
+    service.slot = lambda mix: taken.append(mix) or slots  # noqa: E731 - a slot that records its use
+    with pytest.raises(TextError, match=cause):
+        service.synthesize(service.engine(), text, Mix.of("student"), scales)
+    assert taken == []  # refused before a synthesis slot was taken
+
+
+def test_the_longest_ordinary_text_at_the_slowest_rate_is_accepted(teacher, tmp_path, random_student_path):
+    from dataclasses import replace
+
+    from kdtts.evaluate.memory import worst_text
+    from kdtts.ui.service import Service
+
+    service = Service(teacher, random_student_path, tmp_path)
+    service.admit(worst_text(), replace(teacher.default_scales, length=2.0))  # 2,000 characters: no error
+
+
+def test_a_blind_prompt_is_refused_in_any_spelling_and_inside_a_longer_text(teacher, tmp_path, random_student_path):
+    from kdtts.text import TextError
+    from kdtts.ui.listening import Listening
+    from kdtts.ui.service import Service
+    from kdtts.ui.votes import VoteStore
+
+    service = Service(teacher, random_student_path, tmp_path)
+    prompt = "The old lighthouse keeper counted seven ships at dawn."
+    Listening(service, VoteStore(tmp_path / "votes.sqlite"), [prompt])
+    for text in (prompt, prompt.upper().replace(" ", "  ").rstrip("."), f"Hello there. {prompt} Goodbye."):
+        with pytest.raises(TextError, match="blind test"):
+            service.admit(text)
+    service.admit("The old lighthouse keeper counted eight ships at dusk.")
+    service.admit("Yes.")
+
+
+def test_blind_clips_are_loudness_matched_within_half_a_lu(teacher, tmp_path, random_student_path):
+    import soundfile as sf
+
+    from kdtts.audio import LOUDNESS_TARGET, loudness
+    from kdtts.ui.listening import GRIFFINLIM, TEACHER, Listening
+    from kdtts.ui.service import Service
+    from kdtts.ui.votes import GOLD, VoteStore
+
+    service = Service(teacher, random_student_path, tmp_path)
+    listening = Listening(service, VoteStore(tmp_path / "votes.sqlite"), ["A short prompt for a fair comparison."])
+    student = next(s for s in listening.systems() if s.startswith("student:"))
+    levels = {}
+    for system in (TEACHER, student, GRIFFINLIM, GOLD):
+        audio, rate = sf.read(listening.served_copy(listening.audio(system, 0)), dtype="float32")
+        levels[system] = loudness(audio, rate)
+    assert all(abs(level - LOUDNESS_TARGET) <= 0.5 for level in levels.values()), levels
+
+
+def test_rater_ids_are_salted_and_the_secret_is_private(tmp_path, monkeypatch):
+    from kdtts.ui import settings
+    from kdtts.ui.listen import rater_id
+
+    monkeypatch.delenv("KDTTS_SECRET", raising=False)
+    secret = settings.secret(tmp_path)
+    assert len(secret) == 32 and settings.secret(tmp_path) == secret
+    assert (tmp_path / "secret.key").stat().st_mode & 0o777 == 0o600
+    assert rater_id(secret, "page:203.0.113.9:abc") != rater_id(b"another deployment", "page:203.0.113.9:abc")
+    import hashlib
+
+    assert rater_id(secret, "x") not in (hashlib.sha1(b"x").hexdigest()[:16], hashlib.sha256(b"x").hexdigest()[:16])
+    monkeypatch.setenv("KDTTS_SECRET", "from-the-environment")
+    assert settings.secret(tmp_path) == b"from-the-environment"
+
+
+def test_signed_in_votes_are_the_leaderboard_and_anonymous_ones_kept_apart(tmp_path):
+    from kdtts.ui.votes import Vote, VoteStore, split_markdown
+
+    store = VoteStore(tmp_path / "votes.sqlite")
+    store.add(Vote(0, "x", "teacher", "student", "A", rater="r1", signed_in=True))
+    for i in range(3):
+        store.add(Vote(0, "x", "teacher", "student", "B", rater=f"anon{i}"))
+    rows = store.rows()
+    assert [r["signed_in"] for r in rows] == [1, 0, 0, 0]
+    shown = split_markdown(rows)
+    public, anonymous = shown.split("Anonymous votes")
+    assert "**1 votes.**" in public and "**3 votes.**" in anonymous
+
+
+def test_a_1_gb_file_is_refused_from_its_header_without_being_read(tmp_path):
+    good = save_student(StudentTTS(StudentConfig(**TINY)), tmp_path / "good.safetensors")
+    junk = tmp_path / "junk.safetensors"
+    with junk.open("wb") as f:  # sparse: 1 GB on paper, nothing on disk
+        f.write(os.urandom(64))
+        f.truncate(2**30)
+    appended = tmp_path / "appended.safetensors"
+    with appended.open("wb") as f:
+        f.write(good.read_bytes())
+        f.truncate(2**30)
+    for path, cause in ((junk, "header length"), (appended, "data appended")):
+        idle, start = _reset_peak(), time.perf_counter()
+        with pytest.raises(CheckpointError, match=cause):
+            load_student(path)
+        assert time.perf_counter() - start < 1 and _status_mb("VmHWM") - idle < 50, path.name
+
+
+def test_a_long_z_is_decoded_in_windows_that_match_one_pass(teacher):
+    from dataclasses import replace
+
+    from kdtts.teachers.piper import DECODE_CONTEXT, DECODE_WINDOW
+
+    ids = np.asarray(teacher.phonemizer.ids("The old lighthouse keeper counted seven ships at dawn, and then he "
+                                            "wrote every one of them down in a long and dusty book."))
+    scales = replace(teacher.default_scales.deterministic(), length=2.0)
+    z = teacher.latent(ids, teacher.durations(ids, scales), scales)
+    assert z.shape[1] > DECODE_WINDOW + 2 * DECODE_CONTEXT  # the windowed path
+    windowed, whole = teacher.decode(z), teacher._decode(np.asarray(z, dtype=np.float32))
+    assert windowed.shape == whole.shape and np.abs(windowed - whole).max() < 1e-5

@@ -59,6 +59,7 @@ def server(tmp_path_factory, random_student_path, shipped_hash):
            "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False", "KDTTS_THREADS": "2",
            "KDTTS_LISTEN_PROMPTS": "4", "KDTTS_PREWARM_FINETUNE": "0",
            "KDTTS_VOTES_PER_MINUTE": "100000",  # the 200-vote test votes from one address
+           "KDTTS_JOBS_PER_HOUR": "100",  # this module's fine-tunes all come from one address
            "KDTTS_GOLD_RATE": "0"}  # gold checks are tested apart (test_ui_votes)
     log = (data / "app.log").open("w")
     started = time.perf_counter()
@@ -556,3 +557,55 @@ def test_browser_teacher_selector_greys_out_the_unavailable_and_switches_panels(
             page.screenshot(path=str(ARTIFACTS / "distill-vocoder.png"), full_page=True)
         finally:
             browser.close()
+
+
+def test_blind_prompts_cannot_be_synthesised_pairs_are_level_and_a_damaged_upload_leaves_nothing(server, client,
+                                                                                                  tmp_path):
+    """The real path: Gradio's request, its upload handling, the served pair files."""
+    import io
+    import zipfile
+
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    from kdtts.audio import loudness
+
+    _, prompt, wav_a, wav_b, _ = client.predict(api_name="/next_pair")
+    text = re.sub(r"^###\s*“|”$", "", prompt.strip())
+    with pytest.raises(AppError, match="blind test"):
+        client.predict(text, "student", api_name="/synthesize")
+    with pytest.raises(AppError, match="blind test"):
+        client.predict(f"First this. {text.upper()}", api_name="/compare")
+    for wav in (wav_a, wav_b):
+        assert abs(loudness(*_audio(wav)) + 23) <= 0.5
+    _wait_idle(client)
+    clip = io.BytesIO()
+    sf.write(clip, (0.3 * np.sin(np.arange(22050) / 5)).astype(np.float32), 22050, format="WAV")
+    archive = tmp_path / "crc.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("metadata.csv", "a|Hello there.\nb|Good morning to you.\n")
+        zf.writestr("wavs/a.wav", clip.getvalue())
+        zf.writestr("wavs/b.wav", clip.getvalue())
+    raw = bytearray(archive.read_bytes())
+    raw[raw.rindex(clip.getvalue()[:64]) + 20_000] ^= 0xFF  # the second clip's bytes no longer match its CRC
+    archive.write_bytes(bytes(raw))
+    with pytest.raises(AppError, match="damaged"):
+        client.predict(name="crc", steps=2, alpha=0.5, recordings=handle_file(str(archive)), api_name="/finetune")
+    assert not list((server["data"] / "finetune_uploads").glob("*"))
+
+
+def test_a_forged_forwarded_for_header_is_the_same_visitor(server, client):
+    """uvicorn would believe a loopback peer's X-Forwarded-For; the app does not: one job per visitor holds."""
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    _wait_idle(client)
+    first, second = (Client(server["url"], verbose=False, headers={"X-Forwarded-For": ip})
+                     for ip in ("198.51.100.1", "198.51.100.2"))
+    _, key = first.predict("forged-1", 1000, 3e-4, 1.0, 0.0, ["duration"], "my text", USER_TEXT, api_name="/finetune")
+    try:
+        with pytest.raises(AppError, match="one at a time per visitor"):
+            second.predict("forged-2", 5, 3e-4, 1.0, 0.0, ["duration"], "my text", USER_TEXT, api_name="/finetune")
+    finally:
+        first.predict(key, api_name="/finetune_cancel")
+        _wait_idle(client)

@@ -183,34 +183,56 @@ def _pcm(audio: np.ndarray) -> np.ndarray:
     return (np.clip(audio, -1, 1) * 32767).astype(np.int16)
 
 
+MAX_READING_RATIO = 3.0
+"""A recording's text that the teacher reads in more than this many times the recording's length is not
+the recording's text (or not all of it); the teacher stops reading it there."""
+
+
 def build_recordings_cache(cache: Path, clips: list, teacher: PiperTeacher, max_cost: float = 1.0,
                            progress: bool = True) -> dict:
     """Align each recording to the teacher's reading (kdtts.align) and cache, per clip: ids, the
     recording's durations, the teacher's own durations, the teacher's z and audio for the recording's
-    durations, and the recording. Clips whose alignment costs more than `max_cost` are skipped.
-    Returns {"aligned", "skipped_poor_alignment", "costs"} (also in cache/alignment.json)."""
+    durations, and the recording. Clips whose alignment costs more than `max_cost` are skipped, and so
+    are clips whose text reads far longer than the recording (MAX_READING_RATIO).
+
+    The teacher reads a clip's text in the same bounded passes as any other text (kdtts.text's pieces),
+    so memory grows with a pass, not with a line of metadata.csv.
+    Returns {"aligned", "skipped_poor_alignment", "skipped_text_too_long", "costs"} (also in
+    cache/alignment.json)."""
     from kdtts.align import align_durations
 
     cache = Path(cache)
     (cache / "utts").mkdir(parents=True, exist_ok=True)
     scales = teacher.default_scales.deterministic()
     hop = teacher.spec.hop_length
-    report: dict = {"aligned": 0, "skipped_poor_alignment": 0, "costs": {}}
+    report: dict = {"aligned": 0, "skipped_poor_alignment": 0, "skipped_text_too_long": 0, "costs": {}}
     with (cache / "manifest.jsonl").open("w") as manifest:
         for clip in tqdm(clips, desc="aligning recordings", unit="clip", disable=not progress):
-            ids = np.concatenate([np.asarray(u.ids, dtype=np.int64) for u in teacher.phonemizer(clip.text)])
-            reading = teacher.full(ids, scales)
             frames = len(clip.audio) // hop
-            durations, cost = align_durations(reading.audio, reading.durations, clip.audio[:frames * hop], teacher.spec)
+            pieces = [np.asarray(u.ids, dtype=np.int64) for u in teacher.phonemizer(clip.text)]
+            readings = []
+            for ids in pieces:  # one bounded pass per piece, stopped once the reading outgrows the recording
+                readings.append(teacher.full(ids, scales))
+                if sum(len(r.audio) for r in readings) > MAX_READING_RATIO * len(clip.audio):
+                    break
+            if len(readings) < len(pieces) or sum(len(r.audio) for r in readings) > MAX_READING_RATIO * len(clip.audio):
+                report["skipped_text_too_long"] += 1
+                continue
+            ids = np.concatenate(pieces)
+            reading_durations = np.concatenate([r.durations for r in readings])
+            durations, cost = align_durations(np.concatenate([r.audio for r in readings]), reading_durations,
+                                              clip.audio[:frames * hop], teacher.spec)
             report["costs"][clip.id] = round(cost, 4)
             if cost > max_cost:
                 report["skipped_poor_alignment"] += 1
                 continue
-            z = teacher.latent(ids, durations, scales)
-            audio = teacher.decode(z)
+            bounds = np.cumsum([0] + [len(p) for p in pieces])
+            z = np.concatenate([teacher.latent(p, durations[a:b], scales)
+                                for p, a, b in zip(pieces, bounds[:-1], bounds[1:]) if durations[a:b].sum() > 0], axis=1)
+            audio = teacher.decode(z)  # at most MAX_CLIP_SECONDS of frames: one pass
             name = f"{hashlib.sha1(clip.id.encode()).hexdigest()[:16]}.npz"
             np.savez(cache / "utts" / name, ids=ids.astype(np.int16), durations=durations.astype(np.int16),
-                     teacher_durations=reading.durations.astype(np.int16), z=z.astype(np.float16),
+                     teacher_durations=reading_durations.astype(np.int16), z=z.astype(np.float16),
                      audio=_pcm(audio), gt_audio=_pcm(clip.audio[:frames * hop]))
             manifest.write(json.dumps({"text": clip.text, "id": clip.id, "file": name, "frames": int(durations.sum()),
                                        "ids": len(ids), "alignment_cost": round(cost, 4)}) + "\n")

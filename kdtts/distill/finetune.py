@@ -46,7 +46,15 @@ from kdtts.teachers.piper import PiperTeacher
 
 log = logging.getLogger("kdtts.distill")
 MAX_QUEUED = 4  # fine-tunes waiting behind the running one
+CACHE_IDLE_S = 3600  # a teacher cache of the built-in text unused this long is deleted by sweep()
+UPLOAD_GRACE_S = 600  # an upload folder no job holds after this long is an orphan (sweep() deletes it)
 __all__ = ["MAX_USER_CHARS", "Busy", "FinetuneRequest", "Finetuner", "Job"]
+def _remove(path: Path) -> int:
+    size = sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
+    shutil.rmtree(path, ignore_errors=True)
+    return size
+
+
 class Busy(RuntimeError):
     """Another fine-tune is running."""
 
@@ -103,6 +111,7 @@ class Finetuner:
         self._thread: threading.Thread | None = None
         self.queue: list[Job] = []
         self._cache_lock = threading.Lock()  # one writer per teacher cache (a job, or the start-up prewarm)
+        self._caches_in_use: set[Path] = set()
         # whatever a killed process left: run folders and the teacher's readings of users' text
         shutil.rmtree(self.data / "finetune_runs", ignore_errors=True)
         shutil.rmtree(self.data / "finetune_samples", ignore_errors=True)
@@ -118,11 +127,7 @@ class Finetuner:
             raise ValueError(f"Unknown {'student vocoder' if request.is_vocoder else 'student checkpoint'} "
                              f"{request.base!r} to start from.")
         with self._lock:
-            busy = self.job is not None and self.job.running
-            if busy and owner in {self.job.owner, *(j.owner for j in self.queue)}:
-                raise Busy("You already have a fine-tune running or waiting; one at a time per visitor.")
-            if busy and len(self.queue) >= MAX_QUEUED:
-                raise Busy(f"A fine-tune is already running and {MAX_QUEUED} are waiting; try again in a few minutes.")
+            busy = self._refuse_busy(owner)
             if admit:
                 admit()
             job = Job(time.strftime("%Y%m%d-%H%M%S"), request, owner=owner)
@@ -132,6 +137,40 @@ class Finetuner:
             else:
                 self._launch(job)
         return job
+
+    def check_room(self, owner: str = "local") -> None:
+        """Busy when a start by `owner` would be refused for lack of room (before an upload is written)."""
+        with self._lock:
+            self._refuse_busy(owner)
+
+    def _refuse_busy(self, owner: str) -> bool:
+        """Whether a job runs; Busy when `owner` has one already or the queue is full (the caller holds the lock)."""
+        busy = self.job is not None and self.job.running
+        if busy and owner in {self.job.owner, *(j.owner for j in self.queue)}:
+            raise Busy("You already have a fine-tune running or waiting; one at a time per visitor.")
+        if busy and len(self.queue) >= MAX_QUEUED:
+            raise Busy(f"A fine-tune is already running and {MAX_QUEUED} are waiting; try again in a few minutes.")
+        return busy
+
+    def sweep(self, aggressive: bool = False) -> int:
+        """Delete upload folders no job holds, and teacher caches of the built-in text unused for
+        CACHE_IDLE_S (every one not in use, when `aggressive`); return the bytes freed."""
+        with self._lock:
+            jobs = [j for j in [self.job, *self.queue] if j is not None and j.running]
+            held = {Path(j.request.recordings).resolve() for j in jobs if j.request.recordings}
+            in_use = set(self._caches_in_use)
+        now, freed = time.time(), 0
+        for folder in (self.data / "finetune_uploads").glob("*"):
+            if folder.resolve() not in held and now - folder.stat().st_mtime > UPLOAD_GRACE_S:
+                freed += _remove(folder)
+        default = self._cache_path(FinetuneRequest(), builtin_sentences(int(FinetuneRequest().sentences)))
+        for cache in (self.data / "finetune_cache").glob("*"):
+            idle = now - cache.stat().st_mtime
+            if cache in in_use or cache == default or cache.name.startswith("user-"):
+                continue  # user-* caches go with their job (and at start-up)
+            if aggressive or idle > CACHE_IDLE_S:
+                freed += _remove(cache)
+        return freed
 
     def _launch(self, job: Job) -> None:
         """Run `job` now (the caller holds the lock)."""
@@ -197,22 +236,29 @@ class Finetuner:
                 shutil.rmtree(job.request.recordings, ignore_errors=True)
             job.finished = time.time()
             with self._lock:  # the next in the queue
+                self._caches_in_use.clear()
                 if self.queue:
                     self._launch(self.queue.pop(0))
 
     def _cache(self, job: Job, sentences: list[str]) -> Path:
         """The teacher reads the sentences once (cached by content under the data directory)."""
         r = job.request
-        key = hashlib.sha1(json.dumps([sentences, r.temperature, str(self.teacher.model_path)]).encode()).hexdigest()[:12]
-        cache = self.data / "finetune_cache" / (f"user-{key}" if r.text.strip() else key)
+        cache = self._cache_path(r, sentences)
         job.message = "waiting for the teacher cache"
+        with self._lock:
+            self._caches_in_use.add(cache)
         with self._cache_lock:
             for start in range(0, len(sentences), 8):
                 if job.cancel.is_set():
                     return cache
                 job.message = f"the teacher reads the text: {start}/{len(sentences)} sentences"
                 build_cache(cache, sentences[start:start + 8], self.teacher, float(r.temperature), progress=False)
+        cache.touch()  # used now: sweep() keeps a cache for CACHE_IDLE_S after its last use
         return cache
+
+    def _cache_path(self, r: FinetuneRequest, sentences: list[str]) -> Path:
+        key = hashlib.sha1(json.dumps([sentences, r.temperature, str(self.teacher.model_path)]).encode()).hexdigest()[:12]
+        return self.data / "finetune_cache" / (f"user-{key}" if r.text.strip() else key)
 
     def prewarm(self, request: FinetuneRequest | None = None) -> None:
         """Have the teacher read the built-in set (background), so the first job trains at once."""

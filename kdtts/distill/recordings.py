@@ -21,10 +21,13 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from kdtts.audio import AudioSpec, read_wav
+from kdtts.audio import AudioSpec, resample
 
 MAX_CLIP_SECONDS = 30.0
 MAX_CLIPS = 2000
+RATES = (8000, 96000)          # sample rates accepted (Hz): a lower one fits hours into a small file
+MAX_CHANNELS = 2
+MAX_METADATA_BYTES = 4 * 2**20  # metadata.csv: MAX_CLIPS lines of up to a few thousand characters
 
 
 class DatasetError(ValueError):
@@ -56,19 +59,42 @@ def trim_silence(audio: np.ndarray, rate: int, threshold_db: float = 40.0, pad_s
     return audio[max(0, loud[0] * frame - pad):min(len(audio), (loud[-1] + 1) * frame + pad)]
 
 
-def _read_clip(path: Path, spec: AudioSpec) -> np.ndarray:
-    """Mono float32 at the spec's rate, trimmed; DatasetError saying what is wrong with the file."""
-    if not path.exists():
-        raise DatasetError(f"{path.parent.name}/{path.name} is missing")
+def clip_seconds(path: Path) -> float:
+    """A clip's length from its header alone (nothing decoded); DatasetError when the header is unreadable
+    or names a length, rate or channel count kdtts does not take."""
     try:
-        audio, rate = read_wav(path, spec.sample_rate)
+        info = sf.info(str(path))
     except (RuntimeError, sf.LibsndfileError) as error:
         raise DatasetError(f"{path.name} is not a readable audio file ({error})") from None
+    if not RATES[0] <= info.samplerate <= RATES[1]:
+        raise DatasetError(f"{path.name} is sampled at {info.samplerate} Hz; clips must be {RATES[0]}-{RATES[1]} Hz")
+    if not 1 <= info.channels <= MAX_CHANNELS:
+        raise DatasetError(f"{path.name} has {info.channels} channels; clips must be mono or stereo")
+    seconds = info.frames / info.samplerate
+    if seconds > MAX_CLIP_SECONDS:
+        raise DatasetError(f"{path.name} is {seconds:.0f} s long; clips may be at most {MAX_CLIP_SECONDS:.0f} s")
+    return seconds
+
+
+def _read_clip(path: Path, spec: AudioSpec) -> np.ndarray:
+    """Mono float32 at the spec's rate, trimmed; DatasetError saying what is wrong with the file.
+    The header is checked first, and at most MAX_CLIP_SECONDS are ever decoded."""
+    if not path.exists():
+        raise DatasetError(f"{path.parent.name}/{path.name} is missing")
+    clip_seconds(path)
+    try:
+        with sf.SoundFile(str(path)) as f:
+            rate, limit = f.samplerate, int(MAX_CLIP_SECONDS * f.samplerate)
+            audio = f.read(limit + 1, dtype="float32", always_2d=True)
+    except (RuntimeError, sf.LibsndfileError) as error:
+        raise DatasetError(f"{path.name} is not a readable audio file ({error})") from None
+    if len(audio) > limit:  # the header understated the length
+        raise DatasetError(f"{path.name} is longer than {MAX_CLIP_SECONDS:.0f} s; clips may be at most "
+                           f"{MAX_CLIP_SECONDS:.0f} s")
+    audio = resample(audio.mean(axis=1), rate, spec.sample_rate)
     if audio.size == 0 or not np.abs(audio).max() > 1e-4:
         raise DatasetError(f"{path.name} is empty or silent")
-    if len(audio) / rate > MAX_CLIP_SECONDS:
-        raise DatasetError(f"{path.name} is {len(audio) / rate:.0f} s long; clips may be at most {MAX_CLIP_SECONDS:.0f} s")
-    return trim_silence(audio, rate)
+    return trim_silence(audio, spec.sample_rate)
 
 
 def read_dataset(folder: str | Path, spec: AudioSpec, speakable: callable, max_clips: int = MAX_CLIPS) -> Dataset:
@@ -80,6 +106,9 @@ def read_dataset(folder: str | Path, spec: AudioSpec, speakable: callable, max_c
     metadata = folder / "metadata.csv"
     if not metadata.exists():
         raise DatasetError(f"{folder} has no metadata.csv (expected lines of id|text, and wavs/<id>.wav)")
+    if metadata.stat().st_size > MAX_METADATA_BYTES:
+        raise DatasetError(f"{metadata} is {metadata.stat().st_size / 2**20:.1f} MB; the limit is "
+                           f"{MAX_METADATA_BYTES // 2**20} MB")
     try:
         text = metadata.read_bytes().decode("utf-8")
     except UnicodeDecodeError as error:

@@ -20,14 +20,34 @@ class CheckpointError(ValueError):
     """A checkpoint kdtts will not load; the message names the reason."""
 
 
+MAX_HEADER_BYTES = 1 << 20
+"""A safetensors header (JSON: tensor names, shapes, offsets, our config) longer than this is not a student's."""
+
+
 def sniff(path: Path) -> None:
-    """Refuse pickles and truncated files by their first bytes."""
-    head = path.read_bytes()[:8] if path.stat().st_size >= 8 else path.read_bytes()
+    """Refuse from the first bytes alone (nothing else is read): a pickle, a truncated file, a header
+    longer than MAX_HEADER_BYTES, or a file whose size does not match what its header declares."""
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        head = f.read(8)
+        header_len = int.from_bytes(head, "little") if len(head) == 8 else 0
+        header = f.read(header_len) if 0 < header_len <= min(MAX_HEADER_BYTES, size - 8) else b""
     if head[:2] in (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05") or head[:2] == b"PK":
         raise CheckpointError(f"{path.name} is a pickle/torch.save file. kdtts loads only safetensors "
                               "checkpoints, because unpickling can run arbitrary code.")
     if len(head) < 8:
-        raise CheckpointError(f"{path.name} is empty or truncated ({path.stat().st_size} bytes).")
+        raise CheckpointError(f"{path.name} is empty or truncated ({size} bytes).")
+    if not header:
+        raise CheckpointError(f"{path.name} is not a safetensors file: its header length field says {header_len:,} "
+                              f"bytes (a student's is under {MAX_HEADER_BYTES // 1024} KB; the file is {size:,}).")
+    try:
+        entries = json.loads(header)
+        end = max((int(e["data_offsets"][1]) for k, e in entries.items() if k != "__metadata__"), default=0)
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+        raise CheckpointError(f"{path.name} is not a readable safetensors file: its header is not valid.") from None
+    if 8 + header_len + end != size:
+        raise CheckpointError(f"{path.name} is corrupt or truncated, or has data appended: it is {size:,} bytes, "
+                              f"its header declares {8 + header_len + end:,}.")
 
 
 def read_metadata(path: str | Path) -> dict:

@@ -21,6 +21,9 @@ from kdtts.teachers.piper_graph import PARTS, TeacherGraphs, load_graphs
 from kdtts.text import Phonemizer
 from kdtts.voice import Scales
 
+DECODE_WINDOW = 512   # z frames (about 6 s) the decoder reads at once: a typical sentence is one pass
+DECODE_CONTEXT = 32   # frames of context on each side of a window (more than the decoder's receptive field)
+
 
 @dataclass
 class TeacherOutput:
@@ -112,8 +115,24 @@ class PiperTeacher:
         return self.session("front").run(None, feed)[0][0]
 
     def decode(self, z: np.ndarray) -> np.ndarray:
-        """The teacher's decoder alone: z [192, T] -> audio [T * hop]."""
-        return self.session("decoder").run(None, {self.cut.z: np.asarray(z, dtype=np.float32)[None]})[0].reshape(-1)
+        """The teacher's decoder alone: z [192, T] -> audio [T * hop].
+
+        A long z is decoded in windows of DECODE_WINDOW frames, each with DECODE_CONTEXT frames of context
+        on both sides that are cut off again: the decoder is convolutional, so the result matches one pass,
+        but its memory grows with a window, not with a slow reading's whole length."""
+        z = np.asarray(z, dtype=np.float32)
+        frames, hop = z.shape[1], self.spec.hop_length
+        if frames <= DECODE_WINDOW + 2 * DECODE_CONTEXT:
+            return self._decode(z)
+        pieces = []
+        for start in range(0, frames, DECODE_WINDOW):
+            end = min(frames, start + DECODE_WINDOW)
+            first, last = max(0, start - DECODE_CONTEXT), min(frames, end + DECODE_CONTEXT)
+            pieces.append(self._decode(z[:, first:last])[(start - first) * hop:(end - first) * hop])
+        return np.concatenate(pieces)
+
+    def _decode(self, z: np.ndarray) -> np.ndarray:
+        return self.session("decoder").run(None, {self.cut.z: z[None]})[0].reshape(-1)
 
     def full(self, ids: np.ndarray, scales: Scales | None = None) -> TeacherOutput:
         """The unmodified graph in one pass (the real teacher's speed), with durations and z exposed."""

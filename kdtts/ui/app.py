@@ -13,10 +13,10 @@ import gradio as gr
 
 from kdtts.distill.corpus import read_heldout
 from kdtts.ui import about, settings
-from kdtts.ui.compare import CompareTab
+from kdtts.ui.compare import EXAMPLES, CompareTab
 from kdtts.ui.distill import DistillTab
 from kdtts.ui.listen import ListenTab
-from kdtts.ui.service import NO_STUDENT, Service
+from kdtts.ui.service import CLEAN_EVERY_S, NO_STUDENT, OUTPUT_MAX_AGE_S, Service
 from kdtts.ui.vocoders import CSS as TEACHER_CSS
 
 log = logging.getLogger("kdtts.ui")
@@ -36,10 +36,11 @@ CSS = (".kd-progress{height:14px;background:#eee;border-radius:7px;overflow:hidd
 class App:
     def __init__(self, service: Service) -> None:
         self.service = service
-        prompts = settings.listen_prompts(read_heldout())
-        self.compare = CompareTab(service, prompts[0])
+        heldout = read_heldout()
+        self.compare = CompareTab(service, heldout[0])
         self.distill = DistillTab(service)
-        self.listen = ListenTab(service, prompts)
+        # the blind test's prompts are never the Compare tab's examples (synthesising one is refused)
+        self.listen = ListenTab(service, settings.listen_prompts(heldout[EXAMPLES:]))
 
     def prewarm(self) -> None:
         """Background: the models' sessions first (at normal priority: the first visitor may be waiting on
@@ -64,7 +65,9 @@ class App:
     def build(self) -> gr.Blocks:
         s = self.service
         choices = list(s.checkpoints())
-        with gr.Blocks(title="kdtts: knowledge distillation for TTS", delete_cache=(600, 3600)) as demo:
+        # Gradio's copies of served files expire with the files themselves (OUTPUT_MAX_AGE_S)
+        expire = (CLEAN_EVERY_S, OUTPUT_MAX_AGE_S - CLEAN_EVERY_S)
+        with gr.Blocks(title="kdtts: knowledge distillation for TTS", delete_cache=expire) as demo:
             gr.Markdown("# kdtts: a big teacher voice, distilled into a tiny, fast student\n"
                         f"Teacher: Piper **{s.teacher.model_path.stem}** ({s.teacher.parameters / 1e6:.1f} M parameters). "
                         + (f"Student: **{s.default_name}**: " + about.headline() if s.has_student else f"⚠️ {NO_STUDENT}"))
@@ -102,6 +105,9 @@ def main() -> None:
     log.info("app built in %.1f s; data directory %s", time.perf_counter() - start, service.data)
     threading.Thread(target=app.prewarm, name="prewarm", daemon=True).start()
     threading.Thread(target=service.clean_outputs_forever, name="clean-outputs", daemon=True).start()
+    # uvicorn rewrites a loopback peer's address from its X-Forwarded-For by default; whom to believe is
+    # kdtts.ui.limits.visitor's decision alone (the socket's peer, or a configured number of trusted hops)
+    os.environ["FORWARDED_ALLOW_IPS"] = ""
     # served: only the output folder; the data directory (votes, runs, caches, checkpoints) never
     demo.launch(server_name=settings.server_name(), server_port=settings.port(), allowed_paths=[str(service.out_dir)],
                 blocked_paths=[str(service.data)], max_file_size=MAX_UPLOAD, max_threads=MAX_THREADS,

@@ -27,6 +27,7 @@ from kdtts.voice import Scales
 SYNTH = "synth"  # synthesis events: Gradio does not limit them; Service.slot allows two teacher and two
 SYNTH_LIMIT = None  # student syntheses at once, separately, so a queue of teacher requests never delays the student's
 SIDES = ("teacher", "student")
+EXAMPLES = 6  # held-out sentences shown as examples; the blind test never uses them (kdtts.ui.app)
 
 
 @dataclass
@@ -201,7 +202,7 @@ class CompareTab:
                 text = gr.Textbox(label=f"Text (up to {MAX_CHARS} characters)", lines=2, value=self.first_text,
                                   elem_id="text")
                 go = gr.Button("Synthesise teacher and student", variant="primary", elem_id="compare-btn")
-                gr.Examples([[p] for p in read_heldout()[:6]], inputs=[text], label="Examples (held-out sentences)")
+                gr.Examples([[p] for p in read_heldout()[:EXAMPLES]], inputs=[text], label="Examples (held-out sentences)")
             with gr.Column(scale=2):
                 teacher, _ = teacher_selector("compare")
                 with gr.Group() as tts_settings:  # hidden while a vocoder teacher is chosen

@@ -59,23 +59,27 @@ class DistillTab:
                     user_text += "\n" + f.read(MAX_USER_CHARS + 1)  # never more than the quota into memory
             if not user_text.strip():
                 raise ValueError("Paste or upload some text, or choose the built-in set.")
+        owner = visitor(request)
         folder = None
         if recordings or any((take_1, take_2, take_3)):
-            folder = str(uploads.from_zip(recordings, self.service.data) if recordings
-                         else uploads.from_takes([take_1, take_2, take_3], self.service.data))
-        vocoder = TEACHERS[chosen(teacher)].is_vocoder
-        scratch = preset == PRESETS[1] and not vocoder
-        if vocoder:
-            base = vocoder_base
-        job_request = FinetuneRequest(name=name or "", steps=int(steps), lr=float(lr), alpha=float(alpha),
-                                      temperature=float(temperature), modules=tuple(modules or MODULES),
-                                      text=user_text, base=None if scratch else (base or None),
-                                      sentences=int(sentences), recordings=folder,
-                                      student=SCRATCH_DECODER if scratch else None,
-                                      sample_every=max(1, int(steps) // 6) if scratch else None, teacher=teacher)
-        try:
-            job = self.jobs.start(job_request, visitor(request))
-        except Exception:
+            self.jobs.admissible(owner)  # the quota and the budget before the upload is written
+            budget = self.service.storage
+            folder = str(uploads.from_zip(recordings, self.service.data, budget) if recordings
+                         else uploads.from_takes([take_1, take_2, take_3], self.service.data, budget=budget))
+        try:  # a refused start leaves nothing behind
+            vocoder = TEACHERS[chosen(teacher)].is_vocoder
+            scratch = preset == PRESETS[1] and not vocoder
+            if vocoder:
+                base = vocoder_base
+            job_request = FinetuneRequest(name=name or "", steps=int(steps), lr=float(lr), alpha=float(alpha),
+                                          temperature=float(temperature), modules=tuple(modules or MODULES),
+                                          text=user_text, base=None if scratch else (base or None),
+                                          sentences=int(sentences), recordings=folder,
+                                          student=SCRATCH_DECODER if scratch else None,
+                                          sample_every=max(1, int(steps) // 6) if scratch else None,
+                                          teacher=teacher)
+            job = self.jobs.start(job_request, owner)
+        except BaseException:
             if folder:
                 shutil.rmtree(folder, ignore_errors=True)
             raise

@@ -1,10 +1,15 @@
 """The Listen tab, a blind A/B test (kdtts.ui.listening): random prompt, random sides, hidden names
 until the vote, both clips played first. Its API endpoints: /next_pair, /played (token, side), /vote,
 /results and /export_csv (both take an optional class session code).
+
+On a Space, listeners may sign in with Hugging Face: their votes make the public leaderboard, and
+anonymous votes are kept apart. Rater ids are salted hashes (a per-deployment secret), so the public
+CSV cannot be turned back into addresses or account names.
 """
 from __future__ import annotations
 
 import hashlib
+import hmac
 import time
 
 import gradio as gr
@@ -15,7 +20,12 @@ from kdtts.ui.errors import friendly
 from kdtts.ui.limits import RateLimiter, visitor
 from kdtts.ui.listening import TEACHER, Listening, Visitor
 from kdtts.ui.service import NO_STUDENT, Service
-from kdtts.ui.votes import GOLD, VoteStore, markdown, summarise
+from kdtts.ui.votes import GOLD, VoteStore, markdown, split_markdown, summarise
+
+
+def rater_id(secret: bytes, who: str) -> str:
+    """An opaque, stable id for a listener: HMAC-SHA256 of who they are under the deployment's secret."""
+    return hmac.new(secret, who.encode(), hashlib.sha256).hexdigest()[:16]
 
 
 def _shown(system: str) -> str:
@@ -34,6 +44,8 @@ class ListenTab:
         self.votes = VoteStore(service.data / "votes.sqlite")
         self.listening = Listening(service, self.votes, prompts)
         self.vote_limit = RateLimiter(settings.votes_per_minute(), 60, "votes")
+        self.secret = settings.secret(service.data)
+        self.sign_in = settings.on_space()  # Hugging Face sign-in is offered (and counted apart) on a Space
 
     def do_next_pair(self, visitor: Visitor | None = None):
         visitor = visitor if isinstance(visitor, Visitor) else Visitor()
@@ -43,20 +55,25 @@ class ListenTab:
     def do_played(self, token, side):
         self.listening.played(str(token), str(side))
 
-    def do_vote(self, token, choice, mos_a=None, mos_b=None, session="", request: gr.Request = None):
-        self.vote_limit.hit(visitor(request))
+    def do_vote(self, token, choice, mos_a=None, mos_b=None, session="", request: gr.Request = None,
+                profile: gr.OAuthProfile | None = None):
+        address = visitor(request)
+        self.vote_limit.hit(address)
         choice = {"no preference": "none", "a": "A", "b": "B"}.get(str(choice).strip().lower(), choice)
         if not token:
             raise ValueError("Load a pair first.")
         if choice not in ("A", "B", "none"):
             raise ValueError("Pick A, B or no preference.")
-        rater = hashlib.sha1(str(getattr(request, "session_hash", "") or visitor(request)).encode()).hexdigest()[:12]
-        vote_id, pair = self.listening.vote(token, choice, mos_a, mos_b, session, rater)
+        account = getattr(profile, "username", None) if self.sign_in else None
+        session_hash = getattr(request, "session_hash", "") or ""  # classmates behind one address stay apart
+        rater = rater_id(self.secret, f"hf:{account}" if account else f"page:{address}:{session_hash}")
+        vote_id, pair = self.listening.vote(token, choice, mos_a, mos_b, session, rater, signed_in=bool(account))
         return (f"Thanks! Vote #{vote_id} recorded. A was **{_shown(pair.system_a)}**, "
                 f"B was **{_shown(pair.system_b)}**. A new pair is loading.")
 
     def do_results(self, session=""):
-        return markdown(summarise(self.votes.rows((session or "").strip() or None)))
+        rows = self.votes.rows((session or "").strip() or None)
+        return split_markdown(rows) if self.sign_in else markdown(summarise(rows))
 
     def do_export(self, session=""):
         code = (session or "").strip() or None
@@ -69,6 +86,11 @@ class ListenTab:
                     "from 1 (bad) to 5 (excellent); the names appear after your vote.")
         if not self.listening.ready:
             gr.Markdown(f"⚠️ {NO_STUDENT}")
+        if self.sign_in:
+            with gr.Row():
+                gr.LoginButton()
+                gr.Markdown("Sign in with Hugging Face for your votes to count on the public leaderboard; "
+                            "anonymous votes are kept apart.")
         session = gr.Textbox("", label="class session code (optional)", max_lines=1,
                              placeholder="e.g. tts-101-monday: your votes can then be analysed apart")
         token = gr.Textbox(visible=False, label="pair token")

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from kdtts.audio import write_wav
+from kdtts.audio import LOUDNESS_TARGET, normalise_loudness, write_wav
 from kdtts.engine import Mix
 from kdtts.student.checkpoint import CheckpointError
 from kdtts.ui import settings
@@ -32,6 +32,7 @@ log = logging.getLogger("kdtts.ui")
 TEACHER, GRIFFINLIM = "teacher", "griffinlim"
 MIX = Mix("teacher", "teacher", "student")  # the arena's module mix: the student decoder on the teacher's z
 MAX_FINETUNED = 3  # newest fine-tuned checkpoints that take part
+LEVEL = f"{-LOUDNESS_TARGET:g}lufs"  # in the cache folders' names: clips made before loudness matching are not reused
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,8 @@ class Visitor:
 class Listening:
     def __init__(self, service: Service, store: VoteStore, prompts: list[str], max_tokens: int = 50_000) -> None:
         self.service, self.store, self.prompts = service, store, prompts
+        service.blind.add(u for prompt in prompts for u in service.teacher.phonemizer(prompt))
+        service.storage.sweepers.append(self.sweep)
         self.cache_dir = service.data / "listen_cache"
         self._tokens: OrderedDict[str, Pair] = OrderedDict()
         self._played: dict[str, set[str]] = {}
@@ -67,32 +70,44 @@ class Listening:
 
     def systems(self) -> dict[str, tuple[str, Path]]:
         """label -> (teacher, griffinlim or a student checkpoint's name; its cache folder)."""
-        found = {TEACHER: (TEACHER, self.cache_dir / f"teacher-{self.service.teacher.model_path.stem}"),
-                 GRIFFINLIM: (GRIFFINLIM, self.cache_dir / f"griffinlim-{self.service.teacher.model_path.stem}")}
+        stem = f"{self.service.teacher.model_path.stem}-{LEVEL}"
+        found = {TEACHER: (TEACHER, self.cache_dir / f"teacher-{stem}"),
+                 GRIFFINLIM: (GRIFFINLIM, self.cache_dir / f"griffinlim-{stem}")}
         students = list(self.service.checkpoints().items())
         default = students[:1] if self.service.default_name is not None else []
         for name, path in default + [s for s in students if s not in default][:MAX_FINETUNED]:
             key = file_key(path)
-            found[f"student:{name}:{key}"] = (name, self.cache_dir / f"student-{key}")
+            found[f"student:{name}:{key}"] = (name, self.cache_dir / f"student-{key}-{LEVEL}")
         for name, path in default:  # where the default student's loss lies: its decoder alone, on the teacher's z
             key = file_key(path)
-            found[f"mix:{name}:{key}"] = (f"mix:{name}", self.cache_dir / f"mix-{key}")
+            found[f"mix:{name}:{key}"] = (f"mix:{name}", self.cache_dir / f"mix-{key}-{LEVEL}")
         return found
 
     @property
     def ready(self) -> bool:
         return self.service.has_student
 
+    def _gold_folder(self) -> Path:
+        return self.cache_dir / f"gold-{self.service.teacher.model_path.stem}-{LEVEL}"
+
+    def sweep(self, aggressive: bool = False) -> int:
+        """Delete the cached clips of systems that no longer take part (evicted checkpoints, old levels)."""
+        from kdtts.ui.storage import remove
+
+        current = {folder for _, folder in self.systems().values()} | {self._gold_folder()}
+        return sum(remove(folder) for folder in self.cache_dir.glob("*") if folder not in current)
+
     def audio(self, system: str, prompt: int) -> str:
-        name, folder = (GOLD, self.cache_dir / f"gold-{self.service.teacher.model_path.stem}") if system == GOLD \
-            else self.systems()[system]
+        """A system's clip of a prompt, loudness-matched (LOUDNESS_TARGET), rendered once and cached."""
+        name, folder = (GOLD, self._gold_folder()) if system == GOLD else self.systems()[system]
         path = folder / f"{prompt:03d}.wav"
         if not path.exists():
             with self._generate:  # one generator at a time: concurrent listeners wait, the CPU is not oversubscribed
                 if not path.exists():
-                    audio = self._render(name, self.prompts[prompt])
+                    rate = self.service.teacher.spec.sample_rate
+                    audio = normalise_loudness(self._render(name, self.prompts[prompt]), rate)
                     tmp = folder / f".{prompt:03d}.{secrets.token_hex(4)}.wav"
-                    write_wav(tmp, audio, self.service.teacher.spec.sample_rate)
+                    write_wav(tmp, audio, rate)
                     os.replace(tmp, path)
         return str(path)
 
@@ -173,7 +188,7 @@ class Listening:
                 self._played[token].add(side)
 
     def vote(self, token: str, choice: str, mos_a: int | None, mos_b: int | None,
-             session: str | None = None, rater: str | None = None) -> tuple[int, Pair]:
+             session: str | None = None, rater: str | None = None, signed_in: bool = False) -> tuple[int, Pair]:
         """Record a vote on a pair; return its id and the pair, whose systems may now be revealed."""
         with self._lock:
             if token in self._tokens and self._played.get(token) != {"A", "B"}:
@@ -184,7 +199,7 @@ class Listening:
             raise ValueError("Unknown or already used pair token: fetch a new pair first.")
         vote = Vote(pair.prompt, pair.text, pair.system_a, pair.system_b, choice,
                     None if mos_a in (None, "", 0) else int(mos_a), None if mos_b in (None, "", 0) else int(mos_b),
-                    (session or "").strip()[:40] or None, rater)
+                    (session or "").strip()[:40] or None, rater, signed_in)
         try:
             return self.store.add(vote), pair
         except ValueError:

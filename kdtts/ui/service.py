@@ -11,7 +11,6 @@ import functools
 import hashlib
 import logging
 import shutil
-import tempfile
 import threading
 import time
 from collections import OrderedDict
@@ -23,6 +22,8 @@ from kdtts.student.checkpoint import SHIPPED_STUDENT, CheckpointError
 from kdtts.student.onnx_student import load_fast
 from kdtts.teachers.piper import PiperTeacher
 from kdtts.ui import settings
+from kdtts.ui.costs import BlindPrompts, check_cost
+from kdtts.ui.storage import DataBudget, served_folder, sweep_dead_served_folders
 from kdtts.voice import Scales, Voice
 
 log = logging.getLogger("kdtts.ui")
@@ -47,7 +48,9 @@ def _content_key(path: str, size: int, mtime_ns: int) -> str:
 
 
 MAX_LOADED_STUDENTS = 4  # fine-tuned students kept in memory (least recently used evicted); the default stays
-OUTPUT_MAX_AGE_S = 1800  # served WAVs and plots older than this are deleted
+OUTPUT_MAX_AGE_S = 1800  # served WAVs and plots live at most this long (the README's promise)
+CLEAN_EVERY_S = 60       # how often the served folder is cleaned (so a file goes before OUTPUT_MAX_AGE_S)
+SWEEP_EVERY_S = 600      # how often the data directory is swept (kdtts.ui.storage)
 
 
 class Service:
@@ -58,8 +61,11 @@ class Service:
         self.data = data
         self.checkpoint_dir = data / "checkpoints"
         self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-        self.out_dir = Path(tempfile.mkdtemp(prefix="kdtts-ui-"))
+        sweep_dead_served_folders()  # a killed process's served files
+        self.out_dir = served_folder()
         atexit.register(shutil.rmtree, self.out_dir, True)
+        self.storage = DataBudget(data, settings.max_data_bytes())
+        self.blind = BlindPrompts()
         self.default_path = default_student
         self.id_to_symbol = {i: s for s, ids in teacher.config["phoneme_id_map"].items() for i in ids}
         self._students: OrderedDict[tuple[str, float], Voice] = OrderedDict()
@@ -84,14 +90,29 @@ class Service:
         with self._slots[side]:
             yield
 
+    def admit(self, text: str, scales: Scales | None = None) -> None:
+        """Phonemise and price a request before it waits for a slot: TextError for one that costs too much
+        or would unblind a blind-test pair. The synthesis reuses the phonemes (kdtts.text remembers them)."""
+        utterances = self.teacher.phonemizer(text)
+        check_cost(utterances, (scales or self.teacher.default_scales).length)
+        self.blind.check(utterances)
+
     def synthesize(self, engine: Engine, text: str, mix: Mix, scales: Scales | None = None) -> Synthesis:
+        self.admit(text, scales)
         with self.slot(mix):
             return engine.synthesize(text, mix, scales)
 
-    def clean_outputs_forever(self, every: float = 300) -> None:
+    def clean_outputs_forever(self, every: float = CLEAN_EVERY_S) -> None:
+        """Served files go before OUTPUT_MAX_AGE_S; the data directory is swept every SWEEP_EVERY_S."""
+        self.storage.sweep()  # at start-up: what a killed process left
+        last_sweep = time.monotonic()
         while True:
             time.sleep(every)
-            self.clean_outputs()
+            self.clean_outputs(OUTPUT_MAX_AGE_S - every)
+            if time.monotonic() - last_sweep >= SWEEP_EVERY_S:
+                self.storage.sweep()
+                sweep_dead_served_folders()
+                last_sweep = time.monotonic()
 
     def clean_outputs(self, max_age: float = OUTPUT_MAX_AGE_S) -> int:
         """Delete served files older than `max_age` seconds; return how many."""

@@ -9,6 +9,11 @@
 * `KDTTS_JOBS_PER_HOUR`: fine-tunes one visitor may start per hour (default 4).
 * `KDTTS_MAX_CHECKPOINTS`: fine-tuned checkpoints kept; the oldest is deleted beyond (default 12).
 * `KDTTS_GOLD_RATE`: share of blind-test pairs that are gold checks (default 0.125).
+* `KDTTS_MAX_DATA_MB`: bytes the data directory may hold; a write past it is refused (default 2048).
+* `KDTTS_TRUSTED_PROXIES`: proxies in front of the app whose `X-Forwarded-For` hop is believed
+  (default 1 on a Hugging Face Space, `SPACE_ID` set; else 0: the socket's peer address).
+* `KDTTS_SECRET`: the per-deployment secret that salts rater ids (default: made once, kept in
+  `<data>/secret.key`, readable by the owner only).
 * `GRADIO_SERVER_PORT`: the port (default 7860).
 * `GRADIO_SERVER_NAME`: the address the server binds. Default: 127.0.0.1 (on a laptop the app is not
   open to the local network), or 0.0.0.0 on a Hugging Face Space (`SPACE_ID` set: its proxy must reach it).
@@ -16,6 +21,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 from kdtts.student.header import SHIPPED_STUDENT
@@ -93,3 +99,32 @@ def listen_prompts(prompts: list[str]) -> list[str]:
 def gold_rate() -> float:
     value = os.environ.get("KDTTS_GOLD_RATE")
     return float(value) if value else 0.125
+
+
+def max_data_bytes() -> int:
+    return _int_env("KDTTS_MAX_DATA_MB", 2048) * 2**20
+
+
+def on_space() -> bool:
+    """Running on a Hugging Face Space (its runtime sets SPACE_ID)."""
+    return bool(os.environ.get("SPACE_ID"))
+
+
+def trusted_proxies() -> int:
+    """How many proxies in front of the app append a trusted X-Forwarded-For hop."""
+    return _int_env("KDTTS_TRUSTED_PROXIES", 1 if on_space() else 0)
+
+
+def secret(data: Path) -> bytes:
+    """The per-deployment secret: KDTTS_SECRET, else one made once and kept in the data directory (0600)."""
+    env = os.environ.get("KDTTS_SECRET")
+    if env:
+        return env.encode()
+    path = Path(data) / "secret.key"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_bytes()
+    with os.fdopen(fd, "wb") as f:
+        f.write(secrets.token_bytes(32))
+    return path.read_bytes()

@@ -29,10 +29,11 @@ CREATE TABLE IF NOT EXISTS votes (
     mos_a INTEGER CHECK (mos_a BETWEEN 1 AND 5),
     mos_b INTEGER CHECK (mos_b BETWEEN 1 AND 5),
     session TEXT,                   -- a class's session code, so its votes can be analysed apart
-    rater TEXT                      -- an opaque id of the listener's browser session (for gold checks)
+    rater TEXT,                     -- the listener: a salted hash (kdtts.ui.listen.rater_id), for gold checks
+    signed_in INTEGER NOT NULL DEFAULT 0  -- 1: cast by a signed-in Hugging Face account (the public leaderboard)
 )"""
 COLUMNS = ("id", "created", "prompt", "text", "system_a", "system_b", "choice", "preferred", "mos_a", "mos_b",
-           "session", "rater")
+           "session", "rater", "signed_in")
 GOLD = "gold"
 """A deliberately degraded clip (P.808-style gold question): preferring it, or rating it above 2, fails
 the check, and every vote of a rater who failed one is left out of the results."""
@@ -84,6 +85,7 @@ class Vote:
     mos_b: int | None = None
     session: str | None = None
     rater: str | None = None
+    signed_in: bool = False
 
     def validate(self) -> None:
         if self.choice not in CHOICES:
@@ -107,6 +109,8 @@ class VoteStore:
             for column in ("session", "rater"):  # a file written by an older kdtts
                 if column not in have:
                     db.execute(f"ALTER TABLE votes ADD COLUMN {column} TEXT")
+            if "signed_in" not in have:
+                db.execute("ALTER TABLE votes ADD COLUMN signed_in INTEGER NOT NULL DEFAULT 0")
 
     def _connect(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
@@ -124,10 +128,10 @@ class VoteStore:
         with db:  # one transaction per vote
             cursor = db.execute(
                 "INSERT INTO votes (created, prompt, text, system_a, system_b, choice, preferred, mos_a, mos_b, session, "
-                "rater) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "rater, signed_in) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (time.time(), vote.prompt, vote.text, vote.system_a, vote.system_b, vote.choice, preferred,
                  None if vote.mos_a is None else int(vote.mos_a), None if vote.mos_b is None else int(vote.mos_b),
-                 vote.session, vote.rater))
+                 vote.session, vote.rater, int(bool(vote.signed_in))))
         return int(cursor.lastrowid)
 
     def rows(self, session: str | None = None) -> list[dict]:
@@ -185,6 +189,14 @@ def summarise(rows: list[dict]) -> dict:
                                   "ratings": len(scores), "mos": mean, "mos_ci": (low, high)}
     out["leaderboard"] = leaderboard(rows)
     return out
+
+
+def split_markdown(rows: list[dict]) -> str:
+    """Where sign-in is offered: the signed-in votes (the public leaderboard), and the anonymous ones apart."""
+    signed = [r for r in rows if r.get("signed_in")]
+    anonymous = [r for r in rows if not r.get("signed_in")]
+    return ("#### Signed-in votes: the public leaderboard\n\n" + markdown(summarise(signed))
+            + "\n\n#### Anonymous votes, kept apart (not on the leaderboard)\n\n" + markdown(summarise(anonymous)))
 
 
 def markdown(summary: dict) -> str:
