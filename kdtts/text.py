@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from typing import Iterator
 
 from kdtts.numbers import MONTHS, decimal_words, digit_words, number_to_words, ordinal_words, year_words
 
@@ -227,18 +228,23 @@ class Phonemizer:
 
     def __call__(self, text: str, max_chars: int = MAX_CHARS) -> list[Utterance]:
         """Validate, normalise and split into sentences; raise TextError if nothing is left."""
+        return list(self.stream(text, max_chars))
+
+    def stream(self, text: str, max_chars: int = MAX_CHARS) -> Iterator[Utterance]:
+        """The same utterances, each phonemised only when asked for (a stream's first sentence does not
+        wait for the others). The text is validated first; TextError if no utterance comes of it."""
         step = MAX_CHUNK_IDS // 2  # Piper puts a pad id after every phoneme
-        utterances = []
+        spoken = False
         for sentence in split_sentences(validate(text, max_chars)):
             for phonemes in self._voice.phonemize(sentence):
                 if not any(ph.strip() for ph in phonemes):
                     continue
                 for i in range(0, len(phonemes), step):
                     piece = phonemes[i:i + step]
-                    utterances.append(Utterance(sentence, piece, self._voice.phonemes_to_ids(piece)))
-        if not utterances:
+                    spoken = True
+                    yield Utterance(sentence, piece, self._voice.phonemes_to_ids(piece))
+        if not spoken:
             raise TextError("There is nothing speakable in this text.")
-        return utterances
 
     def ids(self, text: str) -> list[int]:
         """Ids of a single sentence (all sentences concatenated, for short inputs)."""
