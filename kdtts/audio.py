@@ -1,6 +1,7 @@
 """Audio utilities: log-mel spectrograms aligned with the teacher's latent frames, WAV I/O, resampling."""
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -56,6 +57,14 @@ def write_wav(path: str | Path, audio: np.ndarray, sample_rate: int) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(str(path), np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0), sample_rate, subtype="PCM_16")
     return path
+
+
+def pcm16(audio: np.ndarray, sample_rate: int) -> bytes:
+    """Headerless 16-bit little-endian PCM (Piper's `--output-raw`), converted exactly as write_wav's samples."""
+    buffer = io.BytesIO()
+    sf.write(buffer, np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0), sample_rate, format="RAW",
+             subtype="PCM_16", endian="LITTLE")
+    return buffer.getvalue()
 
 
 def read_wav(path: str | Path, sample_rate: int | None = None) -> tuple[np.ndarray, int]:
