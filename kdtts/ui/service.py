@@ -18,7 +18,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Iterator
 
-from kdtts.engine import Engine, Mix, Synthesis
+from kdtts.engine import Chunk, Engine, Mix, Synthesis
 from kdtts.student.checkpoint import SHIPPED_STUDENT, CheckpointError
 from kdtts.student.onnx_student import load_fast
 from kdtts.teachers.piper import PiperTeacher
@@ -87,6 +87,11 @@ class Service:
     def synthesize(self, engine: Engine, text: str, mix: Mix, scales: Scales | None = None) -> Synthesis:
         with self.slot(mix):
             return engine.synthesize(text, mix, scales)
+
+    def stream(self, engine: Engine, text: str, mix: Mix, scales: Scales | None = None) -> Iterator[Chunk]:
+        """`Engine.stream` in a synthesis slot, held until the last chunk (or until the listener leaves)."""
+        with self.slot(mix):
+            yield from engine.stream(text, mix, scales)
 
     def clean_outputs_forever(self, every: float = 300) -> None:
         while True:
