@@ -2,14 +2,14 @@
 
 Texts of 1, 5 and 20 held-out sentences. Two ways of starting:
 - in-process: models loaded and warmed up; the clock starts when the text is handed to `Engine.stream`
-  (phonemising included) and stops at the first chunk (time to first audio) and at the last (RTF =
-  compute seconds / audio seconds);
+  (phonemising included) and stops at the first chunk (time to first audio: median of 21 runs) or, in
+  other runs, at the last (RTF = compute seconds / audio seconds: median of 3);
 - cold, from the command line: `python -m kdtts synth --output-raw` in a fresh process, the clock
   started before the process is, stopped at the first PCM byte on its stdout and at its exit.
 Each at one intra-op thread and at the default (no `--threads`: the student's own default of one,
 onnxruntime's default for the teacher). Deterministic teacher scales; medians over the runs.
 
-    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/latency.py [--runs 5] [--cold-runs 3] [--no-cold]
+    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/latency.py [--runs 21] [--rtf-runs 3] [--cold-runs 3] [--no-cold]
 
 Writes benchmarks/results/latency.json and latency.md (the Markdown table, also printed).
 """
@@ -44,17 +44,25 @@ def texts() -> dict[int, str]:
     return {n: " ".join(heldout[:n]) for n in SENTENCES}
 
 
-def in_process(engine: Engine, model: str, text: str) -> dict[str, float]:
-    """One streamed synthesis: seconds to the first chunk and to the last, and the audio's seconds."""
+def first_audio(engine: Engine, model: str, text: str) -> float:
+    """Seconds from handing over the text to the first chunk (the rest of the stream is dropped)."""
     scales = engine.teacher.default_scales.deterministic()
     start = time.perf_counter()
     stream = engine.stream(text, Mix.of(model), scales)
-    samples = len(next(stream).audio)
+    next(stream)
     first = time.perf_counter() - start
-    samples += sum(len(chunk.audio) for chunk in stream)
+    stream.close()
+    return first
+
+
+def whole(engine: Engine, model: str, text: str) -> dict[str, float]:
+    """One streamed synthesis to the end: its compute seconds, audio seconds and RTF."""
+    scales = engine.teacher.default_scales.deterministic()
+    start = time.perf_counter()
+    samples = sum(len(chunk.audio) for chunk in engine.stream(text, Mix.of(model), scales))
     total = time.perf_counter() - start
     audio = samples / engine.sample_rate
-    return {"first_audio_s": first, "total_s": total, "audio_s": audio, "rtf": total / audio}
+    return {"total_s": total, "audio_s": audio, "rtf": total / audio}
 
 
 def cold(model: str, text: str, threads: int | None) -> dict[str, float]:
@@ -79,16 +87,17 @@ def medians(runs: list[dict[str, float]]) -> dict[str, float]:
     return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
 
 
-def measure(runs: int, cold_runs: int) -> list[dict]:
+def measure(runs: int, rtf_runs: int, cold_runs: int) -> list[dict]:
     rows = []
     for setting, threads in THREADS.items():
         engine = Engine.load(threads=threads, require_student=True)
         for model in MODELS:
-            in_process(engine, model, texts()[5])  # warm-up: lazy initialisation is start-up, not latency
+            whole(engine, model, texts()[5])  # warm-up: lazy initialisation is start-up, not latency
             for n, text in texts().items():
-                result = medians([in_process(engine, model, text) for _ in range(runs)])
+                first = statistics.median(first_audio(engine, model, text) for _ in range(runs))
+                rest = medians([whole(engine, model, text) for _ in range(rtf_runs)])
                 rows.append({"start": "in-process", "model": model, "threads": setting, "sentences": n,
-                             "runs": runs, **result})
+                             "runs": runs, "rtf_runs": rtf_runs, "first_audio_s": first, **rest})
                 print(json.dumps(rows[-1]), file=sys.stderr)
     for setting, threads in THREADS.items():
         for model in MODELS:
@@ -96,7 +105,7 @@ def measure(runs: int, cold_runs: int) -> list[dict]:
                 if cold_runs:
                     result = medians([cold(model, text, threads) for _ in range(cold_runs)])
                     rows.append({"start": "cold (CLI)", "model": model, "threads": setting, "sentences": n,
-                                 "runs": cold_runs, **result})
+                                 "runs": cold_runs, "rtf_runs": cold_runs, **result})
                     print(json.dumps(rows[-1]), file=sys.stderr)
     return rows
 
@@ -116,11 +125,12 @@ def table(rows: list[dict]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--runs", type=int, default=5, help="in-process runs per cell (median)")
+    parser.add_argument("--runs", type=int, default=21, help="in-process first-audio runs per cell (median)")
+    parser.add_argument("--rtf-runs", type=int, default=3, help="in-process whole-text runs per cell (median)")
     parser.add_argument("--cold-runs", type=int, default=3, help="fresh CLI processes per cell (median)")
     parser.add_argument("--no-cold", action="store_true", help="in-process only")
     args = parser.parse_args()
-    rows = measure(args.runs, 0 if args.no_cold else args.cold_runs)
+    rows = measure(args.runs, args.rtf_runs, 0 if args.no_cold else args.cold_runs)
     OUT.mkdir(parents=True, exist_ok=True)
     meta = {"machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
             "load_average": os.getloadavg(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}

@@ -70,7 +70,8 @@ def _stdin_jobs(args: argparse.Namespace) -> Iterator[tuple[str, Path | None, st
 
 def cmd_synth(args: argparse.Namespace) -> None:
     if args.output_raw and args.teacher != DEFAULT_TEACHER:
-        _fail(f"--output-raw streams the {DEFAULT_TEACHER} teacher and its student; write WAVs for --teacher {args.teacher}")
+        _fail(f"--output-raw streams the {DEFAULT_TEACHER} teacher and its student; "
+              f"write WAVs for --teacher {args.teacher}")
     jobs = _synth_jobs(args)
     if args.teacher != DEFAULT_TEACHER:
         from kdtts.cli_vocoder import synth_vocoded

@@ -14,9 +14,9 @@ import uuid
 from dataclasses import dataclass
 
 import gradio as gr
-from gradio import audio_stream_encoder
 import numpy as np
 import soundfile as sf
+from gradio import audio_stream_encoder
 
 from kdtts.audio import write_wav
 from kdtts.distill.corpus import read_heldout
@@ -65,12 +65,12 @@ PLAYER_CHUNK_S = 0.5
 segments a few AAC frames long badly (an empty first segment delays playback by seconds); the student
 makes this much in a few tens of milliseconds."""
 STREAMING = shutil.which("ffmpeg") is not None
+"""Gradio's streaming player encodes its chunks with ffmpeg; without it the page shows the student's WAV
+when it is whole (the student is fast enough that this is still first)."""
 # The player's first segment must hold audio: if its encoder (an ffmpeg process) emits nothing within
 # Gradio's 0.1 s start-up wait, the browser finds an empty playlist and asks again only a second later.
 # A loaded machine starts ffmpeg slower than that; waiting longer for the first frames costs nothing else.
 audio_stream_encoder.STARTUP_WAIT = max(audio_stream_encoder.STARTUP_WAIT, 0.6)
-"""Gradio's streaming player encodes its chunks with ffmpeg; without it the page shows the student's WAV
-when it is whole (the student is fast enough that this is still first)."""
 
 
 def _size(n_bytes: int) -> str:
