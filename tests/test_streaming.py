@@ -112,3 +112,10 @@ def test_the_first_chunk_waits_for_one_window_of_the_first_sentence_only(teacher
     assert len(first.audio) == 8 * teacher.hop_length and first.spoken is None
     assert len(phonemised) == 1  # the later sentences are not phonemised yet
     assert sum(len(c.audio) for c in stream) > 0 and len(phonemised) == len(split_sentences(validate(text)))
+
+
+def test_bad_text_fails_before_any_audio(teacher, students):
+    from kdtts.text import TextError
+
+    with pytest.raises(TextError, match="empty"):
+        next(Engine(teacher, students["onnx"]).stream("   ", Mix.of("student")))
