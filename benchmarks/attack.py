@@ -23,7 +23,6 @@ import struct
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 import zipfile
@@ -76,7 +75,7 @@ class App:
                 break
             except OSError:
                 if time.perf_counter() - start > 240:
-                    raise SystemExit("the app did not answer in 240 s")
+                    raise SystemExit("the app did not answer in 240 s") from None
                 time.sleep(1)
 
     @property
@@ -229,7 +228,7 @@ def forged_votes(app: App, n: int = 10) -> None:
             ready.append((client, token))
         start, accepted = time.perf_counter(), 0
         for client, token in ready:
-            refused, message = _refused(lambda: client.predict(token, "A", 4, 3, api_name="/vote"))
+            refused, message = _refused(lambda c=client, t=token: c.predict(t, "A", 4, 3, api_name="/vote"))
             accepted += not refused
             r["message"] = message or r.get("message", "")
         r["accepted"], r["attempts"], r["voting_s"] = accepted, n, round(time.perf_counter() - start, 1)
@@ -262,7 +261,7 @@ def texts(app: App) -> None:
                                          ("nines_x1999_compare", "9" * 1999, "/compare", 1.0)):
         with Probe(app, name) as r:
             args = (text, "student", None, 0.0, length) if endpoint == "/synthesize" else (text, None, 0.0, length)
-            refused, r["message"] = _refused(lambda: client.predict(*args, api_name=endpoint))
+            refused, r["message"] = _refused(lambda a=args, e=endpoint: client.predict(*a, api_name=e))
             r["accepted"] = int(not refused)
     ordinary = (ORDINARY * 20)[:2000]
     power = "^ " * 148

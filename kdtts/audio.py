@@ -4,6 +4,7 @@ torch and torchaudio are imported where they are used: AudioSpec and WAV writing
 line's start-up path, which must not pay for them."""
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -86,6 +87,14 @@ def normalise_loudness(audio: np.ndarray, sample_rate: int, target: float = LOUD
     if not np.isfinite(level):
         return np.asarray(audio, dtype=np.float32)
     return (np.asarray(audio, dtype=np.float32) * 10 ** ((target - level) / 20)).astype(np.float32)
+
+
+def pcm16(audio: np.ndarray, sample_rate: int) -> bytes:
+    """Headerless 16-bit little-endian PCM (Piper's `--output-raw`), converted exactly as write_wav's samples."""
+    buffer = io.BytesIO()
+    sf.write(buffer, np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0), sample_rate, format="RAW",
+             subtype="PCM_16", endian="LITTLE")
+    return buffer.getvalue()
 
 
 def read_wav(path: str | Path, sample_rate: int | None = None) -> tuple[np.ndarray, int]:

@@ -6,18 +6,22 @@ student's durations (the graph is cut at the durations), and either decoder acce
 """
 from __future__ import annotations
 
+import itertools
 import sys
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
+from kdtts.streaming import Windows, speak_stream
 from kdtts.student.header import SHIPPED_STUDENT, CheckpointError
 from kdtts.student.onnx_student import load_fast
 from kdtts.teachers.piper import PiperTeacher
-from kdtts.voice import Scales, Voice, speak
+from kdtts.text import Utterance
+from kdtts.voice import Scales, Spoken, Voice, speak
 
 Side = Literal["teacher", "student"]
 STAGES = ("text", "duration", "front", "decoder")
@@ -67,6 +71,35 @@ class Synthesis:
     def rtf(self) -> float:
         return self.compute_seconds / max(self.seconds, 1e-9)
 
+    @classmethod
+    def of(cls, chunks: Iterable[Chunk], sample_rate: int) -> Synthesis:
+        """The whole text from its stream (`Engine.stream`): the same audio `Engine.synthesize` makes."""
+        timings = {stage: 0.0 for stage in STAGES}
+        sentences: list[tuple[Utterance, Spoken]] = []
+        for chunk in chunks:
+            timings["text"] += chunk.text_seconds
+            if chunk.spoken is not None:
+                sentences.append((chunk.utterance, chunk.spoken))
+                for k, v in chunk.spoken.timings.items():
+                    timings[k] += v
+        return cls(audio=np.concatenate([s.audio for _, s in sentences]).astype(np.float32), sample_rate=sample_rate,
+                   ids=np.concatenate([s.ids for _, s in sentences]),
+                   phonemes=[ph for u, _ in sentences for ph in u.phonemes],
+                   durations=np.concatenate([s.durations for _, s in sentences]),
+                   z=np.concatenate([s.z for _, s in sentences], axis=1), timings=timings, sentences=len(sentences))
+
+
+@dataclass
+class Chunk:
+    """Audio as it is made: the next samples of the text, with the sentence they belong to. A
+    sentence's last chunk also carries the sentence whole (`spoken`: ids, durations, z, audio, timings)."""
+
+    audio: np.ndarray
+    sentence: int
+    utterance: Utterance
+    spoken: Spoken | None = None
+    text_seconds: float = 0.0  # phonemising this sentence (on its first chunk)
+
 
 class Engine:
     """The teacher and (optionally) a student, with the text front end they share."""
@@ -100,6 +133,26 @@ class Engine:
         spoken = speak(ids, scales or self.teacher.default_scales, self.voice(mix.duration), self.voice(mix.front),
                        self.voice(mix.decoder), durations)
         return spoken.durations, spoken.z, spoken.audio, spoken.timings
+
+    def stream(self, text: str, mix: Mix = Mix(), scales: Scales | None = None,
+               windows: Windows | None = None) -> Iterator[Chunk]:
+        """`synthesize` as it is made: each sentence is phonemised when its turn comes, and the student's
+        decoder is run window by window (kdtts.streaming), so the first chunk comes after the first
+        sentence's durations, z and first window; the teacher's come a sentence at a time. The chunks'
+        audio, joined, is `synthesize`'s. TextError for bad input, before any audio."""
+        scales = scales or self.teacher.default_scales
+        voices = self.voice(mix.duration), self.voice(mix.front), self.voice(mix.decoder)
+        utterances = self.teacher.phonemizer.stream(text)
+        for k in itertools.count():
+            start = time.perf_counter()
+            utterance = next(utterances, None)
+            if utterance is None:
+                return
+            text_seconds = time.perf_counter() - start
+            ids = np.asarray(utterance.ids, dtype=np.int64)
+            for piece in speak_stream(ids, scales, *voices, windows=windows or Windows()):
+                yield Chunk(piece.audio, k, utterance, piece.spoken, text_seconds)
+                text_seconds = 0.0
 
     def synthesize(self, text: str, mix: Mix = Mix(), scales: Scales | None = None) -> Synthesis:
         """Text (validated; TextError for bad input) to audio, sentence by sentence."""

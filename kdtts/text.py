@@ -10,6 +10,7 @@ import re
 import threading
 import unicodedata
 from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from kdtts.numbers import MONTHS, decimal_words, digit_words, number_to_words, ordinal_words, year_words
@@ -162,6 +163,30 @@ def normalize(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
+PHONEME_BLOCK = re.compile(r"(\[\[.*?\]\])")
+"""Piper's inline phonemes, `[[ həlˈoʊ ]]`: passed to the phonemiser as given, never cleaned or normalised
+(Unicode normalisation would turn ʰ into h, and `~` or digits into words)."""
+
+
+def _outside_blocks(text: str, words: Callable[[str], str], block: Callable[[str], str] = lambda b: b) -> str:
+    """`words` applied to the text between phoneme blocks and `block` to each block; a space that
+    separates a block from its words is kept (Piper reads it as a word break)."""
+    out = []
+    for part in PHONEME_BLOCK.split(text):
+        if PHONEME_BLOCK.fullmatch(part):
+            out.append(block(part))
+        elif part:
+            done = words(part)
+            out.append((" " if part[0].isspace() else "") + done + (" " if part[-1].isspace() and done else ""))
+    return re.sub(r"\s+", " ", "".join(out)).strip()
+
+
+def _clean_block(block: str) -> str:
+    """A phoneme block as given, less control characters (no Unicode normalisation)."""
+    return "".join(" " if ch.isspace() else ch for ch in block if not unicodedata.category(ch).startswith("C")
+                   or ch.isspace())
+
+
 def validate(text: str | None, max_chars: int = MAX_CHARS) -> str:
     """Return the normalised text, or raise TextError with a message a user can act on."""
     if text is None or not text.strip():
@@ -169,11 +194,11 @@ def validate(text: str | None, max_chars: int = MAX_CHARS) -> str:
     if len(text) > MAX_RAW_FACTOR * max_chars:
         raise TextError(f"The text is {len(text):,} characters long; the limit is {max_chars:,}. "
                         "Please shorten it or split it into several requests.")
-    cleaned = clean(text)
+    cleaned = _outside_blocks(text, clean, _clean_block)
     if len(cleaned) > max_chars:
         raise TextError(f"The text is {len(cleaned):,} characters long; the limit is {max_chars:,}. "
                         "Please shorten it or split it into several requests.")
-    words = normalize(cleaned)
+    words = _outside_blocks(cleaned, normalize)
     if not any(ch.isalpha() for ch in words):
         raise TextError("There is nothing speakable in this text (no letters or numbers after removing "
                         "symbols, emoji and control characters).")
@@ -182,10 +207,21 @@ def validate(text: str | None, max_chars: int = MAX_CHARS) -> str:
 
 def split_sentences(text: str, max_chars: int = MAX_CHUNK_CHARS) -> list[str]:
     """Split normalised text at sentence ends, then cut any sentence longer than `max_chars`
-    (at commas and other clause marks first, then between words), so every pass is bounded."""
+    (at commas and other clause marks first, then between words), so every pass is bounded.
+    A phoneme block is never cut (a "." inside one is a syllable mark, not a sentence end)."""
+    blocks: list[str] = []
+
+    def mask(match: re.Match[str]) -> str:
+        blocks.append(match.group(0))
+        return f"\ue000{len(blocks) - 1}\ue001"
+
+    def unmask(piece: str) -> str:
+        return re.sub("\ue000(\\d+)\ue001", lambda m: blocks[int(m.group(1))], piece)
+
     # not after a single capital ("J. Smith", "U.S. Army"): initials, not a sentence end
-    sentences = [s for s in re.split(r"(?<=[.!?;])(?<!\b[A-Z]\.)\s+", text) if any(ch.isalpha() for ch in s)]
-    return [piece for s in sentences for piece in _bounded_pieces(s, max_chars) if any(ch.isalpha() for ch in piece)]
+    sentences = re.split(r"(?<=[.!?;])(?<!\b[A-Z]\.)\s+", PHONEME_BLOCK.sub(mask, text))
+    pieces = [unmask(piece) for s in sentences for piece in _bounded_pieces(s, max_chars)]
+    return [piece for piece in pieces if any(ch.isalpha() for ch in piece)]
 
 
 def _bounded_pieces(sentence: str, max_chars: int) -> list[str]:
@@ -249,26 +285,28 @@ class Phonemizer:
             if key in self._recent:
                 self._recent.move_to_end(key)
                 return list(self._recent[key])
-        utterances = self._phonemize(text, max_chars)
+        utterances = list(self.stream(text, max_chars))
         with self._lock:
             self._recent[key] = tuple(utterances)
             while len(self._recent) > RECENT_TEXTS:
                 self._recent.popitem(last=False)
         return utterances
 
-    def _phonemize(self, text: str, max_chars: int) -> list[Utterance]:
+    def stream(self, text: str, max_chars: int = MAX_CHARS) -> Iterator[Utterance]:
+        """The same utterances, each phonemised only when asked for (a stream's first sentence does not
+        wait for the others). The text is validated first; TextError if no utterance comes of it."""
         step = MAX_CHUNK_IDS // 2  # Piper puts a pad id after every phoneme
-        utterances = []
+        spoken = False
         for sentence in split_sentences(validate(text, max_chars)):
             for phonemes in self._voice.phonemize(sentence):
                 if not any(ph.strip() for ph in phonemes):
                     continue
                 for i in range(0, len(phonemes), step):
                     piece = phonemes[i:i + step]
-                    utterances.append(Utterance(sentence, piece, self._voice.phonemes_to_ids(piece)))
-        if not utterances:
+                    spoken = True
+                    yield Utterance(sentence, piece, self._voice.phonemes_to_ids(piece))
+        if not spoken:
             raise TextError("There is nothing speakable in this text.")
-        return utterances
 
     def ids(self, text: str) -> list[int]:
         """Ids of a single sentence (all sentences concatenated, for short inputs)."""

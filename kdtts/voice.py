@@ -64,6 +64,16 @@ class Spoken:
 def speak(ids: np.ndarray, scales: Scales, duration: Voice, latent: Voice, decoder: Voice,
           durations: np.ndarray | None = None) -> Spoken:
     """Run each module on the voice given for it, timing each; given `durations` skip the first."""
+    spoken = speak_latent(ids, scales, duration, latent, durations)
+    start = time.perf_counter()
+    spoken.audio = decoder.decode(spoken.z)
+    spoken.timings["decoder"] = time.perf_counter() - start
+    return spoken
+
+
+def speak_latent(ids: np.ndarray, scales: Scales, duration: Voice, latent: Voice,
+                 durations: np.ndarray | None = None) -> Spoken:
+    """The first two modules, timed (`audio` left empty): the part a streaming decoder starts from."""
     ids = np.asarray(ids, dtype=np.int64)
     timings: dict[str, float] = {}
     start = time.perf_counter()
@@ -73,7 +83,4 @@ def speak(ids: np.ndarray, scales: Scales, duration: Voice, latent: Voice, decod
     start = time.perf_counter()
     z = latent.latent(ids, durations, scales)
     timings["front"] = time.perf_counter() - start
-    start = time.perf_counter()
-    audio = decoder.decode(z)
-    timings["decoder"] = time.perf_counter() - start
-    return Spoken(ids, np.asarray(durations, dtype=np.int64), z, audio, timings)
+    return Spoken(ids, np.asarray(durations, dtype=np.int64), z, np.zeros(0, dtype=np.float32), timings)

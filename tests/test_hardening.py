@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import save_file
@@ -121,7 +122,7 @@ def test_server_binds_loopback_unless_told_or_on_a_space(env, expected, monkeypa
 
 
 def test_rate_limiter_counts_per_visitor():
-    from kdtts.ui.limits import RateLimiter, visitor
+    from kdtts.ui.limits import RateLimiter
 
     limit = RateLimiter(2, 60, "votes")
     limit.hit("a")

@@ -609,3 +609,50 @@ def test_a_forged_forwarded_for_header_is_the_same_visitor(server, client):
     finally:
         first.predict(key, api_name="/finetune_cancel")
         _wait_idle(client)
+
+
+LONG_TEXT = " ".join(__import__("kdtts.distill.corpus", fromlist=["read_heldout"]).read_heldout()[:20])
+
+
+@pytest.mark.parametrize("model", ["student", "teacher"])
+def test_stream_endpoint_yields_chunks_that_join_into_the_whole_reading(client, model):
+    text = "The first sentence is short. The second one, a little longer, follows it closely."
+    job = client.submit(text, model, api_name="/stream")
+    chunks = [_audio(path) for path in job]
+    assert len(chunks) >= (3 if model == "student" else 2)  # the student's sentences come in windows
+    assert {rate for _, rate in chunks} == {22050}
+    streamed = np.concatenate([audio for audio, _ in chunks])
+    if model == "student":  # the stream is the whole reading (same text, same checkpoint, no sampling noise)
+        whole, _ = _audio(client.predict(text, "student", api_name="/synthesize"))
+        assert len(streamed) == len(whole) and np.abs(streamed - whole).max() <= 2 / 32768
+
+
+def test_browser_plays_the_students_audio_before_the_teachers_arrives(server):
+    """20 sentences: the streaming player is playing the student while the teacher is still reading."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    import shutil
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian chromium is not installed")
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg is not installed: Gradio's streaming player needs it")
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1300, "height": 900})
+            page.goto(server["url"], wait_until="load")
+            page.locator("#compare-btn").wait_for(timeout=60_000)
+            page.wait_for_function("document.querySelector('#teacher-audio a[download]') !== null", timeout=90_000)
+            page.locator("#text textarea").fill(LONG_TEXT)
+            page.locator("#compare-btn").click()
+            clicked = page.evaluate("performance.now()")
+            page.wait_for_function("[...document.querySelectorAll('#student-live audio')]"
+                                   ".some(a => !a.paused && a.currentTime > 0)", timeout=60_000, polling=50)
+            playing = page.evaluate("performance.now()") - clicked
+            teacher_there = page.evaluate("document.querySelector('#teacher-audio a[download]') !== null")
+            print(f"\nstudent playing {playing:.0f} ms after the click")
+            assert not teacher_there, "the teacher's audio arrived before the student's played"
+            page.wait_for_function("document.querySelector('#teacher-audio a[download]') !== null", timeout=180_000)
+            assert page.locator("#student-audio a[download]").count() == 1  # and its WAV, whole
+        finally:
+            browser.close()

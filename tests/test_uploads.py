@@ -167,7 +167,7 @@ def test_a_long_text_line_is_read_in_bounded_passes_and_stopped(teacher, tmp_pat
 
 
 def test_sweeps_remove_orphans_dead_served_folders_and_idle_caches(teacher, tmp_path):
-    from kdtts.distill.finetune import CACHE_IDLE_S, UPLOAD_GRACE_S, FinetuneRequest, Finetuner
+    from kdtts.distill.finetune import CACHE_IDLE_S, UPLOAD_GRACE_S, Finetuner, FinetuneRequest
     from kdtts.distill.finetune_request import builtin_sentences
     from kdtts.ui.storage import served_folder, sweep_dead_served_folders
 

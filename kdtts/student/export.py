@@ -77,5 +77,6 @@ def export_onnx(student_path: str | Path | None, out_dir: str | Path) -> Path:
                           output_names=["magnitude", "phase"],
                           dynamic_axes={"z": {2: "t"}, "magnitude": {2: "t"}, "phase": {2: "t"}}, **common)
     (out / "config.json").write_text(json.dumps({"config": asdict(student.config), "info": student.info,
-                                                "parameters": student.count_parameters()}, indent=1))
+                                                "parameters": student.count_parameters(),
+                                                "receptive_field": student.receptive_field}, indent=1))
     return out

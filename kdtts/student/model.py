@@ -28,6 +28,13 @@ class StudentTTS(nn.Module):
         self.eval()
 
     @property
+    def receptive_field(self) -> int:
+        """Frames of z either side that a frame's audio depends on (kdtts.streaming's window overlap)."""
+        from kdtts.streaming import receptive_field
+
+        return receptive_field(self.config)
+
+    @property
     def hop_length(self) -> int:
         return self.spec.hop_length
 

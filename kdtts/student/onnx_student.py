@@ -39,6 +39,7 @@ class OnnxStudent:
         self._config: dict = meta["config"]
         self.info = meta.get("info", {})
         self.parameters: dict[str, int] = meta.get("parameters", {})
+        self._receptive_field: int | None = meta.get("receptive_field")  # exports before streaming lack it
         self.path: Path | None = None
         self.spec = AudioSpec(sample_rate=self._config["sample_rate"], hop_length=self._config["hop_length"])
         self._duration = cpu_session(folder / "duration.onnx", threads or DEFAULT_THREADS)
@@ -51,6 +52,15 @@ class OnnxStudent:
         from kdtts.student.modules import StudentConfig
 
         return StudentConfig(**self._config)
+
+    @property
+    def receptive_field(self) -> int:
+        """Frames of z either side that a frame's audio depends on (kdtts.streaming's window overlap)."""
+        if self._receptive_field is None:
+            from kdtts.streaming import receptive_field
+
+            self._receptive_field = receptive_field(self.config)
+        return self._receptive_field
 
     def count_parameters(self) -> dict[str, int]:
         return dict(self.parameters)

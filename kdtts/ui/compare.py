@@ -1,14 +1,22 @@
 """The Compare tab: teacher and student on the same text, with everything a learner needs to see, and
-mix-and-match of the three modules. Its API endpoints: /compare, /mix, /synthesize."""
+mix-and-match of the three modules. Its API endpoints: /compare, /stream, /mix, /synthesize.
+
+The page plays the student's audio while it is being made (a streaming player, fed chunk by chunk from
+`Engine.stream`), then shows the teacher and the plots; /compare returns the same results whole, as WAVs."""
 from __future__ import annotations
 
 import html
+import io
 import os
+import shutil
 import threading
 import uuid
 from dataclasses import dataclass
 
 import gradio as gr
+import numpy as np
+import soundfile as sf
+from gradio import audio_stream_encoder
 
 from kdtts.audio import write_wav
 from kdtts.distill.corpus import read_heldout
@@ -28,6 +36,7 @@ SYNTH = "synth"  # synthesis events: Gradio does not limit them; Service.slot al
 SYNTH_LIMIT = None  # student syntheses at once, separately, so a queue of teacher requests never delays the student's
 SIDES = ("teacher", "student")
 EXAMPLES = 6  # held-out sentences shown as examples; the blind test never uses them (kdtts.ui.app)
+INLINE_PHONEMES = "Phonemes in double brackets are read as given, as in Piper: Say [[ həlˈoʊ ]]."
 
 
 @dataclass
@@ -43,6 +52,26 @@ class Comparison:
 
 def wav(service: Service, synthesis: Synthesis, stem: str) -> str:
     return str(write_wav(service.out_dir / f"{stem}-{uuid.uuid4().hex[:8]}.wav", synthesis.audio, synthesis.sample_rate))
+
+
+def wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
+    """One chunk as a WAV in memory: what a streaming gr.Audio takes (its encoder reads WAV without ffmpeg)."""
+    buffer = io.BytesIO()
+    sf.write(buffer, np.clip(audio, -1.0, 1.0), sample_rate, format="WAV", subtype="PCM_16")
+    return buffer.getvalue()
+
+
+PLAYER_CHUNK_S = 0.5
+"""Seconds of audio per chunk sent to the streaming player: its encoder and the browser's HLS player take
+segments a few AAC frames long badly (an empty first segment delays playback by seconds); the student
+makes this much in a few tens of milliseconds."""
+STREAMING = shutil.which("ffmpeg") is not None
+"""Gradio's streaming player encodes its chunks with ffmpeg; without it the page shows the student's WAV
+when it is whole (the student is fast enough that this is still first)."""
+# The player's first segment must hold audio: if its encoder (an ffmpeg process) emits nothing within
+# Gradio's 0.1 s start-up wait, the browser finds an empty playlist and asks again only a second later.
+# A loaded machine starts ffmpeg slower than that; waiting longer for the first frames costs nothing else.
+audio_stream_encoder.STARTUP_WAIT = max(audio_stream_encoder.STARTUP_WAIT, 0.6)
 
 
 def _size(n_bytes: int) -> str:
@@ -189,6 +218,41 @@ class CompareTab:
         yield (result.teacher_wav, result.student_wav, result.mel_png, result.durations_png, result.timings_png,
                result.table, result.timings, spoken(own, text) if own else "")
 
+    def do_compare_live(self, text, student=None, temperature=0.0, length=1.0):
+        """The page's Compare: the student's audio into the streaming player as it is made, then (as
+        `do_compare`) its WAV, the teacher and the plots. Outputs: the player, then `do_compare`'s."""
+        skip = gr.skip()
+        engine = self.service.engine(student)
+        if not STREAMING or engine.student is None:
+            yield from ((skip, *out) for out in self.do_compare(text, student, temperature, length))
+            return
+        scales, rate = self.scales(temperature, length), self.service.teacher.sample_rate
+        chunks, pending = [], []
+        for chunk in self.service.stream(engine, text, Mix.of("student"), scales):
+            chunks.append(chunk)
+            pending.append(chunk.audio)
+            if sum(map(len, pending)) >= PLAYER_CHUNK_S * rate:
+                yield (wav_bytes(np.concatenate(pending), rate), *(skip,) * len(self.outputs))
+                pending = []
+        own = Synthesis.of(chunks, rate)
+        if pending:
+            yield (wav_bytes(np.concatenate(pending), rate), *(skip,) * len(self.outputs))
+        yield (skip, None, wav(self.service, own, "student"), None, None, None, "_The teacher is reading…_", None,
+               spoken(own, text))
+        result = compare(self.service, text, student, scales, own)
+        yield (skip, result.teacher_wav, result.student_wav, result.mel_png, result.durations_png,
+               result.timings_png, result.table, result.timings, spoken(own, text))
+
+    def do_stream(self, text, model="student", student=None, temperature=0.0, length=1.0):
+        """/stream: one model's audio as it is made, each chunk a WAV file (consecutive samples)."""
+        if model not in SIDES:
+            raise ValueError(f"model must be 'teacher' or 'student', got {model!r}")
+        engine = self.service.engine(student, need_student=model == "student")
+        stem = f"stream-{uuid.uuid4().hex[:8]}"
+        chunks = self.service.stream(engine, text, Mix.of(model), self.scales(temperature, length))
+        for k, chunk in enumerate(chunks):
+            yield str(write_wav(self.service.out_dir / f"{stem}-{k:04d}.wav", chunk.audio, engine.sample_rate))
+
     def do_synthesize(self, text, model="student", student=None, temperature=0.0, length=1.0):
         return synthesize(self.service, text, model, student, self.scales(temperature, length))
 
@@ -200,7 +264,7 @@ class CompareTab:
         with gr.Row():
             with gr.Column(scale=3):
                 text = gr.Textbox(label=f"Text (up to {MAX_CHARS} characters)", lines=2, value=self.first_text,
-                                  elem_id="text")
+                                  elem_id="text", info=INLINE_PHONEMES)
                 go = gr.Button("Synthesise teacher and student", variant="primary", elem_id="compare-btn")
                 gr.Examples([[p] for p in read_heldout()[:EXAMPLES]], inputs=[text], label="Examples (held-out sentences)")
             with gr.Column(scale=2):
@@ -217,12 +281,20 @@ class CompareTab:
             self._build_mix(text, scale_inputs)
         teacher.change(_show_for, teacher, [go, tts_settings, tts_panel, vocoder_panel], api_visibility="private",
                        queue=False)
-        for event, options in ((go.click, {"api_name": "compare"}), (text.submit, {"api_visibility": "private"})):
-            # old results go first, so an error never sits on top of another text's audio
-            event(lambda: [None] * len(outputs), None, outputs, api_visibility="private", queue=False).then(
-                friendly(self.do_compare), [text, self.student, *scale_inputs], outputs,
-                concurrency_id=SYNTH, concurrency_limit=SYNTH_LIMIT, **options)
         self.outputs = outputs
+        inputs, live = [text, self.student, *scale_inputs], [self.live, *outputs]
+        for event in (go.click, text.submit):
+            # old results go first, so an error never sits on top of another text's audio
+            event(None, None, live, js=f"() => Array({len(live)}).fill(null)").then(  # in the page: no round trip
+                friendly(self.do_compare_live), inputs, live, api_visibility="private",
+                concurrency_id=SYNTH, concurrency_limit=SYNTH_LIMIT)
+        # the API: the same results whole, as WAV files; /stream: one model's chunks as they are made
+        gr.Button(visible=False).click(friendly(self.do_compare), inputs, outputs, api_name="compare",
+                                       concurrency_id=SYNTH, concurrency_limit=SYNTH_LIMIT)
+        model = gr.Radio(SIDES, value="student", visible=False, label="model")
+        chunk = gr.File(visible=False, label="audio chunk (WAV)")
+        gr.Button(visible=False).click(friendly(self.do_stream), [text, model, *inputs[1:]], chunk, api_name="stream",
+                                       concurrency_id=SYNTH, concurrency_limit=SYNTH_LIMIT)
 
     @staticmethod
     def _scales() -> list:
@@ -232,7 +304,9 @@ class CompareTab:
         return [temperature, length]
 
     def _outputs(self) -> list:
-        with gr.Row():  # the student first: it is ready first
+        with gr.Row():  # the student first: it is ready first, and plays while it is being made
+            self.live = gr.Audio(label="Student, as it is made", streaming=True, autoplay=True, interactive=False,
+                                 elem_id="student-live", visible=STREAMING)
             student_audio = gr.Audio(label="Student", type="filepath", interactive=False, elem_id="student-audio")
             teacher_audio = gr.Audio(label="Teacher", type="filepath", interactive=False, elem_id="teacher-audio")
         said = gr.Markdown(label="read as", elem_id="spoken")

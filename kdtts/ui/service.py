@@ -17,7 +17,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 
-from kdtts.engine import Engine, Mix, Synthesis
+from kdtts.engine import Chunk, Engine, Mix, Synthesis
 from kdtts.student.checkpoint import SHIPPED_STUDENT, CheckpointError
 from kdtts.student.onnx_student import load_fast
 from kdtts.teachers.piper import PiperTeacher
@@ -101,6 +101,11 @@ class Service:
         self.admit(text, scales)
         with self.slot(mix):
             return engine.synthesize(text, mix, scales)
+
+    def stream(self, engine: Engine, text: str, mix: Mix, scales: Scales | None = None) -> Iterator[Chunk]:
+        """`Engine.stream` in a synthesis slot, held until the last chunk (or until the listener leaves)."""
+        with self.slot(mix):
+            yield from engine.stream(text, mix, scales)
 
     def clean_outputs_forever(self, every: float = CLEAN_EVERY_S) -> None:
         """Served files go before OUTPUT_MAX_AGE_S; the data directory is swept every SWEEP_EVERY_S."""

@@ -13,8 +13,8 @@ import re
 import shutil
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 log = logging.getLogger("kdtts.ui")
 SERVED_PREFIX = "kdtts-ui-"

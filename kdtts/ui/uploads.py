@@ -16,8 +16,15 @@ import zlib
 from pathlib import Path
 from typing import BinaryIO
 
-from kdtts.distill.recordings import (MAX_CHANNELS, MAX_CLIP_SECONDS, MAX_CLIPS, MAX_METADATA_BYTES, RATES,
-                                     DatasetError, clip_seconds)
+from kdtts.distill.recordings import (
+    MAX_CHANNELS,
+    MAX_CLIP_SECONDS,
+    MAX_CLIPS,
+    MAX_METADATA_BYTES,
+    RATES,
+    DatasetError,
+    clip_seconds,
+)
 from kdtts.ui.storage import DataBudget
 
 MAX_UNZIPPED_BYTES = 200 * 1024 * 1024
