@@ -121,6 +121,8 @@ def cmd_distill(args: argparse.Namespace) -> None:
         from kdtts.cli_vocoder import distill_vocoded
 
         return distill_vocoded(args)
+    if args.recipe:
+        return distill_recipe(args)
     from kdtts.distill.config import DistillConfig, overrides
     from kdtts.distill.train import distill
 
@@ -130,6 +132,24 @@ def cmd_distill(args: argparse.Namespace) -> None:
         _fail(f"bad config {args.config or ''}: {error}")
     out = distill(cfg, args.out, resume=args.resume)
     print(json.dumps({"student": str(out)}))
+
+
+def distill_recipe(args: argparse.Namespace) -> None:
+    """`distill --recipe NAME`: every stage in order (kdtts.distill.recipe); of the run flags only
+    --voice and --cache-dir apply."""
+    import shlex
+
+    from kdtts.distill.recipe import Recipe, RecipeError, run_recipe
+
+    try:
+        recipe = Recipe.load(args.recipe)
+        out = run_recipe(recipe, args.out, voice=args.voice, hours=args.hours, resume=args.resume,
+                         cache_dir=args.cache_dir,
+                         command="python -m kdtts " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+    except (RecipeError, FileNotFoundError, json.JSONDecodeError) as error:
+        _fail(str(error))
+    print(json.dumps({"student": str(out), "report": str(Path(args.out) / "report.md"),
+                      "card": str(Path(args.out) / "MODEL_CARD.md")}))
 
 
 def cmd_adversarial(args: argparse.Namespace) -> None:
@@ -205,6 +225,10 @@ def _add_training(sub: argparse._SubParsersAction, teacher: str) -> None:
         p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.safetensors")
         if name == "distill" and not vocoder:
             _add_teacher(p)
+            p.add_argument("--recipe", help="run every stage of a recipe (small, base, or a recipe .json) into --out: "
+                                            "cache, duration, front, decoder, adversarial, compose, export, evaluate")
+            p.add_argument("--hours", type=float, help="--recipe: wall-clock budget for the whole recipe, teacher "
+                                                       "included; steps and corpus are scaled to fit it")
         add_arguments(p.add_argument_group(f"run settings ({cls.__module__}.{cls.__name__})"), cls)
         p.set_defaults(func=func)
 
