@@ -117,10 +117,11 @@ def adversarial(cfg: AdversarialConfig, run_dir: str | Path, resume: bool = Fals
             running[k] = 0.95 * running.get(k, v) + 0.05 * v
         bar.update(1)
         bar.set_postfix(rec=f"{running['g_rec']:.3f}", d=f"{running['d']:.2f}")
-        if budget is not None and budget.total is None:
-            fitted = budget.fit(step - sitting_start, time.perf_counter() - sitting_clock, step)
-            if fitted is not None:
-                total = budget.total = bar.total = cfg.max_steps = parallel.agree(fitted)
+        if budget is not None and budget.total is None:  # rank 0 measures; all fit at one step
+            fitted = budget.fit(step - sitting_start, time.perf_counter() - sitting_clock, step) if rank == 0 else None
+            fitted = parallel.agree(fitted or 0)
+            if fitted:
+                total = budget.total = bar.total = cfg.max_steps = fitted
                 cfg.checkpoint_every = cfg.snapshot_every = budget.every(total)
         if on_step:
             on_step(step, parts)

@@ -49,9 +49,9 @@ def agree(value: int) -> int:
     """Rank 0's value on every rank (a count of utterances, a fitted step total)."""
     if not dist.is_initialized():
         return value
-    box = [value]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
+    box = torch.tensor([value], dtype=torch.int64, device=device())
+    dist.broadcast(box, src=0)
+    return int(box.item())
 
 
 def barrier() -> None:

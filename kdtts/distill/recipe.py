@@ -233,6 +233,7 @@ def run_recipe(recipe: Recipe, out: str | Path, voice: str | None = None, hours:
     deadline = start + hours * 3600 - spent if hours else None
     display = Display(len(recipe.stages), progress and parallel.rank() == 0)
     runner = Runner(recipe, out, state, display, voice, cache_dir, deadline)
+    runner.clock = (spent, start)
     previous = signal.signal(signal.SIGTERM, _exit_on_term) if threading.current_thread() is threading.main_thread() \
         else None
     try:
@@ -278,6 +279,16 @@ class Runner:
         self.voice, self.cache_dir, self.deadline = voice, cache_dir, deadline
         self.handed: dict[str, str | None] = {}
         self.reader: CacheReader | None = None
+        self.clock, self.saved = (0.0, time.monotonic()), time.monotonic()
+
+    def tick(self) -> None:
+        """Every 10 s, the time spent goes to the state: a run killed outright still counts it against --hours."""
+        now = time.monotonic()
+        if now - self.saved > 10:
+            spent, start = self.clock
+            self.state.data["seconds"] = round(spent + now - start, 1)
+            self.state.save()
+            self.saved = now
 
     # -- the stages ------------------------------------------------------------------------------
     def run(self, k: int, stage: Stage, resume: bool) -> None:
@@ -370,6 +381,7 @@ class Runner:
             if self.reader is not None and self.reader.running:
                 extra = f", teacher {self.reader.count}/{self.reader.target}"
             self.display.update(step, total, extra)
+            self.tick()
 
         if stage.kind == "distill":
             cfg = DistillConfig(**{**stage.settings, **shared, "sentences": sentences, "voice": self.voice,

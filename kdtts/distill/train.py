@@ -210,11 +210,13 @@ class Loop:
             bar.update(1)
             bar.set_postfix(loss=f"{running['loss']:.3f}")
             row = {"step": self.step, "lr": lr, "seconds": round(time.perf_counter() - self.started, 2), **running}
-            if self.budget is not None and self.budget.total is None:
-                fitted = self.budget.fit(self.step - sitting_start, time.perf_counter() - sitting_clock, self.step)
-                if fitted is not None:
-                    self.budget.total = parallel.agree(fitted)
-                    self._set_total(self.budget.total)
+            if self.budget is not None and self.budget.total is None:  # rank 0 measures; all fit at one step
+                fitted = self.budget.fit(self.step - sitting_start, time.perf_counter() - sitting_clock,
+                                         self.step) if self.rank == 0 else None
+                fitted = parallel.agree(fitted or 0)
+                if fitted:
+                    self.budget.total = fitted
+                    self._set_total(fitted)
                     bar.total = self.total
             for callback in self.callbacks:
                 callback.on_step(self.step, row)
