@@ -2,20 +2,18 @@
 process reaches at the two processes' combined batch."""
 from __future__ import annotations
 
-import json
 import os
 import socket
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 import torch.multiprocessing as mp
 from safetensors.torch import load_file, save_file
 
-from kdtts.distill.data import write_utt
 from kdtts.student.model import StudentTTS
 from kdtts.student.modules import StudentConfig
+from tests.conftest import synthetic_cache
 
 TINY = {"duration_channels": 8, "duration_layers": 1, "front_channels": 8, "front_phoneme_layers": 1,
         "front_frame_layers": 1, "decoder_channels": 16, "decoder_layers": 1}
@@ -23,22 +21,6 @@ STEPS, BATCH = 2, 2
 # Two steps: the gradients of the two runs agree to ~3e-7, but Adam divides each by its own size, so a
 # gradient that is zero but for float noise (a bias before a LayerNorm) moves by ±lr at random in either run,
 # and the decoder's runs drift apart from the third step on whatever the code (seen: 3 % after four steps).
-
-
-def synthetic_cache(path: Path, utterances: int = 24, ids: int = 12, frames_per_id: int = 2, hop: int = 256) -> Path:
-    """Utterances of one length, so each process's masked mean weighs its half of a batch exactly as the
-    whole batch's mean does."""
-    rng = np.random.default_rng(0)
-    (path / "utts").mkdir(parents=True)
-    (path / "teacher.json").write_text(json.dumps({"sample_rate": 22050, "hop_length": hop, "temperature": 0.0}))
-    frames = ids * frames_per_id
-    with (path / "manifest.jsonl").open("w") as manifest:
-        for k in range(utterances):
-            row = write_utt(path, f"sentence {k}", rng.integers(3, 100, ids), np.full(ids, frames_per_id),
-                            rng.normal(size=(192, frames)).astype(np.float32),
-                            (0.3 * np.sin(np.arange(frames * hop) * 0.05 * (1 + k % 5))).astype(np.float32))
-            manifest.write(json.dumps(row) + "\n")
-    return path
 
 
 def train(cache: Path, out: Path, batch: int) -> None:

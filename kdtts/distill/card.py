@@ -42,7 +42,7 @@ def card_markdown(state: dict, host: dict | None = None) -> str:
               f"{recipe.get('temperature', 0.0)}, cache `{state.get('cache_dir')}`",
               f"- corpus: {plan.get('sentences')} of the recipe's {recipe.get('sentences')} sentences"
               + (f" (the teacher read {plan['teacher_rate']} sentences/s; {plan['teacher_seconds']} s allowed)"
-                 if plan.get("teacher_rate") else ""),
+                 if plan.get("teacher_rate") else "") + _used(stages, records),
               f"- machine: {host.get('cpu')}, {host.get('nproc')} cores, torch {host.get('torch')}, "
               f"onnxruntime {host.get('onnxruntime')}; code {git_head() or 'unknown'}", "",
               "## Stages", "",
@@ -82,6 +82,13 @@ def card_markdown(state: dict, host: dict | None = None) -> str:
         settings = next((s.get("settings") for s in stages if s["kind"] == "evaluate"), {})
         lines += ["", f"Evaluated with `{json.dumps(settings, sort_keys=True)}`."]
     return "\n".join(lines) + "\n"
+
+
+def _used(stages: list[dict], records: dict) -> str:
+    """What the training stages held of the corpus (it grows while the teacher reads)."""
+    held = [records.get(s["name"], {}).get("utterances") for s in stages if s["kind"] in ("distill", "adversarial")]
+    held = [n for n in held if n is not None]
+    return f"; the training stages held {min(held)} to {max(held)} of them as the cache grew" if held else ""
 
 
 def write_card(out: Path, state: dict) -> Path:

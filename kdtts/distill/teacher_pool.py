@@ -61,7 +61,7 @@ class CacheReader:
             self.busy_elsewhere = True
             return self
         self.todo = unread(self.cache, self.sentences)
-        if not self.todo:
+        if not self.todo or self.count >= self.target:
             self._lock.close()
             return self
         self._thread = threading.Thread(target=self._run, name="teacher-pool", daemon=True)
