@@ -137,6 +137,7 @@ def cmd_distill(args: argparse.Namespace) -> None:
 def distill_recipe(args: argparse.Namespace) -> None:
     """`distill --recipe NAME`: every stage in order (kdtts.distill.recipe); of the run flags only
     --voice and --cache-dir apply."""
+    import os
     import shlex
 
     from kdtts.distill.recipe import Recipe, RecipeError, run_recipe
@@ -148,8 +149,9 @@ def distill_recipe(args: argparse.Namespace) -> None:
                          command="python -m kdtts " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
     except (RecipeError, FileNotFoundError, json.JSONDecodeError) as error:
         _fail(str(error))
-    print(json.dumps({"student": str(out), "report": str(Path(args.out) / "report.md"),
-                      "card": str(Path(args.out) / "MODEL_CARD.md")}))
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, once
+        print(json.dumps({"student": str(out), "report": str(Path(args.out) / "report.md"),
+                          "card": str(Path(args.out) / "MODEL_CARD.md")}))
 
 
 def cmd_adversarial(args: argparse.Namespace) -> None:

@@ -53,7 +53,7 @@ def card_markdown(state: dict, host: dict | None = None) -> str:
         steps = (f"{r['steps']:,} ({r.get('nominal_steps', 0):,})" if r.get("steps") else "–")
         data = (f"{r['utterances']} utterances" if r.get("utterances") is not None else "–")
         if stage["kind"] == "cache":
-            data = (f"{r.get('utterances', r.get('cached_before'))} read ({r.get('cached_before')} cached before; "
+            data = (f"{r.get('utterances', r.get('cached_before'))} held ({r.get('cached_before')} before this run; "
                     f"{r.get('processes')} teacher processes)")
         handed = Path(r["handed_on"]).name if r.get("handed_on") else "–"
         if stage["kind"] in ("distill", "adversarial") and r.get("handed_on"):

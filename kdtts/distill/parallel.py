@@ -30,7 +30,7 @@ def world() -> int:
 
 
 def device() -> torch.device:
-    return torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu")
+    return torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}" if torch.cuda.is_available() else "cpu")
 
 
 def own_slice(items: list, size: int) -> list:

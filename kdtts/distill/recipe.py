@@ -259,14 +259,14 @@ def run_recipe(recipe: Recipe, out: str | Path, voice: str | None = None, hours:
         display.close()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-    if created:
-        import torch.distributed as dist
-
-        dist.destroy_process_group()
     if parallel.rank() == 0:
         from kdtts.distill.card import write_card
 
         write_card(out, state.data)
+    if created:
+        import torch.distributed as dist
+
+        dist.destroy_process_group()
     return out / "student.safetensors"
 
 
