@@ -319,11 +319,7 @@ class Runner:
             if self.reader.busy_elsewhere:
                 say(f"another process is filling {self.cache_dir}; training on what it has written")
             need = self.recipe.min_utterances
-            probe_end = time.monotonic() + 60
-            while self.reader.running or self.reader.busy_elsewhere:
-                probing = self.deadline is not None and self.reader.running and self.reader.read < 8
-                if self.reader.count >= need and not (probing and time.monotonic() < probe_end):
-                    break
+            while self.reader.count < need and (self.reader.running or self.reader.busy_elsewhere):
                 self.reader.wait_for(need, poll=0.5, timeout=1.0)
                 self.display.update(min(self.reader.count, need), need)
             count = self.reader.wait_for(need)
@@ -331,15 +327,20 @@ class Runner:
             if count < need:
                 raise RecipeError(f"{self.cache_dir} holds {count} utterances after reading; the recipe needs "
                                   f"{need} (is the corpus smaller?)")
-            plan["sentences"] = self.fit_corpus(before)
+            plan["cached_before"] = before
+            plan["sentences"] = self.fit_corpus()
         plan["sentences"] = parallel.agree(plan.get("sentences", nominal))
         record["handed_on"] = self.cache_dir
         self.handed[stage.name] = self.cache_dir
 
-    def fit_corpus(self, before: int) -> int:
-        """With --hours: the sentences the teacher can read in its share of the budget, at its measured speed."""
-        reader, nominal = self.reader, self.recipe.sentences
-        if self.deadline is None or before >= nominal or reader.rate is None:
+    def fit_corpus(self) -> int:
+        """With --hours: the sentences the teacher can read in its share of the budget, at its measured speed
+        (the recipe's own number until the teacher has read some; the next stage fits it then)."""
+        reader, nominal, plan = self.reader, self.recipe.sentences, self.state.data["plan"]
+        before = plan.get("cached_before", 0)
+        if self.deadline is None or before >= nominal or plan.get("teacher_rate"):
+            return plan.get("sentences", nominal)
+        if reader is None or not reader.running or reader.read < 4:
             return nominal
         seconds = self.recipe.cache_share * (self.state.data["hours"] * 3600)
         fitted = int(min(nominal, max(self.recipe.min_utterances, before + reader.rate * seconds)))
@@ -367,7 +368,10 @@ class Runner:
 
     def train(self, k: int, stage: Stage, folder: Path, record: dict, resume: bool) -> None:
         init = self.previous_hand_on(stage)
-        sentences = self.state.data["plan"]["sentences"]
+        plan = self.state.data["plan"]
+        if parallel.rank() == 0:
+            plan["sentences"] = self.fit_corpus()
+        sentences = plan["sentences"] = parallel.agree(plan["sentences"])
         budget = self.stage_budget(stage)
         growing = self.reader is not None and self.reader.running
         growing = bool(parallel.agree(int(growing)))  # every rank grows its data, or none
