@@ -383,7 +383,9 @@ class Runner:
             total = budget.total if budget is not None and budget.total else nominal
             extra = ""
             if self.reader is not None and self.reader.running:
-                extra = f", teacher {self.reader.count}/{self.reader.target}"
+                reader = self.reader
+                left = (reader.target - reader.count) / reader.rate if reader.rate else None
+                extra = f", teacher {reader.count}/{reader.target} ETA {_clock(left) if left is not None else '?'}"
             self.display.update(step, total, extra)
             self.tick()
 

@@ -35,7 +35,7 @@ class CacheReader:
     """Fills `cache` with the teacher's reading of `sentences` on `processes` cores, in a background thread.
 
     `count` is what the manifest holds now; `rate` the sentences per second read so far (None before the
-    first); `busy_elsewhere` is True when another process holds the cache's lock."""
+    second); `busy_elsewhere` is True when another process holds the cache's lock."""
 
     def __init__(self, cache: str | Path, sentences: list[str], voice: str | None = None, temperature: float = 0.0,
                  processes: int | None = None) -> None:
@@ -45,7 +45,7 @@ class CacheReader:
         self.todo: list[str] = []
         self.target = len(sentences)  # the recipe may lower it once it has measured the teacher's speed
         self.read = 0
-        self.started = time.perf_counter()
+        self.first: float | None = None  # when the first sentence came back
         self.busy_elsewhere = False
         self.error: BaseException | None = None
         self._stop = threading.Event()
@@ -74,8 +74,10 @@ class CacheReader:
 
     @property
     def rate(self) -> float | None:
-        seconds = time.perf_counter() - self.started
-        return self.read / seconds if self.read else None
+        """Sentences per second since the first came back (the pool's start-up is paid once, not per sentence)."""
+        if self.read < 2 or self.first is None:
+            return None
+        return (self.read - 1) / max(time.perf_counter() - self.first, 1e-9)
 
     def refresh(self) -> int:
         """Count the manifest again (what another process appended); the count."""
@@ -108,12 +110,12 @@ class CacheReader:
             teacher = PiperTeacher.load(self.voice, threads=1)
             scales = claim_cache(self.cache, teacher, self.temperature)
             context = multiprocessing.get_context("spawn")  # the parent holds torch's threads: never fork them
-            self.started = time.perf_counter()
             with context.Pool(self.processes, _start_worker,
                               (self.voice, str(self.cache), scales.__dict__)) as pool, \
                     (self.cache / "manifest.jsonl").open("a") as manifest:
                 for row in pool.imap(_read, self.todo, chunksize=1):
                     self.read += 1
+                    self.first = self.first or time.perf_counter()
                     if row is not None:
                         manifest.write(json.dumps(row) + "\n")
                         manifest.flush()
