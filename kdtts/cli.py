@@ -136,7 +136,7 @@ def cmd_distill(args: argparse.Namespace) -> None:
 
 def distill_recipe(args: argparse.Namespace) -> None:
     """`distill --recipe NAME`: every stage in order (kdtts.distill.recipe); of the run flags only
-    --voice and --cache-dir apply."""
+    --voice, --cache-dir and --init (a student to start from) apply."""
     import os
     import shlex
 
@@ -145,7 +145,7 @@ def distill_recipe(args: argparse.Namespace) -> None:
     try:
         recipe = Recipe.load(args.recipe)
         out = run_recipe(recipe, args.out, voice=args.voice, hours=args.hours, resume=args.resume,
-                         cache_dir=args.cache_dir,
+                         cache_dir=args.cache_dir, init=args.init,
                          command="python -m kdtts " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
     except (RecipeError, FileNotFoundError, json.JSONDecodeError) as error:
         _fail(str(error))

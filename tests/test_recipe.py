@@ -19,7 +19,8 @@ TINY = {"duration_channels": 8, "duration_layers": 1, "front_channels": 8, "fron
 
 
 def test_shipped_recipes_load_and_the_base_tier_stays_under_5m_parameters():
-    small, base = Recipe.load("small"), Recipe.load("base")
+    small, base, finetune = Recipe.load("small"), Recipe.load("base"), Recipe.load("finetune")
+    assert small.init is None and finetune.init == "assets/student.safetensors"
     assert [s.kind for s in small.stages] == ["cache", "distill", "distill", "distill", "adversarial", "compose",
                                               "export", "evaluate"]
     assert StudentTTS(StudentConfig(**small.student)).count_parameters()["total"] < 1.5e6

@@ -68,6 +68,7 @@ class Recipe:
     stages: list[Stage]
     description: str = ""
     student: dict = field(default_factory=dict)  # StudentConfig of the fresh student
+    init: str | None = None                      # or a trained student the first training stage starts from
     sentences: int = 3200                        # the corpus the teacher reads, at full scale
     min_utterances: int = 64                     # read before the first training stage starts
     cache_share: float = 0.3                     # with --hours: the part of the budget the teacher may read for
@@ -206,8 +207,16 @@ def default_cache_dir(voice: str | None, temperature: float) -> str:
 
 def run_recipe(recipe: Recipe, out: str | Path, voice: str | None = None, hours: float | None = None,
                resume: bool = False, cache_dir: str | None = None, command: str | None = None,
-               progress: bool = True) -> Path:
-    """Run (or continue, with `resume`) every stage of `recipe` into `out`; return out/student.safetensors."""
+               progress: bool = True, init: str | None = None) -> Path:
+    """Run (or continue, with `resume`) every stage of `recipe` into `out`; return out/student.safetensors.
+    `init`: start the first training stage from this student instead of the recipe's own start."""
+    if init:
+        recipe.init = init
+    if recipe.init and not Path(recipe.init).exists():
+        shipped = CONFIGS.parent / recipe.init  # a recipe file names the shipped student from the repository root
+        if not shipped.exists():
+            raise RecipeError(f"no student checkpoint at {recipe.init} to start the recipe from")
+        recipe.init = str(shipped)
     created = parallel.start()
     out = Path(out)
     state = RecipeState(out)
@@ -424,12 +433,13 @@ class Runner:
         return sum(s.seconds for s in later if s.kind not in TRAINING)
 
     def previous_hand_on(self, stage: Stage) -> str | None:
-        """The checkpoint of the last training stage before this one (None: a fresh student)."""
+        """The checkpoint of the last training stage before this one (the recipe's `init` for the first;
+        None: a fresh student)."""
         index = self.recipe.stages.index(stage)
         for earlier in reversed(self.recipe.stages[:index]):
             if earlier.kind in TRAINING:
                 return self.handed.get(earlier.name)
-        return None
+        return self.recipe.init
 
     def _compose(self, stage: Stage, folder: Path, record: dict) -> Path:
         from kdtts.student.checkpoint import compose, save_student
