@@ -46,17 +46,45 @@ def add_arguments(p: argparse.ArgumentParser, argv: list[str]) -> None:
     teacher = chosen_teacher(argv)
     if teacher == DEFAULT_TEACHER:  # the vocoder run's config has a `teacher` field: its flag comes from there
         add_teacher(p)
+        p.add_argument("--recipe", help="run every stage of a recipe (small, base, finetune, or a recipe .json) into "
+                                        "--out: cache, duration, front, decoder, adversarial, compose, export, evaluate")
+        p.add_argument("--hours", type=float, help="--recipe: wall-clock budget for the whole recipe, teacher "
+                                                   "included; steps and corpus are scaled to fit it")
     add_run_arguments(p, _config_class(teacher))
 
 
 def run(args: argparse.Namespace) -> None:
     if args.teacher != DEFAULT_TEACHER:
         return _vocoder(args)
+    if args.recipe:
+        return _recipe(args)
     from kdtts.distill.config import DistillConfig
     from kdtts.distill.train import distill
 
     out = distill(read_config(DistillConfig, args), args.out, resume=args.resume)
     print(json.dumps({"student": str(out)}))
+
+
+def _recipe(args: argparse.Namespace) -> None:
+    """`distill --recipe NAME`: every stage in order (kdtts.distill.recipe); of the run flags only
+    --voice, --cache-dir and --init (a student to start from) apply."""
+    import os
+    import shlex
+    import sys
+    from pathlib import Path
+
+    from kdtts.distill.recipe import Recipe, RecipeError, run_recipe
+
+    try:
+        recipe = Recipe.load(args.recipe)
+        out = run_recipe(recipe, args.out, voice=args.voice, hours=args.hours, resume=args.resume,
+                         cache_dir=args.cache_dir, init=args.init,
+                         command="python -m kdtts " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+    except (RecipeError, FileNotFoundError, json.JSONDecodeError) as error:
+        fail(str(error))
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, once
+        print(json.dumps({"student": str(out), "report": str(Path(args.out) / "report.md"),
+                          "card": str(Path(args.out) / "MODEL_CARD.md")}))
 
 
 def _vocoder(args: argparse.Namespace) -> None:

@@ -11,6 +11,7 @@ is removed from training whatever the source.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import random
 import re
@@ -91,13 +92,20 @@ def _ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
+@functools.cache
+def _built_in() -> tuple[str, ...]:
+    """The built-in sources, parsed once a process (the stdlib's docstrings take seconds): a recipe's
+    stages each ask for the corpus."""
+    return tuple(stdlib_docstrings() + pydoc_topics() + template_sentences())
+
+
 def read_heldout(path: Path = HELDOUT_PATH) -> list[str]:
     return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def build_corpus(extra_text: Path | None = None, limit: int | None = None, seed: int = 0) -> list[str]:
     """Training sentences: deduplicated, held-out removed, in a fixed shuffled order (prefixes are diverse)."""
-    sentences = stdlib_docstrings() + pydoc_topics() + template_sentences()
+    sentences = list(_built_in())
     if extra_text:
         sentences += [line.strip() for line in Path(extra_text).read_text(encoding="utf-8").splitlines() if line.strip()]
     heldout = set(read_heldout()) if HELDOUT_PATH.exists() else set()

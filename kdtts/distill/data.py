@@ -61,12 +61,29 @@ def teacher_record(cache: Path) -> dict:
 
 def _fill_cache(cache: Path, sentences: list[str], teacher: PiperTeacher | None, temperature: float,
                 voice: Path | None, progress: bool) -> Path:
-    manifest_path = cache / "manifest.jsonl"
-    done = {json.loads(line)["text"] for line in manifest_path.open()} if manifest_path.exists() else set()
-    todo = [s for s in sentences if s not in done]
+    todo = unread(cache, sentences)
     if not todo:
         return cache
     teacher = teacher or PiperTeacher.load(voice)
+    scales = claim_cache(cache, teacher, temperature)
+    with (cache / "manifest.jsonl").open("a") as manifest:
+        for text in tqdm(todo, desc="teacher reads corpus", unit="sent", disable=not progress):
+            row = read_sentence(cache, teacher, scales, text)
+            if row is not None:
+                manifest.write(json.dumps(row) + "\n")
+                manifest.flush()
+    write_coverage(cache, teacher.config["phoneme_id_map"], teacher.spec.hop_length / teacher.spec.sample_rate)
+    return cache
+
+
+def unread(cache: Path, sentences: list[str]) -> list[str]:
+    """The sentences the cache's manifest does not hold yet, in order."""
+    done = {item["text"] for item in read_manifest(cache)}
+    return [s for s in sentences if s not in done]
+
+
+def claim_cache(cache: Path, teacher: PiperTeacher, temperature: float) -> Scales:
+    """Write (or check) the cache's teacher.json for this voice and temperature; the scales it reads at."""
     scales = teacher_scales(teacher, temperature)
     record = {"voice": str(teacher.model_path), **{f"voice_{k}": v for k, v in voice_identity(teacher.model_path).items()},
               "sample_rate": teacher.spec.sample_rate, "hop_length": teacher.spec.hop_length,
@@ -78,22 +95,22 @@ def _fill_cache(cache: Path, sentences: list[str], teacher: PiperTeacher | None,
                          f"{old.get('temperature')}; this run asks for {record['voice_name']} at temperature "
                          f"{temperature}. Use another cache_dir.")
     (cache / "teacher.json").write_text(json.dumps(record, indent=1))
-    with manifest_path.open("a") as manifest:
-        for text in tqdm(todo, desc="teacher reads corpus", unit="sent", disable=not progress):
-            try:
-                utterances = teacher.phonemizer(text)
-            except TextError:
-                continue
-            # one teacher pass per bounded piece (memory grows with a pass's frames), joined after
-            outs = [teacher.full(np.asarray(u.ids, dtype=np.int64), scales) for u in utterances]
-            ids = np.concatenate([u.ids for u in utterances])
-            durations = np.concatenate([o.durations for o in outs])
-            z = np.concatenate([o.z for o in outs], axis=1)
-            audio = np.concatenate([o.audio for o in outs])
-            manifest.write(json.dumps(write_utt(cache, text, ids, durations, z, audio)) + "\n")
-            manifest.flush()
-    write_coverage(cache, teacher.config["phoneme_id_map"], teacher.spec.hop_length / teacher.spec.sample_rate)
-    return cache
+    return scales
+
+
+def read_sentence(cache: Path, teacher: PiperTeacher, scales: Scales, text: str) -> dict | None:
+    """The teacher reads one sentence into `cache/utts`; its manifest row, or None for text it cannot speak."""
+    try:
+        utterances = teacher.phonemizer(text)
+    except TextError:
+        return None
+    # one teacher pass per bounded piece (memory grows with a pass's frames), joined after
+    outs = [teacher.full(np.asarray(u.ids, dtype=np.int64), scales) for u in utterances]
+    ids = np.concatenate([u.ids for u in utterances])
+    durations = np.concatenate([o.durations for o in outs])
+    z = np.concatenate([o.z for o in outs], axis=1)
+    audio = np.concatenate([o.audio for o in outs])
+    return write_utt(cache, text, ids, durations, z, audio)
 
 
 def write_utt(cache: Path, text: str, ids: np.ndarray, durations: np.ndarray, z: np.ndarray,

@@ -8,9 +8,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch.distributed as dist
-
 from kdtts.audio import AudioSpec
+from kdtts.distill import parallel
 from kdtts.distill.config import DistillConfig
 from kdtts.distill.data import (
     Utt,
@@ -51,9 +50,8 @@ def prepare_data(cfg: DistillConfig, sentences: list[str] | None, teacher: Piper
     if rank == 0 and (texts is not None or len(read_manifest(cache)) < cfg.sentences):
         build_cache(cache, texts if texts is not None else build_corpus(extra, limit=cfg.sentences), teacher,
                     cfg.temperature, Path(cfg.voice) if cfg.voice else None, progress)
-    if dist.is_initialized():
-        dist.barrier()
-    seen = 0 if texts is not None else min(len(read_manifest(cache)), cfg.sentences)
+    parallel.barrier()
+    seen = 0 if texts is not None else parallel.agree(min(len(read_manifest(cache)), cfg.sentences))
     utts = load_cache(cache, texts=set(texts)) if texts is not None else load_cache(cache, limit=seen)
     if len(utts) <= cfg.validation_utts:
         raise ValueError(f"the cache has {len(utts)} utterances; need more than validation_utts={cfg.validation_utts}")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
 import time
 from collections.abc import Callable
@@ -24,7 +23,9 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from kdtts.audio import AudioSpec
+from kdtts.distill import parallel
 from kdtts.distill.batches import audio_windows, crop, segment_batch, utterance_batch
+from kdtts.distill.budget import StepBudget
 from kdtts.distill.callbacks import Callback, CsvLog, Hook, LossPlot, Samples
 from kdtts.distill.config import MODULES, DistillConfig
 from kdtts.distill.data import Utt, load_cache, read_manifest
@@ -60,13 +61,20 @@ def make_student(cfg: DistillConfig, spec: AudioSpec) -> StudentTTS:
 
 def next_batch(cfg: DistillConfig, utts: list[Utt], hop: int, rng: random.Random, device: torch.device):
     """Utterance windows for duration + front, aligned z/audio segments for the decoder; and the
-    recordings' targets (ground truth y) when the utterances have them, else None."""
-    picked = [crop(u, cfg.crop_ids, hop, rng) for u in rng.sample(utts, min(cfg.batch_utts, len(utts)))]
-    ids, targets, truth = utterance_batch(picked, device)
+    recordings' targets (ground truth y) when the utterances have them, else None. Under torchrun every
+    rank draws the same global batch (world × batch) and keeps its own slice (kdtts.distill.parallel)."""
+    world = parallel.world()
+    n_utts, n_segments = min(cfg.batch_utts, len(utts) // world), min(cfg.batch_segments, len(utts) // world)
+    picked = [crop(u, cfg.crop_ids, hop, rng) for u in rng.sample(utts, n_utts * world)]
+    windows = None
     if cfg.front_audio_weight and "front" in cfg.modules:
-        targets.window_starts, targets.window_audio = audio_windows(picked, cfg.segment_frames, hop, rng, device)
-    z_seg, targets.audio, gt_audio = segment_batch(rng.sample(utts, min(cfg.batch_segments, len(utts))),
-                                                   cfg.segment_frames, hop, rng, device)
+        windows = audio_windows(picked, cfg.segment_frames, hop, rng, device)
+    ids, targets, truth = utterance_batch(parallel.own_slice(picked, n_utts), device)
+    if windows is not None:
+        targets.window_starts, targets.window_audio = (parallel.own_slice(w, n_utts) for w in windows)
+    z_seg, audio, gt_audio = (None if x is None else parallel.own_slice(x, n_segments) for x in
+                              segment_batch(rng.sample(utts, n_segments * world), cfg.segment_frames, hop, rng, device))
+    targets.audio = audio
     if truth is not None:
         truth.audio = gt_audio
     return ids, targets, z_seg, truth
@@ -92,7 +100,7 @@ def distill(cfg: DistillConfig, run_dir: str | Path, resume: bool = False, max_s
             on_log: Callable[[int, dict[str, float]], None] | None = None,
             on_step: Callable[[int, dict[str, float]], None] | None = None,
             sentences: list[str] | None = None, teacher: PiperTeacher | None = None,
-            on_sample: Callable[[Path], None] | None = None) -> Path:
+            on_sample: Callable[[Path], None] | None = None, budget: StepBudget | None = None) -> Path:
     """Train; return the path of the exported student (RUN_DIR/student.safetensors).
 
     sentences: the exact training text (the app's fine-tunes); only their utterances are used, the first
@@ -103,18 +111,17 @@ def distill(cfg: DistillConfig, run_dir: str | Path, resume: bool = False, max_s
         (with `stopped_early` in its info).
     on_step(step, row) after every step; on_log(step, row) after every validation (row adds val_*).
     on_sample(path): after each listening sample is written (every `cfg.sample_every` steps).
+    budget: fit the step total to a wall-clock budget from the first seconds' speed (the recipe's stages).
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    if distributed and not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    rank = dist.get_rank() if distributed else 0
-    device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu")
+    created = parallel.start()
+    distributed, rank, device = parallel.world() > 1, parallel.rank(), parallel.device()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    (run_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
-    if sentences is not None:
+    if rank == 0:
+        (run_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
+    if sentences is not None and rank == 0:
         (run_dir / "sentences.txt").write_text("".join(t + "\n" for t in dict.fromkeys(sentences)))
     data = prepare_data(cfg, sentences, teacher, progress, rank)
     torch.manual_seed(cfg.seed)  # same initial weights on every rank
@@ -123,7 +130,7 @@ def distill(cfg: DistillConfig, run_dir: str | Path, resume: bool = False, max_s
                                 cfg.wrapped_phase_weight).to(device)
     trainer = KDTrainer(student, criterion, cfg.alpha, tuple(cfg.modules), cfg.lr)
     loop = Loop(cfg, run_dir, data, trainer, device, rank, max_steps or cfg.max_steps,
-                grow=cfg.grow_with_cache and sentences is None)
+                grow=cfg.grow_with_cache and sentences is None, budget=budget)
     if resume and (run_dir / "last.safetensors").exists():
         loop.restore()
     if rank == 0:
@@ -131,12 +138,12 @@ def distill(cfg: DistillConfig, run_dir: str | Path, resume: bool = False, max_s
                           LossPlot(run_dir / "loss.csv", run_dir / "loss.png"), Hook(on_step, on_log),
                           Samples(cfg.sample_every, loop.total, lambda p: sample(student, data, cfg, p), run_dir / "samples",
                                   after=on_sample)]
-    stopped = loop.run(should_stop, progress and rank == 0, _average_gradients if distributed else None)
+    stopped = loop.run(should_stop, progress and rank == 0, parallel.average_gradients if distributed else None)
     out = run_dir / "student.safetensors"
     if rank == 0:
         loop.save()
         save_student(student.cpu(), out, {**loop.info, "steps": loop.step, "stopped_early": stopped})
-    if distributed:
+    if created:
         dist.destroy_process_group()
     return out
 
@@ -150,10 +157,10 @@ class Loop:
     """Steps, validation, best checkpoint and resumable state for one run; reporting is callbacks."""
 
     def __init__(self, cfg: DistillConfig, run_dir: Path, data: Data, trainer: KDTrainer, device: torch.device,
-                 rank: int, total: int, grow: bool) -> None:
+                 rank: int, total: int, grow: bool, budget: StepBudget | None = None) -> None:
         self.cfg, self.run_dir, self.data, self.trainer, self.device = cfg, run_dir, data, trainer, device
-        self.rank, self.total, self.grow = rank, total, grow
-        self.rng = random.Random(cfg.seed + 1000 * rank)
+        self.rank, self.total, self.grow, self.budget = rank, total, grow, budget
+        self.rng = random.Random(cfg.seed)  # the same stream on every rank: they split one global batch
         self.step, self.best, self.seconds_before = 0, float("inf"), 0.0
         self.callbacks: list[Callback] = []
         teacher = {k: v for k, v in data.teacher.items() if k != "voice"}  # never a machine's path
@@ -166,11 +173,23 @@ class Loop:
     def restore(self) -> None:
         meta = load_state(self.run_dir, *self._state(), self.rng)
         self.step, self.best, self.seconds_before = meta["step"], meta["best_validation"], meta.get("seconds", 0.0)
+        if meta.get("fitted_total"):  # a budgeted stage keeps the total it fitted before the kill
+            self._set_total(meta["fitted_total"])
+            if self.budget is not None:
+                self.budget.total = self.total
 
     def save(self) -> None:
         seconds = round(time.perf_counter() - self.started, 1)
+        fitted = self.budget.total if self.budget is not None else None
         save_state(self.run_dir, *self._state(), self.rng, {"step": self.step, "best_validation": self.best,
-                                                           "seconds": seconds})
+                                                           "seconds": seconds, "fitted_total": fitted})
+
+    def _set_total(self, total: int) -> None:
+        """A new step total; the learning-rate schedule (warm-up, cosine) follows it."""
+        self.total = self.cfg.max_steps = total
+        self.cfg.warmup_steps = min(self.cfg.warmup_steps, max(1, total // 5))
+        if self.budget is not None:
+            self.cfg.checkpoint_every = self.budget.every(total)
 
     def run(self, should_stop: Callable[[], bool] | None, progress: bool,
             reduce: Callable[[list[torch.Tensor]], None] | None) -> bool:
@@ -178,6 +197,7 @@ class Loop:
         bar = tqdm(total=self.total, initial=self.step, desc="distilling", unit="step", disable=not progress)
         self.started, running = time.perf_counter() - self.seconds_before, {}  # elapsed time continues on resume
         hop = self.data.spec.hop_length
+        sitting_start, sitting_clock = self.step, time.perf_counter()
         while self.step < self.total:
             if should_stop and should_stop():
                 bar.close()
@@ -190,6 +210,14 @@ class Loop:
             bar.update(1)
             bar.set_postfix(loss=f"{running['loss']:.3f}")
             row = {"step": self.step, "lr": lr, "seconds": round(time.perf_counter() - self.started, 2), **running}
+            if self.budget is not None and self.budget.total is None:  # rank 0 measures; all fit at one step
+                fitted = self.budget.fit(self.step - sitting_start, time.perf_counter() - sitting_clock,
+                                         self.step) if self.rank == 0 else None
+                fitted = parallel.agree(fitted or 0)
+                if fitted:
+                    self.budget.total = fitted
+                    self._set_total(fitted)
+                    bar.total = self.total
             for callback in self.callbacks:
                 callback.on_step(self.step, row)
             if self.grow and self.step % self.cfg.checkpoint_every == 0:
@@ -215,17 +243,10 @@ class Loop:
 
     def _grow(self) -> None:
         """Pick up utterances a concurrent teacher run has appended to the cache."""
-        available = min(len(read_manifest(self.data.cache)), self.cfg.sentences)
+        available = parallel.agree(min(len(read_manifest(self.data.cache)), self.cfg.sentences))
         self.data.train += load_cache(self.data.cache, limit=available, start=self.data.seen)
         self.data.seen = available
         self.info["utterances"] = len(self.data.train)
-
-
-def _average_gradients(grads: list[torch.Tensor]) -> None:
-    world = dist.get_world_size()
-    for grad in grads:
-        dist.all_reduce(grad)
-        grad /= world
 
 
 def sample(student: StudentTTS, data: Data, cfg: DistillConfig, path: Path) -> None:
