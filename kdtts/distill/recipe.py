@@ -20,7 +20,7 @@ import signal
 import threading
 import time
 from dataclasses import asdict, dataclass, field, fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from tqdm import tqdm
@@ -75,7 +75,7 @@ class Recipe:
     temperature: float = 0.0
 
     @classmethod
-    def load(cls, name_or_path: str | Path) -> "Recipe":
+    def load(cls, name_or_path: str | Path) -> Recipe:
         """configs/recipe_<name>.json, or a recipe file by path; every key checked."""
         path = Path(name_or_path)
         if not path.suffix:
@@ -235,7 +235,7 @@ def run_recipe(recipe: Recipe, out: str | Path, voice: str | None = None, hours:
     hours = state.data["hours"] if hours is None else hours
     state.data["hours"] = hours
     voice, cache_dir = state.data["voice"], state.data["cache_dir"]
-    state.data["sittings"].append({"started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    state.data["sittings"].append({"started": datetime.now(UTC).isoformat(timespec="seconds"),
                                    "command": command, "resumed": resume, "world_size": parallel.world()})
     state.save()
     start = time.monotonic()

@@ -51,7 +51,7 @@ class CacheReader:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def start(self) -> "CacheReader":
+    def start(self) -> CacheReader:
         (self.cache / "utts").mkdir(parents=True, exist_ok=True)
         self._lock = (self.cache / ".lock").open("w")
         try:
