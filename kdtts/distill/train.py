@@ -120,7 +120,7 @@ def distill(cfg: DistillConfig, run_dir: str | Path, resume: bool = False, max_s
     torch.manual_seed(cfg.seed)  # same initial weights on every rank
     student = make_student(cfg, data.spec).to(device)
     criterion = ModuleCriterion(data.spec, cfg.front_audio_weight, cfg.front_mean_weight,
-                                cfg.wrapped_phase_weight).to(device)
+                                cfg.wrapped_phase_weight, cfg.front_variance_weight).to(device)
     trainer = KDTrainer(student, criterion, cfg.alpha, tuple(cfg.modules), cfg.lr)
     loop = Loop(cfg, run_dir, data, trainer, device, rank, max_steps or cfg.max_steps,
                 grow=cfg.grow_with_cache and sentences is None)
