@@ -6,7 +6,9 @@ For every checkpoint given, on the held-out sentences (teacher deterministic, sa
   front_teacher  teacher durations + student front + the teacher's decoder: the front's error alone
   student        the student end to end (its own durations)
 with DNSMOS P.808 / OVRL for each, PESQ-WB and STOI against the teacher where sample-aligned, MCD 0-8 kHz and
-F0 errors for the two front rungs (the front's goals), and the length ratio end to end. Faster than the full
+F0 errors for the two front rungs (the front's goals), the length ratio end to end, and for every rung the
+prosody and loudness against the teacher (F0 SD and 5-95 % range ratios, loudness difference in LU, mean and
+worst; DNSMOS P.808 difference), each with a paired 95 % bootstrap interval over sentences. Faster than the full
 `python -m kdtts evaluate` (no WER, no speed), for picking among the snapshots of a training run.
 
     python benchmarks/decoder_ladder.py assets/student.safetensors runs/gan/step004000.safetensors --limit 20
@@ -27,7 +29,8 @@ sys.path.insert(0, str(ROOT))
 
 from kdtts.distill.corpus import read_heldout  # noqa: E402
 from kdtts.engine import Engine, Mix  # noqa: E402
-from kdtts.evaluate import dnsmos, fidelity, intrusive  # noqa: E402
+from kdtts.evaluate import dnsmos, fidelity, intrusive, loudness, prosody  # noqa: E402
+from kdtts.evaluate.versus import versus_teacher  # noqa: E402
 from kdtts.student.onnx_student import load_fast  # noqa: E402
 from kdtts.teachers.piper import PiperTeacher  # noqa: E402
 
@@ -35,24 +38,39 @@ RUNGS = {"decoder": Mix("teacher", "teacher", "student"), "front": Mix("teacher"
          "front_teacher": Mix("teacher", "student", "teacher"), "student": Mix.of("student")}
 
 
+def measure(audio: np.ndarray) -> dict[str, float]:
+    """What every rung and the teacher get: DNSMOS, prosody and loudness (what a listener hears)."""
+    return {**dnsmos.dnsmos(audio), **prosody.prosody(audio),
+            "loudness_lufs": loudness.integrated_loudness(audio), "samples": len(audio)}
+
+
 def ladder(engine: Engine, texts: list[str]) -> dict[str, dict[str, float]]:
     scales = engine.teacher.default_scales.deterministic()
-    scores: dict[str, list[dict]] = {name: [] for name in ["teacher", *RUNGS]}
+    sentences: list[dict] = []
     for text in tqdm(texts, desc="ladder", unit="sentence", file=sys.stderr):
         teacher = engine.synthesize(text, Mix.of("teacher"), scales).audio
-        scores["teacher"].append({**dnsmos.dnsmos(teacher), "samples": len(teacher)})
+        row = {"text": text, "teacher": measure(teacher)}
         for name, mix in RUNGS.items():
             audio = engine.synthesize(text, mix, scales).audio
-            row = {**dnsmos.dnsmos(audio), "samples": len(audio), "teacher_samples": len(teacher)}
+            row[name] = {**measure(audio), "teacher_samples": len(teacher)}
             if name.startswith("front"):  # the front's own goals
-                row.update(fidelity.front_goal_metrics(teacher, audio))
+                row[name].update(fidelity.front_goal_metrics(teacher, audio))
             elif name != "student":  # sample-aligned with the teacher
-                row.update(pesq_wb=intrusive.pesq_wb(teacher, audio), stoi=intrusive.stoi(teacher, audio))
-            scores[name].append(row)
+                row[name].update(pesq_wb=intrusive.pesq_wb(teacher, audio), stoi=intrusive.stoi(teacher, audio))
+        sentences.append(row)
     summary = {}
-    for name, rows in scores.items():
+    for name in ["teacher", *RUNGS]:
+        rows = [s[name] for s in sentences]
         keys = [k for k in rows[0] if k not in ("samples", "teacher_samples")]
         summary[name] = {k: float(np.nanmean([r[k] for r in rows])) for k in keys}
+        if name == "teacher":
+            continue
+        versus = versus_teacher(sentences, name)  # prosody ratios and loudness with paired 95 % intervals
+        for key in ("f0_sd_ratio", "f0_range_ratio", "loudness_diff_lu", "loudness_worst_lu", "dnsmos_p808"):
+            if key in versus:
+                label = "dnsmos_p808_diff" if key == "dnsmos_p808" else key
+                summary[name][label] = versus[key]["value"]
+                summary[name][f"{label}_ci95"] = versus[key]["ci95"]
         if name == "student":
             ratios = np.array([r["samples"] / r["teacher_samples"] for r in rows])
             summary[name]["length_ratio"] = sum(r["samples"] for r in rows) / sum(r["teacher_samples"] for r in rows)

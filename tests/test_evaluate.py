@@ -158,11 +158,20 @@ def test_report_has_every_key(tmp_path, random_student_path, capsys):
     assert report["meta"]["sentences"] == 2 and not report["meta"]["skipped"]
     student = report["models"]["student"]
     assert student["length_ratio"] > 0 and student["length_ratio_median_deviation"] >= 0
+    for name in ("teacher", "student", "griffinlim"):  # prosody and loudness for every system
+        assert report["models"][name]["loudness_lufs"] is not None
+    assert report["models"]["teacher"]["f0_sd_st"] > 0 and report["models"]["griffinlim"]["f0_sd_ratio"] > 0
+    versus = report["versus_teacher"]["griffinlim"]
+    assert versus["loudness_diff_lu"]["sentences"] == 2 and len(versus["dnsmos_p808"]["ci95"]) == 2
+    assert set(report["pairs"]["griffinlim_vs_teacher"]["ci95"]) >= {"pesq_wb", "stoi", "mel_distance"}
+    assert report["meta"]["tier"] == "small"
     goals = {g["goal"]: g for g in report["goals"]}
     assert goals["parameters"]["passed"] and "DNSMOS P.808, end to end" in goals
     assert "## Student goals" in (out / "report.md").read_text(encoding="utf-8")
     for name in ("report.md", "metrics.png", "rtf_modules.png"):
         assert (out / name).stat().st_size > 0
-    assert "| WER (pocketsphinx)" in (out / "report.md").read_text(encoding="utf-8")
+    markdown = (out / "report.md").read_text(encoding="utf-8")
+    assert "| WER (pocketsphinx)" in markdown and "## Against the teacher, sentence by sentence" in markdown
+    assert "| F0 SD / teacher's" in markdown
     assert json.loads(capsys.readouterr().out)["out"] == str(out)
 

@@ -7,7 +7,9 @@ import shlex
 import sys
 from pathlib import Path
 
-FAMILIES = ("wer", "dnsmos", "mcd", "pesq", "stoi", "f0", "speed", "memory")
+from kdtts.evaluate.goals import DEFAULT_TIER, TIERS
+
+FAMILIES = ("wer", "dnsmos", "prosody", "loudness", "mcd", "pesq", "stoi", "f0", "mel", "speed", "memory")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -23,6 +25,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--speed-sentences", type=int, default=5, help="sentences timed for RTF (default 5)")
     p.add_argument("--repeats", type=int, default=3, help="timed runs per setting; the median is reported")
     p.add_argument("--skip", default="", help=f"comma-separated metric families to skip: {','.join(FAMILIES)}")
+    p.add_argument("--tier", choices=TIERS, default=DEFAULT_TIER,
+                   help=f"whose goals the report checks (default {DEFAULT_TIER}; kdtts.evaluate.goals)")
     p.add_argument("--save-audio", action="store_true", help="also write every system's WAVs under OUT/audio")
     p.add_argument("--teacher", default="piper-joe",
                    help="piper-joe: the text-to-speech student; a vocoder teacher (hifigan): the student vocoder "
@@ -52,13 +56,14 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     config = EvalConfig(text_file=text_file, student=student, student_label=args.student_label, out=Path(args.out),
                         limit=args.limit, voice=Path(args.voice) if args.voice else None,
                         speed_sentences=args.speed_sentences, repeats=args.repeats, skip=skip,
-                        save_audio=args.save_audio,
+                        save_audio=args.save_audio, tier=args.tier,
                         command="python -m kdtts " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
     try:
         report = evaluate(config)
     except (CheckpointError, FileNotFoundError, ValueError) as error:
         _fail(str(error))
-    summary = {s: {k: m.get(k) for k in ("wer", "dnsmos_ovrl", "mcd_db", "pesq_wb", "rtf_1thread")}
+    summary = {s: {k: m.get(k) for k in ("wer", "dnsmos_ovrl", "dnsmos_p808", "mcd_db", "pesq_wb",
+                                             "f0_sd_ratio", "f0_range_ratio", "loudness_diff_lu", "rtf_1thread")}
                for s, m in report["models"].items()}
     print(json.dumps({"out": str(config.out), "models": summary}, indent=1))
 

@@ -1,12 +1,18 @@
-"""The student's goals, checked against a report: each with its measured value and pass/fail.
+"""The student's goals per tier, checked against a report: each with its measured value and pass/fail.
 
-Targets are the project's acceptance numbers for a shipped student (held-out sentences, teacher
-deterministic, same run). A goal whose metric was not measured (skipped, no student) is omitted.
+Targets are the project's acceptance numbers for a shipped student (held-out sentences, teacher deterministic,
+same run; issue 23 for the tiers). A goal whose metric was not measured (skipped, no student) is omitted.
+
+- small (the default student, <= 1.5 M parameters): the teacher's prosody and loudness, DNSMOS close to the
+  teacher's, intelligible, its length; fidelity with the teacher's durations is reported, not a goal.
+- base (<= 5 M parameters): closer in DNSMOS and prosody, and faithful to the teacher with its durations.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Callable
+
+DEFAULT_TIER = "small"
 
 
 @dataclass(frozen=True)
@@ -29,27 +35,64 @@ def _speedup(name: str) -> Callable[[dict], float | None]:
     return lambda r: (r.get("speedup_student_over_teacher") or {}).get(name)
 
 
-GOALS = (
-    Goal("DNSMOS P.808, end to end", _model("dnsmos_p808"), lambda v, r: v >= 3.80, ">= 3.80"),
-    Goal("DNSMOS OVRL, end to end", _model("dnsmos_ovrl"), lambda v, r: v >= 3.20, ">= 3.20"),
-    Goal("PESQ-WB, teacher durations", _pair("pesq_wb"), lambda v, r: v >= 2.5, ">= 2.5"),
-    Goal("STOI, teacher durations", _pair("stoi"), lambda v, r: v >= 0.93, ">= 0.93"),
-    Goal("MCD 0-8 kHz, teacher durations (dB)", _pair("mcd_8k_db"), lambda v, r: v <= 4.5, "<= 4.5"),
-    Goal("F0 RMSE, teacher durations (Hz)", _pair("f0_rmse_hz"), lambda v, r: v <= 15, "<= 15"),
-    Goal("total audio length / teacher's", _model("length_ratio"), lambda v, r: abs(v - 1) <= 0.02, "1 +- 0.02"),
-    Goal("median per-sentence abs(length ratio - 1)", _model("length_ratio_median_deviation"),
-         lambda v, r: v <= 0.03, "<= 0.03"),
-    Goal("parameters", _model("parameters"), lambda v, r: v <= 1_500_000, "<= 1.5 M"),
-    Goal("speed-up, 1 thread", _speedup("1thread"), lambda v, r: v >= 15, ">= 15x"),
-    Goal("speed-up, default threads", _speedup("default"), lambda v, r: v >= 10, ">= 10x"),
+def _p808_gap(r: dict) -> float | None:
+    teacher, student = _model("dnsmos_p808", "teacher")(r), _model("dnsmos_p808")(r)
+    return None if teacher is None or student is None else teacher - student
+
+
+def _at_least(target: float) -> Callable[[float, dict], bool]:
+    return lambda v, r: v >= target
+
+
+def _at_most(target: float) -> Callable[[float, dict], bool]:
+    return lambda v, r: v <= target
+
+
+EVERY_TIER = (
     Goal("WER", _model("wer"), lambda v, r: v <= (_model("wer", "teacher")(r) or 0) + 0.03, "<= teacher + 0.03"),
+    Goal("total audio length / teacher's", _model("length_ratio"), lambda v, r: abs(v - 1) <= 0.02, "1 +- 0.02"),
+    Goal("median per-sentence abs(length ratio - 1)", _model("length_ratio_median_deviation"), _at_most(0.03),
+         "<= 0.03"),
+    Goal("loudness - teacher's, mean over sentences (LU)", _model("loudness_diff_lu"), lambda v, r: abs(v) <= 0.5,
+         "within +- 0.5"),
+    Goal("loudness - teacher's, worst sentence (max abs, LU)", _model("loudness_worst_lu"), _at_most(1.5), "<= 1.5"),
 )
 
+def _close_to_teacher(p808_gap: float, f0_ratio: float) -> tuple[Goal, ...]:
+    """DNSMOS P.808 within `p808_gap` of the teacher's and F0 spread at least `f0_ratio` of it."""
+    return (Goal("DNSMOS P.808 gap to the teacher", _p808_gap, _at_most(p808_gap), f"<= {p808_gap:.2f}"),
+            Goal("F0 SD / teacher's", _model("f0_sd_ratio"), _at_least(f0_ratio), f">= {f0_ratio:.2f}"),
+            Goal("F0 5-95 % range / teacher's", _model("f0_range_ratio"), _at_least(f0_ratio), f">= {f0_ratio:.2f}"))
 
-def check_goals(report: dict) -> list[dict]:
-    """[{goal, value, target, passed}] for every goal the report has a number for."""
+
+TIERS: dict[str, tuple[Goal, ...]] = {
+    "small": (
+        Goal("DNSMOS P.808, end to end", _model("dnsmos_p808"), _at_least(3.80), ">= 3.80"),
+        Goal("DNSMOS OVRL, end to end", _model("dnsmos_ovrl"), _at_least(3.20), ">= 3.20"),
+        *_close_to_teacher(0.10, 0.90),
+        *EVERY_TIER,
+        Goal("parameters", _model("parameters"), _at_most(1_500_000), "<= 1.5 M"),
+        Goal("speed-up, 1 thread", _speedup("1thread"), _at_least(20), ">= 20x"),
+        Goal("speed-up, default threads", _speedup("default"), _at_least(10), ">= 10x"),
+    ),
+    "base": (
+        *_close_to_teacher(0.05, 0.95),
+        Goal("PESQ-WB, teacher durations", _pair("pesq_wb"), _at_least(2.5), ">= 2.5"),
+        Goal("STOI, teacher durations", _pair("stoi"), _at_least(0.93), ">= 0.93"),
+        Goal("MCD 0-8 kHz, teacher durations (dB)", _pair("mcd_8k_db"), _at_most(4.5), "<= 4.5"),
+        *EVERY_TIER,
+        Goal("parameters", _model("parameters"), _at_most(5_000_000), "<= 5 M"),
+        Goal("speed-up, 1 thread", _speedup("1thread"), _at_least(10), ">= 10x"),
+    ),
+}
+
+
+def check_goals(report: dict, tier: str = DEFAULT_TIER) -> list[dict]:
+    """[{goal, value, target, passed}] for every goal of `tier` the report has a number for."""
+    if tier not in TIERS:
+        raise ValueError(f"unknown tier {tier!r}; choose from {', '.join(TIERS)}")
     rows = []
-    for goal in GOALS:
+    for goal in TIERS[tier]:
         value = goal.value(report)
         if value is not None:
             rows.append({"goal": goal.name, "value": value, "target": goal.target,

@@ -17,6 +17,14 @@ ROWS = [  # key, label, unit / direction, format
     ("pesq_wb", "PESQ-WB vs teacher", "1-4.64, higher is better", "{:.2f}"),
     ("stoi", "STOI vs teacher", "0-1, higher is better", "{:.3f}"),
     ("f0_rmse_hz", "F0 RMSE vs teacher", "Hz, lower is better", "{:.1f}"),
+    ("mel_distance", "Log-mel distance vs teacher", "mean L1 per band, lower is better", "{:.3f}"),
+    ("f0_sd_st", "F0 SD over voiced frames", "semitones re 100 Hz", "{:.2f}"),
+    ("f0_range_st", "F0 5-95 % range", "semitones", "{:.2f}"),
+    ("f0_sd_ratio", "F0 SD / teacher's", "ratio of means, 1 is best", "{:.3f}"),
+    ("f0_range_ratio", "F0 range / teacher's", "ratio of means, 1 is best", "{:.3f}"),
+    ("loudness_lufs", "Integrated loudness (BS.1770)", "LUFS", "{:.1f}"),
+    ("loudness_diff_lu", "Loudness - teacher's, mean", "LU, 0 is best", "{:+.2f}"),
+    ("loudness_worst_lu", "Loudness - teacher's, worst sentence", "max abs LU, lower is better", "{:.2f}"),
     ("length_ratio", "Audio length / teacher's (total)", "ratio, 1 is best", "{:.3f}"),
     ("length_ratio_median_deviation", "Median per-sentence abs(length ratio - 1)", "ratio, lower is better", "{:.3f}"),
     ("rtf_1thread", "RTF end to end, 1 thread", "compute s / audio s, lower is better", "{:.4f}"),
@@ -51,6 +59,33 @@ def _header(report: dict) -> list[str]:
     if meta.get("student"):
         lines.append(f"- \\* student: {meta['student_label']}")
     return lines
+
+
+VERSUS_LABELS = {"dnsmos_p808": "DNSMOS P.808", "dnsmos_ovrl": "DNSMOS OVRL", "dnsmos_sig": "DNSMOS SIG",
+                 "dnsmos_bak": "DNSMOS BAK", "wer": "WER (pooled)", "cer": "CER (pooled)",
+                 "f0_sd_ratio": "F0 SD ratio", "f0_range_ratio": "F0 range ratio",
+                 "loudness_diff_lu": "loudness, mean (LU)", "loudness_worst_lu": "loudness, worst sentence (LU)"}
+
+
+def _versus_teacher(report: dict) -> list[str]:
+    """Every system against the teacher with paired 95 % bootstrap intervals over sentences."""
+    versus = report.get("versus_teacher") or {}
+    rows = []
+    for system, metrics in versus.items():
+        for key, label in VERSUS_LABELS.items():
+            m = metrics.get(key)
+            if m:
+                low, high = m["ci95"]
+                rows.append(f"| {NAMES.get(system, system)} | {label} | {m['statistic']} | {m['value']:+.3f} | "
+                            f"[{low:+.3f}, {high:+.3f}] | {m['sentences']} |")
+    if not rows:
+        return []
+    return ["## Against the teacher, sentence by sentence", "",
+            "Paired bootstrap (scipy.stats.bootstrap, BCa, resampling sentences) 95 % intervals. Differences are "
+            "system minus teacher; ratios are the system's mean over the teacher's (F0 in semitones re 100 Hz, "
+            "WORLD DIO + StoneMask, voiced frames); loudness is ITU-R BS.1770 integrated loudness per sentence.", "",
+            "| system | metric | statistic | value | 95 % interval | sentences |", "|---|---|---|---:|---|---:|",
+            *rows, ""]
 
 
 def report_markdown(report: dict) -> str:
@@ -101,8 +136,14 @@ def report_markdown(report: dict) -> str:
                          f"{_fmt(p.get('f0_gross_error'), '{:.3f}')} | {_fmt(p.get('vuv_error'), '{:.3f}')} | "
                          f"{_fmt(p.get('f0_fine_rmse_hz'), '{:.1f}')} | {_fmt(p.get('ffe'), '{:.3f}')} |")
         lines.append("")
+        for name, p in pairs.items():
+            ci = ", ".join(f"{key} [{low:.3f}, {high:.3f}]" for key, (low, high) in (p.get("ci95") or {}).items())
+            if ci:
+                lines.append(f"- {name}, 95 % bootstrap intervals of the means: {ci}")
+        lines.append("")
+    lines += _versus_teacher(report)
     if report.get("goals"):
-        lines += ["## Student goals", "", "| goal | measured | target | met |", "|---|---:|---|---|"]
+        lines += [f"## Student goals (tier {meta.get('tier', 'small')})", "", "| goal | measured | target | met |", "|---|---:|---|---|"]
         for g in report["goals"]:
             value = f"{g['value']:,.0f}" if g["value"] >= 1000 else f"{g['value']:.3f}"
             lines.append(f"| {g['goal']} | {value} | {g['target']} | {'yes' if g['passed'] else '**no**'} |")

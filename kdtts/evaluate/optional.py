@@ -1,4 +1,4 @@
-"""Optional evaluators (pesq, pystoi, pyworld, speechmos, pocketsphinx): a clear message when one is missing."""
+"""Optional evaluators (pesq, pystoi, pyworld, speechmos, pocketsphinx, pyloudnorm): a clear message when one is missing."""
 from __future__ import annotations
 
 import importlib
@@ -11,6 +11,7 @@ EVALUATORS = {
     "pyworld": ("pyworld", "MCD and F0 RMSE"),
     "speechmos": ("speechmos", "DNSMOS"),
     "pocketsphinx": ("pocketsphinx", "WER/CER"),
+    "pyloudnorm": ("pyloudnorm", "loudness (BS.1770)"),
 }
 
 

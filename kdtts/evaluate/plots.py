@@ -8,7 +8,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from kdtts.evaluate.schema import FIDELITY_KEYS, NAMES, QUALITY_KEYS, SYSTEMS  # noqa: E402
+from kdtts.evaluate.schema import FIDELITY_KEYS, NAMES, PROSODY_KEYS, QUALITY_KEYS, SYSTEMS  # noqa: E402
 
 COLORS = {"teacher": "#4C72B0", "student": "#DD8452", "griffinlim": "#8C8C8C"}
 STAGE_COLORS = {"text": "#937860", "duration": "#55A868", "front": "#4C72B0", "decoder": "#C44E52"}
@@ -18,8 +18,9 @@ def plot_metrics(report: dict, path: Path) -> Path:
     """One small bar chart per quality/fidelity metric, a bar per system (missing values left out)."""
     models = report["models"]
     systems = [s for s in SYSTEMS if s in models]
-    keys = QUALITY_KEYS + FIDELITY_KEYS
-    fig, axes = plt.subplots(2, 5, figsize=(16, 6.5))
+    keys = QUALITY_KEYS + FIDELITY_KEYS + PROSODY_KEYS
+    rows = -(-len(keys) // 5)
+    fig, axes = plt.subplots(rows, 5, figsize=(16, 3.25 * rows))
     for ax, key in zip(axes.flat, keys):
         names = [s for s in systems if models[s].get(key) is not None]
         values = [models[s][key] for s in names]

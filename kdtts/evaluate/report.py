@@ -4,8 +4,10 @@ Systems (one column each in the report):
 - teacher:    the Piper voice, deterministic (noise scales 0), the unmodified graph;
 - student:    its own durations (what a user hears): WER, CER, DNSMOS, speed, size;
 - griffinlim: teacher audio -> 80-band log-mel -> Griffin-Lim, "a student with no neural vocoder".
-Fidelity (MCD, PESQ-WB, STOI, F0 RMSE) compares with the teacher's audio sample for sample, so the
-student is run a second time with the teacher's durations (pair `student_vs_teacher`).
+Fidelity (MCD, PESQ-WB, STOI, F0 RMSE, log-mel distance) compares with the teacher's audio sample for sample, so
+the student is run a second time with the teacher's durations (pair `student_vs_teacher`). Prosody (F0 SD and
+5-95 % range in semitones) and BS.1770 loudness are measured on what a user hears (own durations) and compared
+with the teacher's sentence by sentence (`versus_teacher`, with paired bootstrap intervals).
 """
 from __future__ import annotations
 
@@ -26,7 +28,9 @@ from kdtts.evaluate.machine import git_head, load_average, machine
 from kdtts.evaluate.markdown import report_markdown
 from kdtts.evaluate.optional import MissingEvaluator
 from kdtts.evaluate.plots import plot_metrics, plot_rtf
-from kdtts.evaluate.schema import F0_DETAIL_KEYS, FIDELITY_KEYS, HELDOUT, PAIRS, QUALITY_KEYS, REPORT_KEYS, SYSTEMS
+from kdtts.evaluate.schema import (F0_DETAIL_KEYS, FIDELITY_KEYS, HELDOUT, PAIRS, PROSODY_KEYS, QUALITY_KEYS,
+                                   REPORT_KEYS, SYSTEMS, VS_TEACHER_KEYS)
+from kdtts.evaluate.versus import fidelity_intervals, versus_teacher
 
 
 @dataclass
@@ -40,7 +44,8 @@ class EvalConfig:
     speed_sentences: int = 5
     repeats: int = 3
     warmup: int = 1
-    skip: tuple[str, ...] = ()          # any of: wer, dnsmos, pesq, stoi, f0, mcd, speed, memory
+    skip: tuple[str, ...] = ()          # any of kdtts.evaluate.cli.FAMILIES
+    tier: str = "small"                 # whose goals to check: kdtts.evaluate.goals.TIERS
     save_audio: bool = False
     command: str | None = None
     progress: bool = True
@@ -127,7 +132,8 @@ class Evaluation:
             return {}
 
     def score(self, utt: Utt) -> None:
-        from kdtts.evaluate import asr, dnsmos, fidelity, intrusive
+        from kdtts.align import mel_distance
+        from kdtts.evaluate import asr, dnsmos, fidelity, intrusive, loudness, prosody
 
         ref = utt.audio["teacher"]
         for system in self.systems:
@@ -142,12 +148,16 @@ class Evaluation:
 
             m.update(self._family("wer", recognise))
             m.update(self._family("dnsmos", lambda audio=audio: dnsmos.dnsmos(audio, self.rate)))
+            m.update(self._family("prosody", lambda audio=audio: prosody.prosody(audio, self.rate)))
+            m.update(self._family("loudness", lambda audio=audio: {
+                "loudness_lufs": loudness.integrated_loudness(audio, self.rate)}))
             if system in PAIRS:
                 deg = utt.audio["student_td" if system == "student" else system]
                 m.update(self._family("mcd", lambda: fidelity.mcd_both(ref, deg, self.rate)))
                 m.update(self._family("pesq", lambda: {"pesq_wb": intrusive.pesq_wb(ref, deg, self.rate)}))
                 m.update(self._family("stoi", lambda: {"stoi": intrusive.stoi(ref, deg, self.rate)}))
                 m.update(self._family("f0", lambda: fidelity.f0_metrics(ref, deg, self.rate)))
+                m.update(self._family("mel", lambda: {"mel_distance": mel_distance(ref, deg, self.teacher.spec)}))
             m["samples"] = len(audio)
             utt.metrics[system] = m
 
@@ -210,18 +220,24 @@ class Evaluation:
     def assemble(self, texts: list[str], utts: list[Utt], speed: dict, sizes: dict) -> dict:
         models: dict[str, dict] = {}
         pairs: dict[str, dict] = {}
+        versus: dict[str, dict] = {}
+        sentences = [{"text": u.text, **{s: u.metrics.get(s, {}) for s in self.systems}} for u in utts]
         for system in self.systems:
             rows = [u.metrics.get(system, {}) for u in utts]
             entry: dict = {k: None for k in REPORT_KEYS}
             if rows and "word_edits" in rows[0]:
                 entry["wer"] = sum(r["word_edits"] for r in rows) / max(sum(r["words"] for r in rows), 1)
                 entry["cer"] = sum(r["char_edits"] for r in rows) / max(sum(r["chars"] for r in rows), 1)
-            for key in QUALITY_KEYS[2:]:
+            for key in QUALITY_KEYS[2:] + PROSODY_KEYS:
                 entry[key] = _nanmean([r.get(key) for r in rows])
+            if system != "teacher":
+                versus[system] = versus_teacher(sentences, system)
+                entry.update({k: versus[system][k]["value"] for k in VS_TEACHER_KEYS if k in versus[system]})
             if system in PAIRS:
                 pair = {key: _nanmean([r.get(key) for r in rows])
                         for key in FIDELITY_KEYS + F0_DETAIL_KEYS}
                 pair["sentences"] = len(rows)
+                pair["ci95"] = fidelity_intervals(sentences, system)
                 pairs[PAIRS[system]] = pair
                 entry.update({k: pair[k] for k in FIDELITY_KEYS})
             if system != "teacher" and rows and "samples" in rows[0]:
@@ -248,15 +264,16 @@ class Evaluation:
                      "speed_sentences": min(cfg.speed_sentences, len(texts)), "repeats": cfg.repeats,
                      "warmup": cfg.warmup, "teacher": str(self.teacher.model_path),
                      "student": str(cfg.student) if cfg.student else None, "student_label": student_label,
-                     "git": git_head(), "skipped": dict(self.skipped, **{k: "skipped by --skip" for k in cfg.skip})},
+                     "git": git_head(), "tier": cfg.tier, "skipped": dict(self.skipped, **{k: "skipped by --skip" for k in cfg.skip})},
             "models": models,
             "pairs": pairs,
+            "versus_teacher": versus,
             "speedup_student_over_teacher": speedup,
-            "sentences": [{"text": u.text, **{s: u.metrics.get(s, {}) for s in self.systems}} for u in utts],
+            "sentences": sentences,
         }
         from kdtts.evaluate.goals import check_goals
 
-        report["goals"] = check_goals(report) if self.student is not None else []
+        report["goals"] = check_goals(report, cfg.tier) if self.student is not None else []
         return report
 
 
