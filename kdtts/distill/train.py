@@ -141,7 +141,7 @@ def distill(cfg: DistillConfig, run_dir: str | Path, resume: bool = False, max_s
     return out
 
 
-LOSS_PARTS = (*MODULES, "front_audio", "front_mean")
+LOSS_PARTS = (*MODULES, "front_audio", "front_mean", "front_variance")
 LOSS_COLUMNS = (["step", "lr", "seconds", "loss"] + [f"{part}_{m}" for part in ("kd", "gt") for m in LOSS_PARTS]
                 + [f"val_{part}_{m}" for part in ("kd", "gt") for m in LOSS_PARTS])
 
