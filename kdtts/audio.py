@@ -1,6 +1,7 @@
-"""Audio utilities: log-mel spectrograms aligned with the teacher's latent frames, WAV I/O, resampling."""
+"""Audio utilities: log-mel spectrograms aligned with the teacher's latent frames, WAV I/O, resampling, loudness."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -73,3 +74,18 @@ def resample(audio: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
         return np.asarray(audio, dtype=np.float32)
     wav = torch.as_tensor(np.asarray(audio, dtype=np.float32))
     return torchaudio.functional.resample(wav, orig_rate, new_rate).numpy()
+
+
+LOUDNESS_BLOCK_SECONDS = 0.4  # BS.1770's gating block: shorter clips have no integrated loudness
+
+
+def integrated_loudness(audio: np.ndarray, sample_rate: int = AudioSpec.sample_rate) -> float:
+    """ITU-R BS.1770-4 integrated loudness (K-weighted, gated; pyloudnorm) in LUFS; NaN for clips shorter than
+    one 400 ms block or silent ones. Scaling the signal by g moves it by 20 log10(g) LU (0.5 -> -6.02 LU)."""
+    import pyloudnorm
+
+    x = np.asarray(audio, dtype=np.float64)
+    if len(x) < LOUDNESS_BLOCK_SECONDS * sample_rate:
+        return float("nan")
+    value = float(pyloudnorm.Meter(sample_rate).integrated_loudness(x))
+    return value if math.isfinite(value) else float("nan")

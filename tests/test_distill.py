@@ -406,3 +406,24 @@ def test_z_mix_cache_keeps_the_teachers_z_where_the_hash_says(cache, tmp_path):
         assert torch.allclose(f.z.float(), expected, atol=2e-3)
         assert torch.allclose(f.audio, s.audio, atol=1e-4)
     assert not takes_front_z(source[0].ids.numpy(), 0.0) and takes_front_z(source[0].ids.numpy(), 1.0)
+
+
+def test_loudness_calibration_folds_a_gain_into_the_decoder(cache):
+    """apply_gain scales the waveform exactly (the head's log-magnitude bias), and calibrate moves the student's
+    median loudness gap to the teacher's cached audio to zero."""
+    import numpy as np
+
+    from kdtts.distill.loudness import apply_gain, calibrate, loudness_gap
+
+    torch.manual_seed(0)
+    student = StudentTTS(StudentConfig(**TINY))
+    z = torch.randn(1, 192, 40)
+    with torch.no_grad():
+        before = student.decoder(z)
+        apply_gain(student, 20 * np.log10(2.0))
+        assert torch.allclose(student.decoder(z), 2 * before, rtol=1e-3, atol=1e-6)
+    utts = load_cache(cache, limit=4)
+    apply_gain(student, -6.0 - float(np.median(loudness_gap(student, utts))))  # 6 LU quieter than the teacher
+    report = calibrate(student, utts)
+    assert report["gap_mean_before_lu"] < -4.0 and abs(report["gain_db"] - 6.0) < 0.2
+    assert abs(float(np.median(loudness_gap(student, utts)))) < 0.2

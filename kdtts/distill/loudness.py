@@ -18,17 +18,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from kdtts.audio import integrated_loudness
 from kdtts.distill.data import Utt, load_cache
 from kdtts.student.checkpoint import load_student, save_student
 from kdtts.student.model import StudentTTS
 from kdtts.voice import Scales
-
-
-def integrated_loudness(audio: np.ndarray, sample_rate: int) -> float:
-    """BS.1770 integrated loudness in LUFS (pyloudnorm); -inf for silence."""
-    import pyloudnorm
-
-    return float(pyloudnorm.Meter(sample_rate).integrated_loudness(np.asarray(audio, dtype=np.float64)))
 
 
 def loudness_gap(student: StudentTTS, utts: list[Utt], scales: Scales = Scales().deterministic()) -> np.ndarray:
