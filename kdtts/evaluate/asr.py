@@ -5,6 +5,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
+import jiwer
 import numpy as np
 
 from kdtts.audio import AudioSpec, resample
@@ -31,17 +32,6 @@ def normalize_transcript(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-def edit_distance(ref: list, hyp: list) -> int:
-    """Levenshtein distance (substitutions + deletions + insertions)."""
-    prev = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        cur = [i] + [0] * len(hyp)
-        for j, h in enumerate(hyp, 1):
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h))
-        prev = cur
-    return prev[-1]
-
-
 def wer(reference: str, hypothesis: str) -> float:
     """Word error rate: (S + D + I) / words in the reference, after `normalize_transcript` on both.
 
@@ -60,11 +50,14 @@ def cer(reference: str, hypothesis: str) -> float:
 
 
 def error_counts(reference: str, hypothesis: str, unit: str = "word") -> tuple[int, int]:
-    """(edits, reference length) in words or characters, for pooling over a corpus."""
+    """(edits, reference length) in words or characters, for pooling over a corpus: the Levenshtein
+    distance (substitutions + deletions + insertions; jiwer) between the normalised transcripts."""
     ref, hyp = normalize_transcript(reference), normalize_transcript(hypothesis)
     if unit == "word":
-        return edit_distance(ref.split(), hyp.split()), len(ref.split())
-    return edit_distance(list(ref), list(hyp)), len(ref)
+        out, length = jiwer.process_words(ref, hyp), len(ref.split())
+    else:
+        out, length = jiwer.process_characters(ref, hyp), len(ref)
+    return out.substitutions + out.deletions + out.insertions, length
 
 
 @lru_cache(maxsize=1)

@@ -8,8 +8,7 @@ import sys
 from pathlib import Path
 
 from kdtts.evaluate.goals import DEFAULT_TIER, TIERS
-
-FAMILIES = ("wer", "dnsmos", "prosody", "loudness", "mcd", "pesq", "stoi", "f0", "mel", "speed", "memory")
+from kdtts.evaluate.schema import FAMILIES
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:

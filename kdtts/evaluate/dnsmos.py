@@ -3,7 +3,10 @@
 speechmos's own `run()` imports librosa only to compute the P.808 model's mel features; kdtts does not
 depend on librosa, so the same bundled models are run here with those features reimplemented in numpy
 (librosa.feature.melspectrogram defaults: Hann window, centred frames zero-padded, Slaney mel filters,
-power_to_db with ref=max, top_db=80). Nothing is downloaded.
+power_to_db with ref=max, top_db=80). Nothing is downloaded. The mel bank is librosa's, not torchaudio's
+`melscale_fbanks`: torchaudio places the FFT bins on linspace(0, sr/2, n_freqs), librosa at k * sr / n_fft, and
+for DNSMOS's odd n_fft = 321 those differ (49.84 Hz apart, not 50), which moves P.808 by +0.09 to +0.17 on
+teacher sentences; on an even n_fft the two banks agree (tests/test_kept_libraries.py).
 """
 from __future__ import annotations
 

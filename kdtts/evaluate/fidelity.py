@@ -2,13 +2,11 @@
 
 MCD follows the standard TTS definition (Kubichek 1993; as in ESPnet's `evaluate_mcd.py`, i.e. WORLD +
 pysptk.sp2mc): WORLD spectral envelopes -> all-pass-warped mel-cepstra of order 24 -> c0 dropped -> DTW ->
-(10 / ln 10) * sqrt(2 * sum_d (c_d - c'_d)^2) per frame, averaged. The warping is implemented here in
-numpy (SPTK's `freqt`), so pysptk is not needed.
+(10 / ln 10) * sqrt(2 * sum_d (c_d - c'_d)^2) per frame, averaged.
 """
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 
 import numpy as np
 
@@ -26,68 +24,13 @@ _KNOWN_ALPHA = {8000: 0.31, 16000: 0.42, 22050: 0.455, 24000: 0.466, 44100: 0.54
 def all_pass_alpha(sample_rate: int) -> float:
     """Frequency-warping constant alpha of the first-order all-pass z~^-1 = (z^-1 - a) / (1 - a z^-1) that best
     approximates the mel scale at `sample_rate`: the customary SPTK values (0.42 at 16 kHz, 0.455 at
-    22.05 kHz, 0.466 at 24 kHz, 0.544 at 44.1 kHz, 0.554 at 48 kHz); other rates get the alpha in [0, 1)
-    (step 0.001) minimising the mean squared difference between the normalised all-pass phase response and
-    the normalised mel scale 1000/ln2 * ln(1 + f/1000), as pysptk.util.mcepalpha does.
+    22.05 kHz, 0.466 at 24 kHz, 0.544 at 44.1 kHz, 0.554 at 48 kHz; pysptk's own fit gives 0.41 at 16 kHz and
+    0.312 at 8 kHz, so the table is kept for comparability with published MCDs); other rates get
+    pysptk.util.mcepalpha's least-squares fit to the mel scale.
     """
     if int(sample_rate) in _KNOWN_ALPHA:
         return _KNOWN_ALPHA[int(sample_rate)]
-    n = 1000
-    f = (sample_rate / 2.0) / n * np.arange(n)
-    mel = np.log1p(f / 1000.0)
-    mel /= mel[-1]
-    omega = np.pi / n * np.arange(n)
-    alphas = np.arange(0.0, 1.0, 0.001)[:, None]
-    warped = np.arctan2((1 - alphas ** 2) * np.sin(omega), (1 + alphas ** 2) * np.cos(omega) - 2 * alphas)
-    warped /= warped[:, -1:]
-    return float(np.round(alphas[np.argmin(((warped - mel) ** 2).mean(1)), 0], 3))
-
-
-@lru_cache(maxsize=8)
-def _freqt_matrix(n_in: int, order: int, alpha: float) -> np.ndarray:
-    """[n_in, order + 1] matrix of SPTK's `freqt` (it is linear in its input), built by running the
-    recursion on every unit vector at once."""
-    c1 = np.eye(n_in)
-    g = np.zeros((n_in, order + 1))
-    b = 1.0 - alpha * alpha
-    for i in range(n_in - 1, -1, -1):
-        d = g.copy()
-        g[:, 0] = c1[:, i] + alpha * d[:, 0]
-        if order >= 1:
-            g[:, 1] = b * d[:, 0] + alpha * d[:, 1]
-        for j in range(2, order + 1):
-            g[:, j] = d[:, j - 1] + alpha * (d[:, j] - g[:, j - 1])
-    return g
-
-
-def freqt(cepstrum: np.ndarray, order: int, alpha: float) -> np.ndarray:
-    """Frequency-warp cepstra c(0..M1) [..., M1 + 1] to c~(0..order) with the all-pass z~^-1 (SPTK `freqt`).
-
-    Oppenheim & Johnson's recursion (1972; SPTK freqt.c), for i = M1, ..., 0 with g = 0 initially and d the
-    previous g:
-        g(0) = c(i) + a d(0);  g(1) = (1 - a^2) d(0) + a d(1);  g(m) = d(m-1) + a (d(m) - g(m-1)), m >= 2.
-    Then sum_m c~(m) z~^-m = sum_m c(m) z^-m on the unit circle, i.e. the log spectrum is unchanged but
-    its cosine series is taken on the warped axis w~ = w + 2 arctan(a sin w / (1 - a cos w)).
-    """
-    c = np.asarray(cepstrum, dtype=np.float64)
-    return c @ _freqt_matrix(c.shape[-1], order, float(alpha))
-
-
-def sp2mc(envelope: np.ndarray, order: int, alpha: float) -> np.ndarray:
-    """Mel-cepstra [frames, order + 1] of power spectral envelopes [frames, fft/2 + 1] (pysptk.sp2mc in numpy).
-
-    c = irfft(ln P(w)) is the real cepstrum of the log power; c(0) / 2 and c(N/2) / 2 make it the one-sided
-    (minimum-phase, SPTK) cepstrum of the log amplitude: ln|H(w)| = c(0) + sum_{m>=1} c(m) cos(m w). Only
-    c(0..N/2) is warped (pysptk also feeds the mirrored upper half c(N/2+1..N-1) to freqt; its weight in
-    c~(0..24) is ~alpha^(N/2), i.e. nil). Then `freqt` gives the mel-cepstrum c~(0..order).
-    """
-    log_power = np.log(np.maximum(np.asarray(envelope, dtype=np.float64), 1e-300))
-    c = np.fft.irfft(log_power, axis=-1)
-    half = log_power.shape[-1] - 1
-    c = c[..., :half + 1].copy()
-    c[..., 0] /= 2.0
-    c[..., half] /= 2.0
-    return freqt(c, order, alpha)
+    return float(require("pysptk").util.mcepalpha(sample_rate))
 
 
 def world_envelope(audio: np.ndarray, sample_rate: int = AudioSpec.sample_rate, frame_ms: float = FRAME_MS) -> np.ndarray:
@@ -104,13 +47,14 @@ def mel_cepstrum(audio: np.ndarray, sample_rate: int = AudioSpec.sample_rate, or
                  alpha: float | None = None) -> np.ndarray:
     """Mel-cepstra c~0..c~order [frames, order + 1] of every 5 ms WORLD frame of `audio`.
 
-    WORLD CheapTrick envelope (`world_envelope`) -> `sp2mc` with the all-pass constant of the sample
-    rate (`all_pass_alpha`: 0.455 at 22.05 kHz). c~0 is the frame's log amplitude (natural log); MCD drops it.
+    WORLD CheapTrick envelope (`world_envelope`) -> SPTK's sp2mc (pysptk: the real cepstrum of the log
+    amplitude, frequency-warped by `freqt`) with the all-pass constant of the sample rate (`all_pass_alpha`:
+    0.455 at 22.05 kHz). c~0 is the frame's log amplitude (natural log); MCD drops it.
     """
     if len(audio) == 0:
         return np.zeros((0, order + 1))
     alpha = all_pass_alpha(sample_rate) if alpha is None else alpha
-    return sp2mc(world_envelope(audio, sample_rate), order, alpha)
+    return require("pysptk").sp2mc(world_envelope(audio, sample_rate), order, alpha)
 
 
 def mcd_db(reference: np.ndarray, degraded: np.ndarray, sample_rate: int = AudioSpec.sample_rate, order: int = 24,

@@ -75,9 +75,10 @@ def _versus_teacher(report: dict) -> list[str]:
         for key, label in VERSUS_LABELS.items():
             m = metrics.get(key)
             if m:
-                low, high = m["ci95"]
-                rows.append(f"| {NAMES.get(system, system)} | {label} | {m['statistic']} | {m['value']:+.3f} | "
-                            f"[{low:+.3f}, {high:+.3f}] | {m['sentences']} |")
+                fmt = "{:+.3f}" if m["statistic"] == "difference" else "{:.3f}"
+                low, high = (fmt.format(v) for v in m["ci95"])
+                rows.append(f"| {NAMES.get(system, system)} | {label} | {m['statistic']} | {fmt.format(m['value'])} | "
+                            f"[{low}, {high}] | {m['sentences']} |")
     if not rows:
         return []
     return ["## Against the teacher, sentence by sentence", "",

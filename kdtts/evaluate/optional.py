@@ -1,4 +1,4 @@
-"""Optional evaluators (pesq, pystoi, pyworld, speechmos, pocketsphinx, pyloudnorm): a clear message when one is missing."""
+"""Optional evaluators (pesq, pystoi, pyworld, pysptk, speechmos, pocketsphinx, pyloudnorm): a clear message when one is missing."""
 from __future__ import annotations
 
 import importlib
@@ -9,6 +9,7 @@ EVALUATORS = {
     "pesq": ("pesq", "PESQ-WB"),
     "pystoi": ("pystoi", "STOI"),
     "pyworld": ("pyworld", "MCD and F0 RMSE"),
+    "pysptk": ("pysptk", "MCD (mel-cepstra)"),
     "speechmos": ("speechmos", "DNSMOS"),
     "pocketsphinx": ("pocketsphinx", "WER/CER"),
     "pyloudnorm": ("pyloudnorm", "loudness (BS.1770)"),

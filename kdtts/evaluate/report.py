@@ -44,7 +44,7 @@ class EvalConfig:
     speed_sentences: int = 5
     repeats: int = 3
     warmup: int = 1
-    skip: tuple[str, ...] = ()          # any of kdtts.evaluate.cli.FAMILIES
+    skip: tuple[str, ...] = ()          # any of kdtts.evaluate.schema.FAMILIES
     tier: str = "small"                 # whose goals to check: kdtts.evaluate.goals.TIERS
     save_audio: bool = False
     command: str | None = None

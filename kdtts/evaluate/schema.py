@@ -17,5 +17,7 @@ VS_TEACHER_KEYS = ("f0_sd_ratio", "f0_range_ratio", "loudness_diff_lu", "loudnes
 SPEED_KEYS = ("rtf_1thread", "rtf_default", "parameters", "bytes", "peak_rss_mb")
 REPORT_KEYS = QUALITY_KEYS + FIDELITY_KEYS + PROSODY_KEYS + VS_TEACHER_KEYS + SPEED_KEYS
 """Every model entry of report.json carries all of these (null where one does not apply or was skipped)."""
+FAMILIES = ("wer", "dnsmos", "prosody", "loudness", "mcd", "pesq", "stoi", "f0", "mel", "speed", "memory")
+"""The metric families `evaluate --skip` can leave out."""
 NAMES = {"teacher": "teacher", "student": "student", "griffinlim": "Griffin-Lim"}
 """How tables and plots name each system."""

@@ -53,7 +53,9 @@ class TacotronOutput:
 
 
 class GriffinLimVocoder(torch.nn.Module):
-    """The pipeline's Griffin-Lim vocoder (inverse mel + phase recovery), with a chosen iteration count.
+    """The pipeline's Griffin-Lim vocoder with a chosen iteration count: kdtts's one Griffin-Lim
+    (`kdtts.evaluate.griffinlim`; the pipeline's mel is `kdtts.audio.log_mel`'s), deterministic, and aligned
+    so that frame t covers samples [t * hop, (t + 1) * hop) as in log_mel.
 
     Same call convention as the bundle vocoders: `vocoder(log_mel [B, 80, T], lengths) -> (audio [B, S], lengths)`,
     with S = T * 256.
@@ -62,23 +64,17 @@ class GriffinLimVocoder(torch.nn.Module):
     sample_rate = SAMPLE_RATE
 
     def __init__(self, n_iter: int = 32) -> None:
-        import torchaudio
+        from kdtts.audio import AudioSpec
 
         super().__init__()
-        self.inverse_mel = torchaudio.transforms.InverseMelScale(
-            n_stft=1024 // 2 + 1, n_mels=N_MELS, sample_rate=SAMPLE_RATE, f_min=0.0, f_max=8000.0,
-            mel_scale="slaney", norm="slaney")
-        self.griffin_lim = torchaudio.transforms.GriffinLim(
-            n_fft=1024, hop_length=HOP_LENGTH, win_length=1024, power=1.0, n_iter=n_iter)
+        self.n_iter = n_iter
+        self.spec = AudioSpec(sample_rate=SAMPLE_RATE, hop_length=HOP_LENGTH, n_fft=1024, n_mels=N_MELS)
 
     def forward(self, mel: torch.Tensor, lengths: torch.Tensor | None = None):
-        frames = mel.shape[-1]
-        # pad with silence (at least one frame, and enough for the STFT's reflect padding), then trim so
-        # that frame t covers samples [t * hop, (t + 1) * hop) as in kdtts.audio.log_mel
-        pad = max(1, 5 - frames)
-        mel = torch.nn.functional.pad(mel, (0, pad), value=float(np.log(1e-5)))
-        audio = self.griffin_lim(self.inverse_mel(torch.exp(mel)))[..., : frames * HOP_LENGTH]
-        return audio, (None if lengths is None else lengths * HOP_LENGTH)
+        from kdtts.evaluate.griffinlim import griffin_lim_from_mel
+
+        audio = griffin_lim_from_mel(mel, mel.shape[-1] * HOP_LENGTH, self.spec, self.n_iter)
+        return torch.from_numpy(audio), (None if lengths is None else lengths * HOP_LENGTH)
 
 
 def _bundle(name: str):
