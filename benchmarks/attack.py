@@ -309,7 +309,7 @@ def huge_texts(app: App, clients: int = 4, normal: int = 4) -> None:
 
 
 def blind(app: App, pairs: int = 8) -> None:
-    from kdtts.audio import loudness
+    from kdtts.audio import integrated_loudness
 
     client = app.client()
     with Probe(app, "unblind_with_synthesize") as r:
@@ -321,7 +321,7 @@ def blind(app: App, pairs: int = 8) -> None:
         offsets, gaps = [], []
         for _ in range(pairs):
             a, b = client.predict(api_name="/next_pair")[2:4]
-            levels = [loudness(*sf.read(p, dtype="float32")) for p in (a, b)]
+            levels = [integrated_loudness(*sf.read(p, dtype="float32")) for p in (a, b)]
             offsets += [abs(level + 23) for level in levels]
             gaps.append(abs(levels[0] - levels[1]))
         r["max_lu_from_target"], r["max_lu_between_sides"] = round(max(offsets), 2), round(max(gaps), 2)

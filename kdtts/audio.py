@@ -1,10 +1,11 @@
-"""Audio utilities: log-mel spectrograms aligned with the teacher's latent frames, WAV I/O, resampling.
+"""Audio utilities: log-mel spectrograms aligned with the teacher's latent frames, WAV I/O, resampling, loudness.
 
 torch and torchaudio are imported where they are used: AudioSpec and WAV writing are on the command
 line's start-up path, which must not pay for them."""
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -73,17 +74,10 @@ LOUDNESS_TARGET = -23.0
 """Integrated loudness (ITU-R BS.1770, LUFS) clips are matched to before two are compared (EBU R 128's level)."""
 
 
-def loudness(audio: np.ndarray, sample_rate: int) -> float:
-    """Integrated loudness in LUFS (ITU-R BS.1770-4, pyloudnorm); -inf for silence."""
-    import pyloudnorm
-
-    return float(pyloudnorm.Meter(sample_rate).integrated_loudness(np.asarray(audio, dtype=np.float64)))
-
-
 def normalise_loudness(audio: np.ndarray, sample_rate: int, target: float = LOUDNESS_TARGET) -> np.ndarray:
     """`audio` scaled to `target` LUFS (silence is returned as it is). A level difference alone biases a
     listener's preference, so clips are matched before they meet in a blind test."""
-    level = loudness(audio, sample_rate)
+    level = integrated_loudness(audio, sample_rate)
     if not np.isfinite(level):
         return np.asarray(audio, dtype=np.float32)
     return (np.asarray(audio, dtype=np.float32) * 10 ** ((target - level) / 20)).astype(np.float32)
@@ -115,3 +109,18 @@ def resample(audio: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
 
     wav = torch.as_tensor(np.asarray(audio, dtype=np.float32))
     return torchaudio.functional.resample(wav, orig_rate, new_rate).numpy()
+
+
+LOUDNESS_BLOCK_SECONDS = 0.4  # BS.1770's gating block: shorter clips have no integrated loudness
+
+
+def integrated_loudness(audio: np.ndarray, sample_rate: int = AudioSpec.sample_rate) -> float:
+    """ITU-R BS.1770-4 integrated loudness (K-weighted, gated; pyloudnorm) in LUFS; NaN for clips shorter than
+    one 400 ms block or silent ones. Scaling the signal by g moves it by 20 log10(g) LU (0.5 -> -6.02 LU)."""
+    import pyloudnorm
+
+    x = np.asarray(audio, dtype=np.float64)
+    if len(x) < LOUDNESS_BLOCK_SECONDS * sample_rate:
+        return float("nan")
+    value = float(pyloudnorm.Meter(sample_rate).integrated_loudness(x))
+    return value if math.isfinite(value) else float("nan")

@@ -364,3 +364,66 @@ def test_packed_ids_rebuild_the_same_cache_and_leave_out_what_does_not_match(cac
     (tmp_path / "pack" / "teacher.json").write_text(json.dumps({**record, "voice_sha256": "0" * 16}))
     with pytest.raises(ValueError, match="another voice"):
         rebuild(tmp_path / "pack", teacher.model_path, tmp_path / "other", workers=1)
+
+
+def test_variance_term_is_zero_for_the_target_and_pulls_a_shrunk_latent_out():
+    """The spread-matching front term: nothing to learn from a perfect copy, a positive loss for a latent shrunk
+    toward its mean, and a gradient that widens it (the cure for an over-smoothed front)."""
+    from kdtts.distill.losses import variance_match_loss
+
+    torch.manual_seed(0)
+    target = torch.randn(2, 8, 50).cumsum(-1)
+    mask = torch.ones(2, 1, 50)
+    mask[1, :, 40:] = 0
+    assert float(variance_match_loss(target, target, mask)) < 1e-3
+    mean = target.mean(-1, keepdim=True)
+    shrunk = (mean + 0.6 * (target - mean)).requires_grad_(True)
+    loss = variance_match_loss(shrunk, target, mask)
+    assert float(loss) > 0.1
+    loss.backward()
+    # a gradient step widens every channel's spread
+    widened = shrunk - 0.5 * shrunk.grad
+    assert float(variance_match_loss(widened.detach(), target, mask)) < float(loss)
+    assert bool(((widened - mean).std(-1) > (shrunk - mean).std(-1)).all())
+
+
+def test_z_mix_cache_keeps_the_teachers_z_where_the_hash_says(cache, tmp_path):
+    """A z-mix cache: each utterance carries the front's z or the teacher's, as `takes_front_z` decides."""
+    from kdtts.distill.front_cache import build_front_cache, takes_front_z
+    from kdtts.student.checkpoint import save_student
+
+    torch.manual_seed(0)
+    student = StudentTTS(StudentConfig(**TINY))
+    path = save_student(student, tmp_path / "s.safetensors", half=False)
+    source = load_cache(cache, limit=4)
+    mix = 0.5
+    out = build_front_cache(cache, tmp_path / "mix", path, limit=4, progress=False, mix=mix)
+    for s, f in zip(source, load_cache(out)):
+        if takes_front_z(s.ids.numpy(), mix):
+            expected = torch.from_numpy(student.latent(s.ids.numpy(), s.durations.numpy(), None))
+        else:
+            expected = s.z.float()
+        assert torch.allclose(f.z.float(), expected, atol=2e-3)
+        assert torch.allclose(f.audio, s.audio, atol=1e-4)
+    assert not takes_front_z(source[0].ids.numpy(), 0.0) and takes_front_z(source[0].ids.numpy(), 1.0)
+
+
+def test_loudness_calibration_folds_a_gain_into_the_decoder(cache):
+    """apply_gain scales the waveform exactly (the head's log-magnitude bias), and calibrate moves the student's
+    median loudness gap to the teacher's cached audio to zero."""
+    import numpy as np
+
+    from kdtts.distill.loudness import apply_gain, calibrate, loudness_gap
+
+    torch.manual_seed(0)
+    student = StudentTTS(StudentConfig(**TINY))
+    z = torch.randn(1, 192, 40)
+    with torch.no_grad():
+        before = student.decoder(z)
+        apply_gain(student, 20 * np.log10(2.0))
+        assert torch.allclose(student.decoder(z), 2 * before, rtol=1e-3, atol=1e-6)
+    utts = load_cache(cache, limit=4)
+    apply_gain(student, -6.0 - float(np.median(loudness_gap(student, utts))))  # 6 LU quieter than the teacher
+    report = calibrate(student, utts)
+    assert report["gap_mean_before_lu"] < -4.0 and abs(report["gain_db"] - 6.0) < 0.2
+    assert abs(float(np.median(loudness_gap(student, utts)))) < 0.2

@@ -316,7 +316,7 @@ def test_a_blind_prompt_is_refused_in_any_spelling_and_inside_a_longer_text(teac
 def test_blind_clips_are_loudness_matched_within_half_a_lu(teacher, tmp_path, random_student_path):
     import soundfile as sf
 
-    from kdtts.audio import LOUDNESS_TARGET, loudness
+    from kdtts.audio import LOUDNESS_TARGET, integrated_loudness
     from kdtts.ui.listening import GRIFFINLIM, TEACHER, Listening
     from kdtts.ui.service import Service
     from kdtts.ui.votes import GOLD, VoteStore
@@ -327,7 +327,7 @@ def test_blind_clips_are_loudness_matched_within_half_a_lu(teacher, tmp_path, ra
     levels = {}
     for system in (TEACHER, student, GRIFFINLIM, GOLD):
         audio, rate = sf.read(listening.served_copy(listening.audio(system, 0)), dtype="float32")
-        levels[system] = loudness(audio, rate)
+        levels[system] = integrated_loudness(audio, rate)
     assert all(abs(level - LOUDNESS_TARGET) <= 0.5 for level in levels.values()), levels
 
 

@@ -568,7 +568,7 @@ def test_blind_prompts_cannot_be_synthesised_pairs_are_level_and_a_damaged_uploa
     from gradio_client import handle_file
     from gradio_client.exceptions import AppError
 
-    from kdtts.audio import loudness
+    from kdtts.audio import integrated_loudness
 
     _, prompt, wav_a, wav_b, _ = client.predict(api_name="/next_pair")
     text = re.sub(r"^###\s*“|”$", "", prompt.strip())
@@ -577,7 +577,7 @@ def test_blind_prompts_cannot_be_synthesised_pairs_are_level_and_a_damaged_uploa
     with pytest.raises(AppError, match="blind test"):
         client.predict(f"First this. {text.upper()}", api_name="/compare")
     for wav in (wav_a, wav_b):
-        assert abs(loudness(*_audio(wav)) + 23) <= 0.5
+        assert abs(integrated_loudness(*_audio(wav)) + 23) <= 0.5
     _wait_idle(client)
     clip = io.BytesIO()
     sf.write(clip, (0.3 * np.sin(np.arange(22050) / 5)).astype(np.float32), 22050, format="WAV")

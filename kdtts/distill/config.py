@@ -41,6 +41,9 @@ class DistillConfig:
                                              "against the teacher's audio of the same frames (0: off)")
     front_mean_weight: float = config_field(0.0, "a mean-head front's per-phoneme z against the teacher's z averaged "
                                                  "over each phoneme (L1, frame-weighted)")
+    front_variance_weight: float = config_field(0.0, "front: weight of the term that matches the spread of z over "
+                                                     "time (and of its frame-to-frame changes) to the teacher's, "
+                                                     "against over-smoothed prosody (0: off)")
     wrapped_phase_weight: float = config_field(0.0, "decoder: weight of the anti-wrapping phase term beside "
                                                     "MR-STFT + log-mel (the teacher's phase, magnitude-weighted)")
     student: dict = config_field(dict, "StudentConfig overrides for a fresh student (JSON)", type=json.loads)

@@ -127,7 +127,7 @@ def distill(cfg: DistillConfig, run_dir: str | Path, resume: bool = False, max_s
     torch.manual_seed(cfg.seed)  # same initial weights on every rank
     student = make_student(cfg, data.spec).to(device)
     criterion = ModuleCriterion(data.spec, cfg.front_audio_weight, cfg.front_mean_weight,
-                                cfg.wrapped_phase_weight).to(device)
+                                cfg.wrapped_phase_weight, cfg.front_variance_weight).to(device)
     trainer = KDTrainer(student, criterion, cfg.alpha, tuple(cfg.modules), cfg.lr)
     loop = Loop(cfg, run_dir, data, trainer, device, rank, max_steps or cfg.max_steps,
                 grow=cfg.grow_with_cache and sentences is None, budget=budget)
@@ -148,7 +148,7 @@ def distill(cfg: DistillConfig, run_dir: str | Path, resume: bool = False, max_s
     return out
 
 
-LOSS_PARTS = (*MODULES, "front_audio", "front_mean")
+LOSS_PARTS = (*MODULES, "front_audio", "front_mean", "front_variance")
 LOSS_COLUMNS = (["step", "lr", "seconds", "loss"] + [f"{part}_{m}" for part in ("kd", "gt") for m in LOSS_PARTS]
                 + [f"val_{part}_{m}" for part in ("kd", "gt") for m in LOSS_PARTS])
 

@@ -18,7 +18,7 @@ from torch import nn
 
 from kdtts.audio import AudioSpec
 from kdtts.distill.config import MODULES
-from kdtts.distill.losses import WaveformCriterion, duration_loss, masked_l1
+from kdtts.distill.losses import WaveformCriterion, duration_loss, masked_l1, variance_match_loss
 from kdtts.student.layers import phoneme_means
 from kdtts.student.model import StudentTTS
 
@@ -55,9 +55,11 @@ class ModuleCriterion(nn.Module):
     """L(target, prediction) summed over the modules present, with each part reported."""
 
     def __init__(self, spec: AudioSpec = AudioSpec(), front_audio_weight: float = 0.0,
-                 front_mean_weight: float = 0.0, wrapped_phase_weight: float = 0.0) -> None:
+                 front_mean_weight: float = 0.0, wrapped_phase_weight: float = 0.0,
+                 front_variance_weight: float = 0.0) -> None:
         super().__init__()
         self.front_audio_weight, self.front_mean_weight = front_audio_weight, front_mean_weight
+        self.front_variance_weight = front_variance_weight
         self.waveform = WaveformCriterion(mel=spec, wrapped_phase_weight=wrapped_phase_weight)
 
     def forward(self, target: Targets, predicted: Predictions) -> dict[str, torch.Tensor]:
@@ -66,6 +68,9 @@ class ModuleCriterion(nn.Module):
             parts["duration"] = duration_loss(predicted.log_durations, target.durations, target.id_mask)
         if predicted.z is not None and target.z is not None:
             parts["front"] = masked_l1(predicted.z, target.z.float(), target.frame_mask)
+            if self.front_variance_weight:
+                parts["front_variance"] = self.front_variance_weight * variance_match_loss(
+                    predicted.z, target.z.float(), target.frame_mask)
         if predicted.phoneme_means is not None and target.z is not None and self.front_mean_weight:
             parts["front_mean"] = self.front_mean_weight * mean_head_loss(predicted.phoneme_means, target)
         if predicted.audio is not None and target.audio is not None:
