@@ -294,7 +294,13 @@ class Phonemizer:
 
     def stream(self, text: str, max_chars: int = MAX_CHARS) -> Iterator[Utterance]:
         """The same utterances, each phonemised only when asked for (a stream's first sentence does not
-        wait for the others). The text is validated first; TextError if no utterance comes of it."""
+        wait for the others). The text is validated first; TextError if no utterance comes of it. A text
+        phonemised a moment ago (a server prices a request before its slot) is not phonemised again."""
+        with self._lock:
+            known = self._recent.get((text, max_chars))
+        if known is not None:
+            yield from known
+            return
         step = MAX_CHUNK_IDS // 2  # Piper puts a pad id after every phoneme
         spoken = False
         for sentence in split_sentences(validate(text, max_chars)):

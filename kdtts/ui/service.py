@@ -103,7 +103,9 @@ class Service:
             return engine.synthesize(text, mix, scales)
 
     def stream(self, engine: Engine, text: str, mix: Mix, scales: Scales | None = None) -> Iterator[Chunk]:
-        """`Engine.stream` in a synthesis slot, held until the last chunk (or until the listener leaves)."""
+        """`Engine.stream` in a synthesis slot, held until the last chunk (or until the listener leaves); the
+        request is priced and checked against the blind test's prompts first, as every synthesis is."""
+        self.admit(text, scales)
         with self.slot(mix):
             yield from engine.stream(text, mix, scales)
 
