@@ -192,3 +192,20 @@ def test_the_apps_headline_numbers_are_the_shipped_checkpoints():
     assert shipped["vocoder"]["summary"]["parameters"] == load_vocoder().count_parameters()["total"]
     assert SHIPPED_VOCODER.exists()
     assert f"{student['dnsmos_p808']:.2f}" in about.headline() and "| DNSMOS" in about.benchmark_table()
+
+
+def test_how_it_works_plots_every_shipped_system_by_quality_and_speed(tmp_path):
+    from PIL import Image
+
+    from kdtts.evaluate.headline import quality_speed_points, read_headline
+    from kdtts.ui.plots import quality_speed
+
+    points = quality_speed_points(read_headline())
+    names = {p["name"] for p in points}
+    assert {"Piper teacher (VITS)", "student", "Griffin-Lim on the teacher's mel", "HiFi-GAN V1",
+            "student vocoder"} <= names
+    student = next(p for p in points if p["name"] == "student")
+    teacher = next(p for p in points if p["name"] == "Piper teacher (VITS)")
+    assert student["rtf_1thread"] < teacher["rtf_1thread"] / 10  # the shipped student is the faster one
+    assert Image.open(quality_speed(points, tmp_path)).size[0] > 500
+    assert quality_speed([], tmp_path) is None

@@ -18,7 +18,7 @@ from kdtts.student.header import ASSETS
 HEADLINE = ASSETS / "evaluation.json"
 ROOT = ASSETS.parent
 MODEL_KEYS = ("parameters", "bytes", "dnsmos_p808", "dnsmos_ovrl", "wer", "cer", "pesq_wb", "stoi", "rtf_1thread",
-              "rtf_default", "length_ratio")
+              "rtf_default", "length_ratio", "f0_sd_ratio", "f0_range_ratio", "loudness_diff_lu", "loudness_worst_lu")
 VOCODER_KEYS = ("parameters", "teacher_parameters", "pesq_wb", "stoi", "teacher_p808", "teacher_ovrl", "student_p808",
                 "student_ovrl", "teacher_rtf_1thread", "student_rtf_1thread", "speedup_1thread")
 
@@ -35,6 +35,23 @@ def headline(report: dict, vocoder_report: dict | None) -> dict:
                           "meta": {"sentences": vocoder_report.get("sentences"),
                                    "command": vocoder_report.get("command")}}
     return out
+
+
+def quality_speed_points(numbers: dict) -> list[dict]:
+    """The systems of the shipped evaluation as points for a quality-against-speed plot (kdtts.ui.plots)."""
+    models = numbers.get("student", {}).get("models", {})
+    names = {"teacher": ("Piper teacher (VITS)", "tts", "teacher"), "student": ("student", "tts", "student"),
+             "griffinlim": ("Griffin-Lim on the teacher's mel", "none", "baseline")}
+    points = [{"name": label, "family": family, "role": role, **{k: models[key].get(k) for k in
+               ("parameters", "rtf_1thread", "dnsmos_p808")}}
+              for key, (label, family, role) in names.items() if key in models]
+    v = numbers.get("vocoder", {}).get("summary")
+    if v:
+        points += [{"name": "HiFi-GAN V1", "family": "vocoder", "role": "teacher", "parameters": v["teacher_parameters"],
+                    "rtf_1thread": v["teacher_rtf_1thread"], "dnsmos_p808": v["teacher_p808"]},
+                   {"name": "student vocoder", "family": "vocoder", "role": "student", "parameters": v["parameters"],
+                    "rtf_1thread": v["student_rtf_1thread"], "dnsmos_p808": v["student_p808"]}]
+    return points
 
 
 def read_headline(path: Path = HEADLINE) -> dict:

@@ -4,7 +4,7 @@ Its numbers are the shipped models' evaluation, shipped beside them (`assets/eva
 kdtts.evaluate.headline), never read from benchmarks/ at run time."""
 from __future__ import annotations
 
-from kdtts.evaluate.headline import read_headline
+from kdtts.evaluate.headline import quality_speed_points, read_headline
 
 
 def headline() -> str:
@@ -103,7 +103,9 @@ def benchmark_table() -> str:
     m, speedup = report["models"], report.get("speedup_student_over_teacher", {})
     rows = [("parameters", "parameters", "{:,.0f}"), ("DNSMOS P.808 (predicted MOS, 1-5)", "dnsmos_p808", "{:.2f}"),
             ("DNSMOS overall", "dnsmos_ovrl", "{:.2f}"), ("word error rate (pocketsphinx)", "wer", "{:.3f}"),
-            ("real-time factor, 1 thread", "rtf_1thread", "{:.4f}")]
+            ("real-time factor, 1 thread", "rtf_1thread", "{:.4f}"),
+            ("F0 spread against the teacher's (SD ratio)", "f0_sd_ratio", "{:.2f}"),
+            ("loudness against the teacher's (LU, mean)", "loudness_diff_lu", "{:+.1f}")]
     lines = ["## Measured results", "",
              f"{report['meta']['sentences']} held-out sentences, teacher deterministic, same run, one machine "
              f"(`python -m kdtts evaluate`; full table in `benchmarks/RESULTS.md`).", "",
@@ -150,4 +152,7 @@ def build(service) -> None:
     gr.Image(plots.diagram(service.out_dir), label="Module-wise distillation", show_label=False, interactive=False,
              buttons=[])
     gr.Markdown(benchmark_table())
+    chart = plots.quality_speed(quality_speed_points(read_headline()), service.out_dir)
+    if chart:
+        gr.Image(chart, label="Quality against speed (the shipped evaluation)", interactive=False, buttons=[])
     gr.Markdown(vocoder_table())

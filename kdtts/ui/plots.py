@@ -186,3 +186,29 @@ def diagram(out_dir: Path) -> str:
             ax.text(x + 0.08, 2.0, f"KD loss on\n{label}", fontsize=8, va="center")
         fig.tight_layout()
         return _save(fig, out_dir, "diagram")
+
+
+def quality_speed(points: list[dict], out_dir: Path) -> str | None:
+    """Predicted quality against speed, one point per system (name, family, parameters, rtf_1thread,
+    dnsmos_p808): where each student sits between its teacher and Griffin-Lim. None without points."""
+    points = [p for p in points if p.get("rtf_1thread") and p.get("dnsmos_p808")]
+    if not points:
+        return None
+    markers = {"tts": "o", "vocoder": "s", "none": "x"}
+    with _LOCK:
+        fig, ax = plt.subplots(figsize=(8, 4.2))
+        for p in points:
+            colour = TEACHER_COLOUR if p["role"] == "teacher" else STUDENT_COLOUR if p["role"] == "student" else "#777777"
+            ax.scatter(1 / p["rtf_1thread"], p["dnsmos_p808"], s=60, marker=markers[p["family"]], color=colour,
+                       zorder=3)
+            size = f", {p['parameters'] / 1e6:.2f} M" if p.get("parameters") else ""
+            ax.annotate(f"{p['name']}{size}", (1 / p["rtf_1thread"], p["dnsmos_p808"]), textcoords="offset points",
+                        xytext=(6, 5), fontsize=8)
+        ax.set_xscale("log")
+        ax.margins(x=0.3, y=0.12)  # room for the labels
+        ax.set_xlabel("times faster than real time, one CPU thread (log scale)")
+        ax.set_ylabel("DNSMOS P.808 (predicted MOS)")
+        ax.set_title("Quality against speed (circles: text to speech; squares: mel to audio)", fontsize=10)
+        ax.grid(alpha=0.3, which="both")
+        fig.tight_layout()
+        return _save(fig, out_dir, "quality-speed")
