@@ -187,6 +187,10 @@ def test_student_synth_imports_neither_torch_nor_onnx_once_cached(random_student
     assert {"torch", "onnx"} <= set(loaded[0])  # the export and the cut, into the empty cache
     assert loaded[1] == []
     assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["onnx", "teacher-graphs-v1"]
+    raw = subprocess.run([sys.executable, "-c", LOADED, *args[:-2], "--output-raw"], cwd=ROOT, env=env,
+                         capture_output=True, timeout=300)  # streamed: the window overlap comes from the export
+    assert raw.returncode == 0 and len(raw.stdout) > 0, raw.stderr[-2000:]
+    assert json.loads(raw.stderr.decode().strip().splitlines()[-1]) == []
 
 
 def test_help_imports_no_command():
