@@ -14,7 +14,10 @@ from kdtts.teachers.registry import DEFAULT_TEACHER, TEACHERS
 
 def add_arguments(p: argparse.ArgumentParser, argv: list[str]) -> None:
     teacher = chosen_teacher(argv)
-    family = family_of(teacher if teacher in TEACHERS else DEFAULT_TEACHER)  # argparse then refuses the name
+    if teacher not in TEACHERS:  # run() refuses it with the registry's one line, as every command does
+        p.add_argument("--teacher")
+        return add_run_arguments(p, family_of(DEFAULT_TEACHER).config())
+    family = family_of(teacher)
     family.distill_flags(p)
     add_run_arguments(p, family.config())
 

@@ -40,8 +40,8 @@ def switch_panels(teacher: gr.Radio, panels: dict[str, list]) -> None:
     """Show the components of the chosen teacher's family, hide every other family's."""
     outputs = [component for components in panels.values() for component in components]
 
-    def show(name: str) -> tuple:
+    def _show_for(name: str) -> tuple:  # the name Gradio gives its (private) endpoint, as before
         family = shown_family(name)
         return tuple(gr.update(visible=key == family) for key, components in panels.items() for _ in components)
 
-    teacher.change(show, teacher, outputs, api_visibility="private", queue=False)
+    teacher.change(_show_for, teacher, outputs, api_visibility="private", queue=False)
