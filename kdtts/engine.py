@@ -12,7 +12,6 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 
@@ -21,9 +20,8 @@ from kdtts.student.header import SHIPPED_STUDENT, CheckpointError
 from kdtts.student.onnx_student import load_fast
 from kdtts.teachers.piper import PiperTeacher
 from kdtts.text import Utterance
-from kdtts.voice import Scales, Spoken, Voice, speak
+from kdtts.voice import Scales, Side, Spoken, Voice, speak
 
-Side = Literal["teacher", "student"]
 STAGES = ("text", "duration", "front", "decoder")
 
 

@@ -11,7 +11,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
@@ -20,8 +19,7 @@ from kdtts.audio import log_mel
 from kdtts.student.checkpoint import SHIPPED_VOCODER, CheckpointError, load_vocoder
 from kdtts.student.vocoder import VocoderStudent
 from kdtts.teachers.registry import TACOTRON_BUNDLE, generator_name, require
-
-Side = Literal["teacher", "student"]
+from kdtts.voice import Side
 
 
 @dataclass

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 
 from kdtts.audio import AudioSpec
+
+Side = Literal["teacher", "student"]
+"""Who runs a module, or a whole model: every family has a teacher side and a student side."""
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from kdtts.audio import AudioSpec, log_mel
 from kdtts.distill.data import build_cache
 from kdtts.distill.vocoder import VocoderDistillConfig, distill_vocoder, make_vocoder
 from kdtts.distill.vocoder_cache import build_vocoder_cache
+from kdtts.families import FAMILIES, family_of
 from kdtts.student.checkpoint import CheckpointError, load_student, load_vocoder
 from kdtts.teachers import hifigan
 from kdtts.teachers.registry import TEACHERS, TeacherChoiceError, require
@@ -136,11 +137,22 @@ def test_vocoder_cache_is_aligned_and_resumable(vocoder_cache, hifi):
 def test_registry_names_every_teacher_and_why_one_is_missing(monkeypatch, tmp_path):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))  # nothing cached here
     assert {"piper-joe", "hifigan", "tacotron2-wavernn"} <= set(TEACHERS)
-    assert TEACHERS["hifigan"].availability() is None and TEACHERS["hifigan"].is_vocoder
+    assert TEACHERS["hifigan"].availability() is None and family_of("hifigan").name == "vocoder"
     with pytest.raises(TeacherChoiceError, match="download.pytorch.org"):
         require("tacotron2-wavernn")
     with pytest.raises(TeacherChoiceError, match="unknown teacher"):
         require("wavenet")
+
+
+def test_every_teacher_belongs_to_one_family():
+    """The CLI, the app and the fine-tune runner ask the family; every registered teacher has exactly one."""
+    assert set(FAMILIES) == {"tts", "vocoder"}
+    for name, entry in TEACHERS.items():
+        assert [f.name for f in FAMILIES.values() if entry.kind in f.kinds] == [family_of(name).name]
+    assert family_of("piper-joe").name == "tts" and family_of("tacotron2-wavernn").name == "vocoder"
+    assert family_of("hifigan").config().__name__ == "VocoderDistillConfig"
+    with pytest.raises(TeacherChoiceError, match="unknown teacher"):
+        family_of("wavenet")
 
 
 def test_cli_info_lists_teachers_and_refuses_unavailable_in_one_line(tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from kdtts.cli.distill import add_run_arguments, read_config
+from kdtts.cli.common import add_run_arguments, read_config
 
 
 def add_arguments(p: argparse.ArgumentParser, argv: list[str]) -> None:

@@ -1,10 +1,13 @@
-"""What several commands share: the `--teacher` flag, the vocoder pair, the command line as run."""
+"""What several commands and the teacher families' CLI hooks share: the `--teacher` flag, a run's config
+flags and file, progress bars, the command line as run."""
 from __future__ import annotations
 
 import argparse
 import shlex
 import sys
+from collections.abc import Iterable
 
+from kdtts.cli.errors import fail
 from kdtts.teachers.registry import DEFAULT_TEACHER, TEACHERS
 
 
@@ -26,8 +29,29 @@ def command_line() -> str:
     return "python -m kdtts " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
-def vocoder_pair(args: argparse.Namespace):
-    """The vocoder teacher and the student vocoder on one mel (kdtts.vocoding.VocoderPair)."""
-    from kdtts.vocoding import VocoderPair
+def add_run_arguments(p: argparse.ArgumentParser, cls: type) -> None:
+    """--config, --out, --resume and one flag per field of `cls` (distill and adversarial)."""
+    from kdtts.distill.config import add_arguments as add_config_arguments
 
-    return VocoderPair.load(args.teacher, args.student, args.voice, getattr(args, "threads", None))
+    p.add_argument("--config", help=f"JSON file of {cls.__name__} keys; the flags below override it")
+    p.add_argument("--out", required=True, help="run folder (checkpoints, curves, samples)")
+    p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.safetensors")
+    add_config_arguments(p.add_argument_group(f"run settings ({cls.__module__}.{cls.__name__})"), cls)
+
+
+def read_config(cls: type, args: argparse.Namespace):
+    """The run's config: the file, then the flags; a bad file or value is one line naming the file."""
+    from kdtts.distill.config import from_file, overrides
+
+    try:
+        return from_file(cls, args.config, overrides(args, cls))
+    except (OSError, ValueError, TypeError) as error:
+        fail(f"bad config {args.config or ''}: {error}")
+
+
+def progress(items: Iterable, desc: str, quiet: bool = False):
+    """A progress bar on stderr for two or more utterances (none for one, a stream, or `quiet`)."""
+    from tqdm import tqdm
+
+    shown = isinstance(items, list) and len(items) >= 2 and not quiet
+    return tqdm(items, desc=desc, unit="utt", disable=not shown, file=sys.stderr)

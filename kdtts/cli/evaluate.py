@@ -1,16 +1,13 @@
 """`evaluate`: the evaluation suite on held-out sentences (kdtts.evaluate.report); with a vocoder
-`--teacher`, the student vocoder against it on the same mels (kdtts.evaluate.vocoder)."""
+`--teacher`, the student vocoder against it on the same mels (kdtts.evaluate.vocoder): the teacher's
+family (kdtts.families) runs its own evaluator."""
 from __future__ import annotations
 
 import argparse
-import json
-import time
-from pathlib import Path
 
-from kdtts.cli.common import command_line, vocoder_pair
-from kdtts.cli.errors import fail
 from kdtts.evaluate.goals import DEFAULT_TIER, TIERS
 from kdtts.evaluate.schema import FAMILIES
+from kdtts.families import family_of
 from kdtts.teachers.registry import DEFAULT_TEACHER
 
 
@@ -35,40 +32,4 @@ def add_arguments(p: argparse.ArgumentParser, argv: list[str]) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    if args.teacher != DEFAULT_TEACHER:
-        return _vocoder(args)
-    from kdtts.evaluate.report import HELDOUT, EvalConfig, evaluate
-    from kdtts.student.header import SHIPPED_STUDENT
-
-    skip = tuple(s.strip() for s in args.skip.split(",") if s.strip())
-    unknown = set(skip) - set(FAMILIES)
-    if unknown:
-        fail(f"--skip: unknown metric families {sorted(unknown)}; choose from {','.join(FAMILIES)}")
-    student = Path(args.student) if args.student else (SHIPPED_STUDENT if SHIPPED_STUDENT.exists() else None)
-    if args.student and not student.exists():
-        fail(f"no student checkpoint at {student}")
-    text_file = Path(args.text_file) if args.text_file else HELDOUT
-    if not text_file.exists():
-        fail(f"no text file at {text_file}")
-    config = EvalConfig(text_file=text_file, student=student, student_label=args.student_label, out=Path(args.out),
-                        limit=args.limit, voice=Path(args.voice) if args.voice else None,
-                        speed_sentences=args.speed_sentences, repeats=args.repeats, skip=skip,
-                        save_audio=args.save_audio, tier=args.tier, command=command_line())
-    report = evaluate(config)
-    summary = {s: {k: m.get(k) for k in ("wer", "dnsmos_ovrl", "dnsmos_p808", "mcd_db", "pesq_wb",
-                                         "f0_sd_ratio", "f0_range_ratio", "loudness_diff_lu", "rtf_1thread")}
-               for s, m in report["models"].items()}
-    print(json.dumps({"out": str(config.out), "models": summary}, indent=1))
-
-
-def _vocoder(args: argparse.Namespace) -> None:
-    from kdtts.distill.corpus import read_heldout
-    from kdtts.evaluate.vocoder import evaluate_vocoder
-
-    started = time.perf_counter()
-    pair = vocoder_pair(args)
-    texts = read_heldout(Path(args.text_file)) if args.text_file else read_heldout()
-    report = evaluate_vocoder(pair, texts[:args.limit], Path(args.out), args.speed_sentences, args.repeats,
-                              command_line())
-    print(json.dumps({"out": args.out, "summary": report["summary"],
-                      "seconds": round(time.perf_counter() - started, 1)}, indent=1))
+    family_of(args.teacher).evaluate(args)

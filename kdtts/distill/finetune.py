@@ -1,7 +1,10 @@
 """Short distillation fine-tunes (the app's Distill tab, and benchmarks/finetune_speed.py): one job at a
 time, live progress, cancel by its owner.
 
-A job is `kdtts.distill.train.distill()` (the same loop as `python -m kdtts distill`) with:
+The runner is the same for every teacher family; the job itself is the family's (`kdtts.families`:
+kdtts.distill.finetune_tts trains the text-to-speech student, kdtts.distill.finetune_vocoder the student
+vocoder), through the runner's public members (kdtts.distill.finetune_job.JobHost). A text-to-speech job is
+`kdtts.distill.train.distill()` (the same loop as `python -m kdtts distill`) with:
 * an already-loaded teacher, which reads the text once into a cache keyed by its content
   (in chunks, so progress shows and cancel works while it reads);
 * exactly the chosen sentences as the training text (a user's own text really is what the student sees);
@@ -26,22 +29,12 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from kdtts.distill.config import DistillConfig
-from kdtts.distill.data import build_cache, read_manifest
-from kdtts.distill.finetune_request import (
-    MAX_USER_CHARS,
-    MAX_USER_SENTENCES,
-    FinetuneRequest,
-    builtin_sentences,
-    checkpoint_name,
-    user_sentences,
-)
-from kdtts.distill.publish import evict_oldest, publish
-from kdtts.distill.train import distill
-from kdtts.student.checkpoint import SHIPPED_STUDENT, load_student, save_student
+from kdtts.distill.data import build_cache
+from kdtts.distill.finetune_job import Job
+from kdtts.distill.finetune_request import MAX_USER_CHARS, FinetuneRequest, builtin_sentences
+from kdtts.families import family_of
 from kdtts.teachers.piper import PiperTeacher
 
 log = logging.getLogger("kdtts.distill")
@@ -57,41 +50,6 @@ def _remove(path: Path) -> int:
 
 class Busy(RuntimeError):
     """Another fine-tune is running."""
-
-
-@dataclass
-class Job:
-    id: str
-    request: FinetuneRequest
-    status: str = "preparing"    # preparing, training, saving, done, cancelled, failed
-    step: int = 0
-    message: str = ""
-    rows: list[dict] = field(default_factory=list)
-    checkpoint: str | None = None
-    started: float = field(default_factory=time.time)
-    finished: float | None = None
-    cancel: threading.Event = field(default_factory=threading.Event)
-    secret: str = field(default_factory=lambda: secrets.token_urlsafe(16), repr=False)
-    run_dir: Path | None = None
-    samples: list[tuple[int, Path]] = field(default_factory=list)  # (step, wav) listening samples so far
-    owner: str = "local"
-    @property
-    def running(self) -> bool:
-        return self.finished is None
-
-    def record(self, step: int, row: dict) -> None:
-        """One training step's row: what the page's progress, message and loss curve read."""
-        self.rows.append(row)
-        self.step = step
-        self.message = f"step {step}/{self.request.steps}, loss {row['loss']:.4f}"
-
-    def snapshot(self) -> dict:
-        elapsed = (self.finished or time.time()) - self.started
-        return {"id": self.id, "status": self.status, "step": self.step, "steps": int(self.request.steps),
-                "message": self.message, "checkpoint": self.checkpoint, "seconds": round(elapsed, 1),
-                "running": self.running, "loss": self.rows[-1]["loss"] if self.rows else None,
-                "settings": {k: v for k, v in asdict(self.request).items() if k != "text"},
-                "user_text": bool(self.request.text.strip()), "recordings": bool(self.request.recordings)}
 
 
 class Finetuner:
@@ -110,7 +68,7 @@ class Finetuner:
         self.job: Job | None = None
         self._thread: threading.Thread | None = None
         self.queue: list[Job] = []
-        self._cache_lock = threading.Lock()  # one writer per teacher cache (a job, or the start-up prewarm)
+        self.cache_lock = threading.Lock()  # one writer per teacher cache (a job, or the start-up prewarm)
         self._caches_in_use: set[Path] = set()
         # whatever a killed process left: run folders and the teacher's readings of users' text
         shutil.rmtree(self.data / "finetune_runs", ignore_errors=True)
@@ -123,9 +81,10 @@ class Finetuner:
         returned job's `secret` is needed to cancel it. `admit` (a quota check) runs once the job is
         known to be acceptable, and may raise to refuse it."""
         request.validate()
-        if request.base and request.base not in self._bases(request):
-            raise ValueError(f"Unknown {'student vocoder' if request.is_vocoder else 'student checkpoint'} "
-                             f"{request.base!r} to start from.")
+        family = family_of(request.teacher)
+        family.check_finetune(request)
+        if request.base and request.base not in family.finetune_bases(self):
+            raise ValueError(f"Unknown {family.student} {request.base!r} to start from.")
         with self._lock:
             busy = self._refuse_busy(owner)
             if admit:
@@ -222,7 +181,7 @@ class Finetuner:
     # -- the job ---------------------------------------------------------------------------------
     def _run(self, job: Job) -> None:
         try:
-            self._train(job)
+            family_of(job.request.teacher).finetune(self, job)
         except Exception as error:  # reported to the page, logged in full
             log.error("fine-tune %s failed:\n%s", job.id, traceback.format_exc())
             job.status, job.message = "failed", f"failed: {error}"
@@ -240,14 +199,14 @@ class Finetuner:
                 if self.queue:
                     self._launch(self.queue.pop(0))
 
-    def _cache(self, job: Job, sentences: list[str]) -> Path:
+    def read_text(self, job: Job, sentences: list[str]) -> Path:
         """The teacher reads the sentences once (cached by content under the data directory)."""
         r = job.request
         cache = self._cache_path(r, sentences)
         job.message = "waiting for the teacher cache"
         with self._lock:
             self._caches_in_use.add(cache)
-        with self._cache_lock:
+        with self.cache_lock:
             for start in range(0, len(sentences), 8):
                 if job.cancel.is_set():
                     return cache
@@ -263,86 +222,11 @@ class Finetuner:
     def prewarm(self, request: FinetuneRequest | None = None) -> None:
         """Have the teacher read the built-in set (background), so the first job trains at once."""
         request = request or FinetuneRequest()
-        self._cache(Job("prewarm", request), builtin_sentences(int(request.sentences)))
+        self.read_text(Job("prewarm", request), builtin_sentences(int(request.sentences)))
 
-    def _run_dir(self, job: Job) -> Path:
+    def new_run_dir(self, job: Job) -> Path:
         runs = self.data / "finetune_runs"
         path, n = runs / job.id, 2
         while path.exists():
             path, n = runs / f"{job.id}-{n}", n + 1
         return path
-
-    def _bases(self, request: FinetuneRequest) -> dict[str, Path]:
-        from kdtts.distill.finetune_vocoder import vocoder_checkpoints
-
-        return vocoder_checkpoints(self.data) if request.is_vocoder else self.checkpoints()
-
-    def _train(self, job: Job) -> None:
-        r = job.request
-        if r.is_vocoder:
-            from kdtts.distill.finetune_vocoder import train_vocoder_job
-
-            return train_vocoder_job(self, job)
-        base_path = self.checkpoints()[r.base] if r.base else None
-        if r.recordings:  # the recordings' own text; they are aligned to the teacher's reading in distill()
-            cfg = r.to_config(self.data / "finetune_cache" / "user-recordings", self.teacher.model_path, base_path,
-                              spoken=MAX_USER_SENTENCES)
-            return self._distill(job, cfg, None, base_path, 0, 0.0)
-        t0 = time.perf_counter()
-        sentences = user_sentences(r.text) if r.text.strip() else builtin_sentences(int(r.sentences))
-        if len(sentences) < 2:
-            raise ValueError("give at least two sentences of text")
-        cache = self._cache(job, sentences)
-        if job.cancel.is_set():
-            job.status, job.message = "cancelled", "cancelled before training started"
-            return
-        wanted = set(sentences)
-        spoken = sum(1 for item in read_manifest(cache) if item["text"] in wanted)
-        if spoken < 2:
-            raise ValueError("fewer than two of the sentences could be spoken; check the text")
-        cfg = r.to_config(cache, self.teacher.model_path, base_path, spoken)
-        self._distill(job, cfg, sentences, base_path, spoken, time.perf_counter() - t0)
-
-    def _distill(self, job: Job, cfg: DistillConfig, sentences: list[str] | None, base_path: Path | None,
-                 spoken: int, cache_seconds: float) -> None:
-        r = job.request
-        run_dir = job.run_dir = self._run_dir(job)
-        job.status, job.message = "training", "loading the teacher's outputs"
-
-        def on_log(step: int, row: dict) -> None:  # validation: a new dict, never mutate one a page may read
-            job.rows[-1] = {**job.rows[-1], **{k: v for k, v in row.items() if k.startswith("val_")}}
-
-        def on_sample(path: Path) -> None:  # kept outside the run folder, which goes when the job ends
-            kept = self.data / "finetune_samples" / job.id / path.name
-            kept.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, kept)
-            job.samples.append((job.step, kept))
-
-        exported = distill(cfg, run_dir, progress=False, should_stop=job.cancel.is_set, on_log=on_log,
-                           on_step=job.record, sentences=sentences, teacher=self.teacher, on_sample=on_sample)
-        if job.step < int(r.steps):  # cancelled: the run dir goes in _run; nothing is kept
-            job.status, job.message = "cancelled", f"cancelled at step {job.step}/{r.steps}; nothing was saved"
-            return
-        self._publish(job, exported, base_path, spoken, cache_seconds)
-
-    def _publish(self, job: Job, exported: Path, base_path: Path | None, spoken: int, cache_seconds: float) -> None:
-        r = job.request
-        job.status = "saving"
-        name = checkpoint_name(r.name, set(self.checkpoints()))
-        path = self.checkpoint_dir / f"{name}.safetensors"
-        if path.resolve() == SHIPPED_STUDENT.resolve() or path.exists():  # never overwrite anything
-            raise RuntimeError(f"refusing to overwrite {path}")
-        student = load_student(exported)
-        info = {**student.info, "finetune": {k: v for k, v in asdict(r).items() if k != "text"},
-                "base": base_path.name if base_path else None, "sentences": spoken, "user_text": bool(r.text.strip()),
-                "recordings": student.info.get("teacher", {}).get("recordings"),
-                "final": job.rows[-1], "train_seconds": job.rows[-1]["seconds"], "cache_seconds": round(cache_seconds, 1)}
-        publish(save_student(student, exported.parent / f"{name}.safetensors", info), path)
-        (path.with_suffix(".losses.json")).write_text(json.dumps(job.rows))
-        evicted = evict_oldest(self.checkpoint_dir, self.max_checkpoints)
-        if evicted:
-            log.info("fine-tune %s: deleted the oldest checkpoints %s", job.id, evicted)
-        job.checkpoint = str(path)
-        job.status = "done"
-        job.message = (f"saved checkpoint **{name}** after {r.steps} steps in {time.time() - job.started:.0f} s "
-                       f"(teacher reading {cache_seconds:.0f} s); choose it in the Compare tab")

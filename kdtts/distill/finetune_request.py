@@ -51,31 +51,10 @@ class FinetuneRequest:
             checkpoint_every=VALIDATE_EVERY, sample_every=int(self.sample_every or steps), seed=int(self.seed),
             data=self.recordings, student=dict(self.student or {}))
 
-    @property
-    def is_vocoder(self) -> bool:
-        from kdtts.teachers.registry import teacher_entry
-
-        return teacher_entry(self.teacher).is_vocoder
-
-    def to_vocoder_config(self, cache: Path, init: Path | None, spoken: int):
-        """The vocoder distillation run this request asks for (kdtts.distill.vocoder), from `init` (None: the
-        shipped TTS student's decoder body)."""
-        from kdtts.distill.vocoder import VocoderDistillConfig
-
-        steps = int(self.steps)
-        return VocoderDistillConfig(
-            teacher=self.teacher, cache_dir=str(cache), utterances=spoken, init=str(init) if init else None,
-            max_steps=steps, batch_segments=int(self.batch_segments), segment_frames=int(self.segment_frames),
-            lr=float(self.lr), lr_min=float(self.lr) / 10, warmup_steps=min(20, max(1, steps // 10)),
-            validation_utts=max(1, min(8, spoken // 5)), checkpoint_every=VALIDATE_EVERY, seed=int(self.seed))
-
     def validate(self) -> None:
         from kdtts.teachers.registry import require
 
         require(self.teacher)  # an unknown or unavailable teacher: TeacherChoiceError (a ValueError) says why
-        if self.is_vocoder and self.recordings:
-            raise ValueError("recordings train the text-to-speech student; a student vocoder learns from the "
-                             "vocoder teacher's audio, so leave the recordings empty")
         if not 1 <= int(self.steps) <= 5000:
             raise ValueError("steps must be between 1 and 5000")
         if not 0 < float(self.lr) <= 0.01:

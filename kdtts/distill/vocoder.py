@@ -66,6 +66,14 @@ class VocoderDistillConfig:
         self.cache_dir = self.cache_dir or f"cache/hifigan-{generator_name(self.teacher)}"
 
 
+def check_distillable(teacher: str) -> None:
+    """ValueError unless kdtts can distil a student vocoder from `teacher` (HiFi-GAN V1 only: WaveRNN's mels
+    come from Tacotron 2, which has no cache builder here)."""
+    if not teacher.startswith("hifigan"):
+        raise ValueError(f"distilling from {teacher} is not supported: kdtts distils a student vocoder from "
+                         "HiFi-GAN V1 (--teacher hifigan or hifigan-ljspeech)")
+
+
 def prepare_vocoder_data(cfg: VocoderDistillConfig, progress: bool = True) -> Path:
     """The vocoder cache with `utterances` entries: the Piper teacher reads corpus sentences into the source
     cache where it has fewer, then the vocoder teacher re-vocodes them (both resumable, both only grow)."""

@@ -87,6 +87,14 @@ TIERS: dict[str, tuple[Goal, ...]] = {
 }
 
 
+VOCODER: tuple[Goal, ...] = tuple(
+    Goal(key, lambda summary, key=key: summary.get(key), passes, target) for key, passes, target in (
+        ("parameters", _at_most(1_000_000), "<= 1000000"), ("speedup_1thread", _at_least(50.0), ">= 50.0"),
+        ("pesq_wb", _at_least(3.0), ">= 3.0"), ("stoi", _at_least(0.95), ">= 0.95"),
+        ("p808_gap", _at_most(0.15), "<= 0.15")))
+"""The student vocoder's goals (kdtts.evaluate.vocoder), read from its report's summary, named by its keys."""
+
+
 def check_goals(report: dict, tier: str = DEFAULT_TIER) -> list[dict]:
     """[{goal, value, target, passed}] for every goal of `tier` the report has a number for."""
     if tier not in TIERS:

@@ -18,12 +18,10 @@ import torch
 from tqdm import tqdm
 
 from kdtts.evaluate import dnsmos, intrusive
+from kdtts.evaluate.goals import VOCODER
 from kdtts.evaluate.machine import load_average, machine
 from kdtts.evaluate.speed import time_function
 from kdtts.vocoding import VocoderPair
-
-GOALS = {"parameters": ("<=", 1_000_000), "speedup_1thread": (">=", 50.0), "pesq_wb": (">=", 3.0),
-         "stoi": (">=", 0.95), "p808_gap": ("<=", 0.15)}
 
 
 def evaluate_vocoder(pair: VocoderPair, texts: list[str], out: Path, speed_sentences: int = 5,
@@ -69,12 +67,9 @@ def vocoder_speed(pair: VocoderPair, mels: list[np.ndarray], repeats: int) -> di
 
 
 def goal_table(summary: dict) -> dict[str, dict]:
-    table = {}
-    for key, (op, target) in GOALS.items():
-        value = summary[key]
-        table[key] = {"value": value, "goal": f"{op} {target}",
-                      "met": value <= target if op == "<=" else value >= target}
-    return table
+    """Each of the student vocoder's goals (kdtts.evaluate.goals.VOCODER) with its value and whether it is met."""
+    return {g.name: {"value": summary[g.name], "goal": g.target, "met": bool(g.passes(summary[g.name], summary))}
+            for g in VOCODER}
 
 
 def markdown(report: dict) -> str:

@@ -16,14 +16,10 @@ DEFAULT_TEACHER = "piper-joe"
 class TeacherEntry:
     name: str
     title: str              # how the app names it
-    kind: str               # "module-wise VITS" | "vocoder" | "acoustic model + vocoder"
+    kind: str               # "module-wise VITS" | "vocoder" | "acoustic model + vocoder" (kdtts.families by kind)
     student: str            # what is distilled from it
     why_missing: Callable[[], str | None]  # None when it can run here, else what to do
     count: Callable[[], int]                # parameters, counted from the architecture (no weights needed)
-
-    @property
-    def is_vocoder(self) -> bool:
-        return self.kind == "vocoder"
 
     def availability(self) -> str | None:
         return self.why_missing()

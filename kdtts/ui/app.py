@@ -17,7 +17,7 @@ from kdtts.ui.compare import EXAMPLES, CompareTab
 from kdtts.ui.distill import DistillTab
 from kdtts.ui.listen import ListenTab
 from kdtts.ui.service import CLEAN_EVERY_S, NO_STUDENT, OUTPUT_MAX_AGE_S, Service
-from kdtts.ui.vocoders import CSS as TEACHER_CSS
+from kdtts.ui.teachers import CSS as TEACHER_CSS
 
 log = logging.getLogger("kdtts.ui")
 MAX_UPLOAD = "20mb"  # a fine-tune's recordings (zip or microphone takes); text files are read only to MAX_USER_CHARS

@@ -21,15 +21,15 @@ from gradio import audio_stream_encoder
 from kdtts.audio import write_wav
 from kdtts.distill.corpus import read_heldout
 from kdtts.engine import STAGES, Mix, Synthesis
-from kdtts.teachers.registry import TEACHERS
 from kdtts.text import MAX_CHARS, validate
 from kdtts.ui import plots
 from kdtts.ui.errors import friendly
 from kdtts.ui.service import NO_STUDENT, Service
+from kdtts.ui.teachers import switch_panels, teacher_selector
 from kdtts.ui.temperature import RANGES
 from kdtts.ui.temperature import scales as temperature_scales
 from kdtts.ui.temperature import slider as temperature_slider
-from kdtts.ui.vocoders import Vocoders, teacher_selector
+from kdtts.ui.vocoders import Vocoders
 from kdtts.voice import Scales
 
 SYNTH = "synth"  # synthesis events: Gradio does not limit them; Service.slot allows two teacher and two
@@ -178,12 +178,6 @@ def mix(service: Service, text: str, duration: str, front: str, decoder: str, st
     return wav(service, synthesis, "mix"), summary
 
 
-def _show_for(teacher: str) -> tuple:
-    """The text-to-speech comparison for the module-wise teacher, the vocoder panel for a vocoder."""
-    vocoder = teacher in TEACHERS and TEACHERS[teacher].is_vocoder
-    return (gr.update(visible=not vocoder),) * 3 + (gr.update(visible=vocoder),)
-
-
 class CompareTab:
     def __init__(self, service: Service, first_text: str) -> None:
         self.service, self.first_text = service, first_text
@@ -279,8 +273,7 @@ class CompareTab:
             outputs = self._outputs()
             self._build_ladder(text, scale_inputs)
             self._build_mix(text, scale_inputs)
-        teacher.change(_show_for, teacher, [go, tts_settings, tts_panel, vocoder_panel], api_visibility="private",
-                       queue=False)
+        switch_panels(teacher, {"tts": [go, tts_settings, tts_panel], "vocoder": [vocoder_panel]})
         self.outputs = outputs
         inputs, live = [text, self.student, *scale_inputs], [self.live, *outputs]
         for event in (go.click, text.submit):

@@ -10,22 +10,17 @@ import gradio as gr
 
 from kdtts.distill.config import MODULES
 from kdtts.distill.finetune_request import SCRATCH_DECODER
-from kdtts.teachers.registry import DEFAULT_TEACHER, TEACHERS
+from kdtts.families import family_of
+from kdtts.teachers.registry import DEFAULT_TEACHER
 from kdtts.ui import plots, uploads
 from kdtts.ui.errors import friendly
 from kdtts.ui.finetune import MAX_USER_CHARS, FinetuneManager, FinetuneRequest
 from kdtts.ui.limits import visitor
 from kdtts.ui.service import Service
+from kdtts.ui.teachers import chosen, switch_panels, teacher_selector
 from kdtts.ui.temperature import slider as temperature_slider
-from kdtts.ui.vocoders import chosen, teacher_selector
 
 PRESETS = ("fine-tune a student", "from scratch: a small decoder (hear noise turn into speech in ~2 minutes)")
-
-
-def _show_for(teacher: str) -> tuple:
-    """A vocoder teacher trains the student vocoder: its own start-from list; no modules, α or recordings."""
-    vocoder = teacher in TEACHERS and TEACHERS[teacher].is_vocoder
-    return (gr.update(visible=not vocoder),) * 3 + (gr.update(visible=vocoder),)
 
 
 def _changed(choices: list[str], seen: list[str] | None) -> tuple:
@@ -67,10 +62,9 @@ class DistillTab:
             folder = str(uploads.from_zip(recordings, self.service.data, budget) if recordings
                          else uploads.from_takes([take_1, take_2, take_3], self.service.data, budget=budget))
         try:  # a refused start leaves nothing behind
-            vocoder = TEACHERS[chosen(teacher)].is_vocoder
-            scratch = preset == PRESETS[1] and not vocoder
-            if vocoder:
-                base = vocoder_base
+            family = family_of(chosen(teacher))
+            scratch = preset == PRESETS[1] and family.scratch
+            base = {"tts": base, "vocoder": vocoder_base}.get(family.name, base)  # each family's start-from list
             job_request = FinetuneRequest(name=name or "", steps=int(steps), lr=float(lr), alpha=float(alpha),
                                           temperature=float(temperature), modules=tuple(modules or MODULES),
                                           text=user_text, base=None if scratch else (base or None),
@@ -184,8 +178,7 @@ class DistillTab:
         preset.change(lambda p: ((gr.update(value=["decoder"]), 300, 2e-3, None) if p == PRESETS[1] else
                                  (gr.update(value=list(MODULES)), 200, 3e-4, gr.skip())),
                       preset, [modules, steps, lr, base], api_visibility="private", queue=False)
-        teacher.change(_show_for, teacher, [preset, tts_only, recordings_panel, vocoder_base],
-                       api_visibility="private", queue=False)
+        switch_panels(teacher, {"tts": [preset, tts_only, recordings_panel], "vocoder": [vocoder_base]})
         seen, seen_vocoders = gr.State(choices), gr.State(vocoders)
         lists = [seen, compare_student, base, seen_vocoders, compare_vocoder, vocoder_base]
         gr.Timer(1.0).tick(self.poll, [seen, key, seen_vocoders], [status, bar, loss, *lists[:3], sample, heard,

@@ -1,5 +1,5 @@
-"""Teachers in the app: the selector shared by Compare and Distill, and vocoder KD on Compare (the same mel
-through the vocoder teacher and the student vocoder). Its API endpoint: /vocode."""
+"""The vocoder family's Compare panel: vocoder KD (the same mel through the vocoder teacher and the student
+vocoder). Its API endpoint: /vocode."""
 from __future__ import annotations
 
 import threading
@@ -10,39 +10,19 @@ import gradio as gr
 
 from kdtts.audio import write_wav
 from kdtts.evaluate import intrusive
+from kdtts.families import FAMILIES, family_of
 from kdtts.student.checkpoint import CheckpointError, load_vocoder
 from kdtts.student.vocoder import VocoderStudent
-from kdtts.teachers.registry import DEFAULT_TEACHER, TEACHERS, TeacherChoiceError, require
+from kdtts.teachers.registry import TEACHERS
 from kdtts.text import validate
 from kdtts.ui import plots
 from kdtts.ui.errors import friendly
 from kdtts.ui.service import Service
+from kdtts.ui.teachers import chosen
 from kdtts.vocoding import VocoderPair
 
 MAX_LOADED_VOCODERS = 4  # student vocoders held in memory at once (the least recently used goes first)
 VOCODER_CHARS = 400  # HiFi-GAN is slow and its activations grow with the audio: a few sentences at a time
-# an unavailable teacher stays in the list, greyed out and not clickable, with its reason written below
-CSS = "".join(f"#{prefix}-teacher label:nth-of-type({i + 1}){{opacity:.45;pointer-events:none}}"
-              for prefix in ("compare", "distill")
-              for i, e in enumerate(TEACHERS.values()) if e.availability())
-
-
-def teacher_selector(prefix: str) -> tuple[gr.Radio, gr.Markdown]:
-    """Every teacher as a choice; the unavailable ones disabled, each with why."""
-    missing = {e.name: e.availability() for e in TEACHERS.values()}
-    choices = [(e.title + ("" if not missing[e.name] else " (unavailable here)"), e.name) for e in TEACHERS.values()]
-    radio = gr.Radio(choices, value=DEFAULT_TEACHER, label="Teacher", elem_id=f"{prefix}-teacher")
-    notes = "  \n".join(f"*{TEACHERS[n].title}* is unavailable here: {why}" for n, why in missing.items() if why)
-    return radio, gr.Markdown(notes, elem_id=f"{prefix}-teacher-notes")
-
-
-def chosen(name: str) -> str:
-    """The teacher a request names, refused with its reason when it cannot run here (API callers too)."""
-    try:
-        require(name)
-    except TeacherChoiceError as error:
-        raise gr.Error(str(error), print_exception=False) from error
-    return name
 
 
 class Vocoders:
@@ -79,7 +59,7 @@ class Vocoders:
     def do_vocode(self, text: str, teacher: str = "hifigan", student: str | None = None):
         """Student vocoder first (it is ready at once), then the teacher, the mels and the table."""
         name = chosen(teacher)
-        if not TEACHERS[name].is_vocoder:
+        if family_of(name) is not FAMILIES["vocoder"]:
             raise gr.Error(f"{TEACHERS[name].title} is not a vocoder teacher; choose HiFi-GAN V1.")
         if len(validate(text)) > VOCODER_CHARS:
             raise gr.Error(f"The vocoder comparison reads up to {VOCODER_CHARS} characters (HiFi-GAN is slow); "
