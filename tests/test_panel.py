@@ -114,6 +114,20 @@ def test_panel_ships_a_candidate_better_in_fidelity_and_no_worse_elsewhere():
     assert panel.decide(wide, narrow)["metrics"]["f0_sd_ratio"]["difference"] == pytest.approx(1 / 1.2 - 0.8)
 
 
+def test_panel_ships_a_pure_gain_whose_other_changes_are_rounding():
+    """A level calibration moves loudness by decibels and PESQ / the F0 range / DNSMOS by float rounding: those
+    intervals are almost zero wide, so without a smallest difference that matters they read as worse / better."""
+    pesq, rng, p808 = wobble(2.0), wobble(9.0, scale=0.3, seed=8), wobble(3.9, seed=9)
+    incumbent = report(pesq_wb=pesq, f0_range_st=rng, dnsmos_p808=p808, loudness_lufs=wobble(-27.0, seed=10))
+    candidate = report(pesq_wb=[x - 1e-4 for x in pesq], f0_range_st=[x - 1e-4 for x in rng],
+                       dnsmos_p808=[x + 1e-5 for x in p808], loudness_lufs=wobble(-25.3, seed=10))
+    decision = panel.decide(candidate, incumbent)
+    assert decision["metrics"]["pesq_wb"]["ci95"][1] < 0  # beyond its interval, yet negligible
+    assert decision["metrics"]["pesq_wb"]["verdict"] == decision["metrics"]["dnsmos_p808"]["verdict"] == "same"
+    assert decision["metrics"]["loudness_mean_lu"]["verdict"] == "better"
+    assert decision["ship"], decision["reasons"]
+
+
 def test_panel_needs_something_better_and_the_same_sentences():
     same = report(pesq_wb=wobble(2.0))
     decision = panel.decide(same, same)

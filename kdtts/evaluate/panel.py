@@ -11,7 +11,9 @@ candidate's minus the incumbent's is bootstrapped over sentences (the same resam
     a no-reference predictor                 DNSMOS P.808
 
 Verdict: ship only if no panel metric is worse beyond its 95 % interval and at least one is better beyond it,
-and never when DNSMOS rises while a fidelity or prosody metric falls (DNSMOS was over-fitted once: a student
+and never when DNSMOS rises while a fidelity or prosody metric falls. A change smaller than the metric's
+`negligible` (the smallest difference a listener or the metric's own precision could tell) is "same" whatever
+its interval: a pure gain moves PESQ by 1e-4 through float rounding, with an interval almost as narrow (DNSMOS was over-fitted once: a student
 picked by it alone flattened the teacher's prosody). A panel metric either report lacks makes it "incomplete".
 
     python -m kdtts.evaluate.panel CANDIDATE/report.json INCUMBENT/report.json [--json]
@@ -49,29 +51,30 @@ class PanelMetric:
     fields: tuple[tuple[str, str], ...]   # (system, per-sentence key) read from a report's sentence rows
     value: Callable[..., np.ndarray]      # the fields' arrays (axis=-1) -> the metric for one report
     higher_is_better: bool
+    negligible: float                     # a smaller difference is "same" (and never trips the DNSMOS guard)
     method: str = "BCa"
 
 
 PANEL = (
     PanelMetric("mel_distance", "log-mel distance, teacher durations", "fidelity",
-                ((SYSTEM, "mel_distance"),), stats.mean, False),
-    PanelMetric("pesq_wb", "PESQ-WB, teacher durations", "fidelity", ((SYSTEM, "pesq_wb"),), stats.mean, True),
-    PanelMetric("stoi", "STOI, teacher durations", "fidelity", ((SYSTEM, "stoi"),), stats.mean, True),
+                ((SYSTEM, "mel_distance"),), stats.mean, False, 0.002),
+    PanelMetric("pesq_wb", "PESQ-WB, teacher durations", "fidelity", ((SYSTEM, "pesq_wb"),), stats.mean, True, 0.005),
+    PanelMetric("stoi", "STOI, teacher durations", "fidelity", ((SYSTEM, "stoi"),), stats.mean, True, 0.001),
     PanelMetric("f0_sd_ratio", "F0 SD / teacher's, min(r, 1/r)", "prosody",
                 (("teacher", "f0_sd_st"), (SYSTEM, "f0_sd_st")),
-                lambda t, s, axis=-1: _closeness(stats.ratio_of_means(t, s, axis)), True),
+                lambda t, s, axis=-1: _closeness(stats.ratio_of_means(t, s, axis)), True, 0.005),
     PanelMetric("f0_range_ratio", "F0 5-95 % range / teacher's, min(r, 1/r)", "prosody",
                 (("teacher", "f0_range_st"), (SYSTEM, "f0_range_st")),
-                lambda t, s, axis=-1: _closeness(stats.ratio_of_means(t, s, axis)), True),
+                lambda t, s, axis=-1: _closeness(stats.ratio_of_means(t, s, axis)), True, 0.005),
     PanelMetric("loudness_mean_lu", "|mean loudness - teacher's| (LU)", "loudness",
                 (("teacher", "loudness_lufs"), (SYSTEM, "loudness_lufs")),
-                lambda t, s, axis=-1: np.abs(stats.mean_difference(t, s, axis)), False),
+                lambda t, s, axis=-1: np.abs(stats.mean_difference(t, s, axis)), False, 0.1),
     PanelMetric("loudness_worst_lu", "worst sentence |loudness - teacher's| (LU)", "loudness",
                 (("teacher", "loudness_lufs"), (SYSTEM, "loudness_lufs")), stats.worst_abs_difference, False,
-                "percentile"),
+                0.1, "percentile"),
     PanelMetric("wer", "WER (pooled)", "intelligibility", ((SYSTEM, "word_edits"), (SYSTEM, "words")),
-                stats.pooled_rate, False),
-    PanelMetric("dnsmos_p808", "DNSMOS P.808", "dnsmos", ((SYSTEM, "dnsmos_p808"),), stats.mean, True),
+                stats.pooled_rate, False, 0.005),
+    PanelMetric("dnsmos_p808", "DNSMOS P.808", "dnsmos", ((SYSTEM, "dnsmos_p808"),), stats.mean, True, 0.01),
 )
 
 
@@ -104,10 +107,11 @@ def compare_metric(metric: PanelMetric, candidate: list[dict], incumbent: list[d
     inc = float(metric.value(*[a[keep] for a in arrays[n:]]))
     sign = 1.0 if metric.higher_is_better else -1.0
     lo_gain, hi_gain = sorted((sign * iv.low, sign * iv.high))
-    better, worse = lo_gain > 0, hi_gain < 0
+    matters = abs(iv.value) >= metric.negligible
+    better, worse = lo_gain > 0 and matters, hi_gain < 0 and matters
     return {"label": metric.label, "group": metric.group, "higher_is_better": metric.higher_is_better,
             "candidate": cand, "incumbent": inc, "difference": iv.value, "ci95": [iv.low, iv.high],
-            "sentences": iv.sentences, "gain": sign * iv.value,
+            "sentences": iv.sentences, "gain": sign * iv.value, "negligible": metric.negligible,
             "verdict": "better" if better else "worse" if worse else "same"}
 
 
@@ -120,8 +124,8 @@ def decide(candidate: dict, incumbent: dict, panel: tuple[PanelMetric, ...] = PA
     measured = {k: m for k, m in metrics.items() if m["verdict"] != "not measured"}
     worse = [k for k, m in measured.items() if m["verdict"] == "worse"]
     better = [k for k, m in measured.items() if m["verdict"] == "better"]
-    dnsmos_up = any(m["gain"] > 0 for m in measured.values() if m["group"] == "dnsmos")
-    falling = [k for k, m in measured.items() if m["group"] in GUARDED_GROUPS and m["gain"] < 0]
+    dnsmos_up = any(m["gain"] >= m["negligible"] for m in measured.values() if m["group"] == "dnsmos")
+    falling = [k for k, m in measured.items() if m["group"] in GUARDED_GROUPS and m["gain"] <= -m["negligible"]]
     reasons = []
     if worse:
         reasons.append("worse beyond its interval: " + ", ".join(worse))
