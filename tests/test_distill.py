@@ -10,7 +10,8 @@ import torch
 from kdtts.distill.batches import crop, segment_batch, utterance_batch
 from kdtts.distill.config import DistillConfig
 from kdtts.distill.data import build_cache, load_cache, read_manifest
-from kdtts.distill.train import distill, learning_rate
+from kdtts.distill.loop import learning_rate
+from kdtts.distill.train import distill
 from kdtts.distill.trainer import KDTrainer, ModuleCriterion, Predictions, Targets
 from kdtts.student.checkpoint import load_student
 from kdtts.student.model import StudentTTS

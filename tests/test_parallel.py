@@ -27,8 +27,9 @@ def train(cache: Path, out: Path, batch: int) -> None:
     """A few steps of the distillation loop (every module) in this process, or in this rank of a group."""
     from kdtts.distill import parallel
     from kdtts.distill.config import DistillConfig
+    from kdtts.distill.loop import Loop
     from kdtts.distill.prepare import prepare_data
-    from kdtts.distill.train import Loop, make_student
+    from kdtts.distill.train import RegressionTask, make_student
     from kdtts.distill.trainer import KDTrainer, ModuleCriterion
 
     parallel.start()
@@ -40,8 +41,7 @@ def train(cache: Path, out: Path, batch: int) -> None:
     torch.manual_seed(cfg.seed)
     student = make_student(cfg, data.spec)
     trainer = KDTrainer(student, ModuleCriterion(data.spec), modules=tuple(cfg.modules), lr=cfg.lr)
-    loop = Loop(cfg, out, data, trainer, torch.device("cpu"), parallel.rank(), STEPS, grow=False)
-    loop.run(None, False, parallel.average_gradients if parallel.world() > 1 else None)
+    Loop(RegressionTask(cfg, data, trainer, torch.device("cpu")), out, STEPS, cfg.checkpoint_every).run(None, False)
     save_file({k: v.contiguous() for k, v in student.state_dict().items()}, str(out / f"rank{parallel.rank()}.safetensors"))
 
 

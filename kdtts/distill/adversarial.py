@@ -4,31 +4,27 @@ Starts from a regression-trained student (the shipped one by default) and trains
 on the teacher's z and the teacher's audio for that z (the corpus cache). The reconstruction term
 (MR-STFT + log-mel, weighted `reconstruction_weight`) keeps the output aligned with the teacher; the
 discriminators (kdtts.distill.discriminators) sharpen the harmonics that regression blurs.
-Resumable like the regression loop: `RUN_DIR/last.safetensors` every `checkpoint_every` steps, and a
-full student `RUN_DIR/stepNNNNNN.safetensors` every `snapshot_every` steps for picking by evaluation.
+A `Task` of the one training loop (kdtts.distill.loop): resumable state every `checkpoint_every` steps,
+and a whole student `RUN_DIR/stepNNNNNN.safetensors` every `snapshot_every` steps for picking by evaluation.
 """
 from __future__ import annotations
 
-import csv
 import json
 import random
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from kdtts.distill import parallel
 from kdtts.distill.batches import segment_batch
 from kdtts.distill.budget import StepBudget
-from kdtts.distill.callbacks import plot_losses
 from kdtts.distill.config import config_field
 from kdtts.distill.data import load_cache, read_manifest
 from kdtts.distill.discriminators import Discriminators, discriminator_loss, feature_matching_loss, generator_loss
+from kdtts.distill.loop import Task, fit
 from kdtts.distill.losses import WaveformCriterion
-from kdtts.distill.state import load_state, save_state
 from kdtts.student.checkpoint import load_checkpoint, save_student
 
 
@@ -67,84 +63,66 @@ def adversarial(cfg: AdversarialConfig, run_dir: str | Path, resume: bool = Fals
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     created = parallel.start()
-    device, rank, world = parallel.device(), parallel.rank(), parallel.world()
-    reduce = parallel.average_gradients if world > 1 else None
+    device, rank = parallel.device(), parallel.rank()
     if rank == 0:
         (run_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
     cache = Path(cfg.cache_dir)
     utts = load_cache(cache, limit=parallel.agree(min(len(read_manifest(cache)), cfg.sentences or 1 << 30)))
     if len(utts) <= cfg.validation_utts:
         raise ValueError(f"{cache} has {len(utts)} utterances; need more than validation_utts={cfg.validation_utts}")
-    val_utts, train_utts = utts[:cfg.validation_utts], utts[cfg.validation_utts:]
-
     torch.manual_seed(cfg.seed)
-    student = load_checkpoint(cfg.init).to(device)  # a TTS student or a student vocoder
-    decoder = student.decoder
-    discriminators = Discriminators().to(device)
-    opt_g = torch.optim.AdamW(decoder.parameters(), cfg.lr_generator, betas=(0.8, 0.99))
-    opt_d = torch.optim.AdamW(discriminators.parameters(), cfg.lr_discriminator, betas=(0.8, 0.99))
-    reconstruction = WaveformCriterion(wrapped_phase_weight=cfg.wrapped_phase_weight).to(device)
-    rng = random.Random(cfg.seed)
-    modules, optimizers = {"decoder": decoder, "discriminators": discriminators}, {"g": opt_g, "d": opt_d}
-    step, started_seconds, total = 0, 0.0, cfg.max_steps
-    if resume and (run_dir / "last.safetensors").exists():
-        meta = load_state(run_dir, modules, optimizers, rng)
-        step, started_seconds = meta["step"], meta.get("seconds", 0.0)
-        if meta.get("fitted_total"):  # a budgeted stage keeps the total it fitted before the kill
-            total = cfg.max_steps = meta["fitted_total"]
-            if budget is not None:
-                budget.total = total
-                cfg.checkpoint_every = cfg.snapshot_every = budget.every(total)
-    csv_path = run_dir / "loss.csv"
-    columns = ["step", "seconds", "d", "g_adv", "g_fm", "g_rec", "val_rec"]
-    if rank == 0 and (not resume or not csv_path.exists()):
-        with csv_path.open("w", newline="") as f:
-            csv.DictWriter(f, columns).writeheader()
-    info = {**student.info, "adversarial": {"init": cfg.init, "utterances": len(train_utts),
-                                            "cache": str(cache), "sentences": len(read_manifest(cache))}}
-
-    clock = time.perf_counter() - started_seconds
-    sitting_start, sitting_clock = step, time.perf_counter()
-    running: dict[str, float] = {}
-    bar = tqdm(total=total, initial=step, desc="adversarial", unit="step", disable=not progress or rank > 0)
-    while step < total and not (should_stop and should_stop()):
-        z, audio, _ = segment_batch(rng.sample(train_utts, cfg.batch_segments * world), cfg.segment_frames,
-                                    student.hop_length, rng, device)
-        z, audio = parallel.own_slice(z, cfg.batch_segments), parallel.own_slice(audio, cfg.batch_segments)
-        parts = adversarial_step(decoder, discriminators, opt_g, opt_d, reconstruction, z, audio, cfg, reduce)
-        step += 1
-        for k, v in parts.items():
-            running[k] = 0.95 * running.get(k, v) + 0.05 * v
-        bar.update(1)
-        bar.set_postfix(rec=f"{running['g_rec']:.3f}", d=f"{running['d']:.2f}")
-        if budget is not None and budget.total is None:  # rank 0 measures; all fit at one step
-            fitted = budget.fit(step - sitting_start, time.perf_counter() - sitting_clock, step) if rank == 0 else None
-            fitted = parallel.agree(fitted or 0)
-            if fitted:
-                total = budget.total = bar.total = cfg.max_steps = fitted
-                cfg.checkpoint_every = cfg.snapshot_every = budget.every(total)
-        if on_step:
-            on_step(step, parts)
-        if rank > 0:
-            continue
-        if step % cfg.checkpoint_every == 0 or step == total:
-            seconds = time.perf_counter() - clock
-            row = {"step": step, "seconds": round(seconds, 1), **{k: round(v, 5) for k, v in running.items()},
-                   "val_rec": round(validation_reconstruction(decoder, reconstruction, val_utts, cfg, device), 5)}
-            with csv_path.open("a", newline="") as f:
-                csv.DictWriter(f, columns).writerow(row)
-            plot_losses(csv_path, run_dir / "loss.png")
-            save_state(run_dir, modules, optimizers, rng, {"step": step, "seconds": seconds,
-                                                           "fitted_total": budget.total if budget else None})
-        if step % cfg.snapshot_every == 0:
-            save_student(student, run_dir / f"step{step:06d}.safetensors", {**info, "adversarial_steps": step})
-    bar.close()
+    task = AdversarialTask(cfg, load_checkpoint(cfg.init).to(device), utts, device)  # a TTS student or a vocoder
+    loop = fit(task, run_dir, cfg.max_steps, cfg.checkpoint_every, resume=resume, should_stop=should_stop,
+               progress=progress, on_step=on_step, snapshot_every=cfg.snapshot_every, keep_best=False, budget=budget)
     out = run_dir / "student.safetensors"
     if rank == 0:
-        save_student(student.cpu(), out, {**info, "adversarial_steps": step})
+        task.save(out, loop.step, {})
     if created:
         torch.distributed.destroy_process_group()
     return out
+
+
+class AdversarialTask(Task):
+    """The decoder against the discriminators, on the teacher's z (or mel) and audio segments. There is no
+    best checkpoint: a GAN's reconstruction loss does not rank its students; the snapshots are for that."""
+
+    desc, smoothing = "adversarial", 0.95
+    columns = ["step", "seconds", "d", "g_adv", "g_fm", "g_rec", "val_rec"]
+
+    def __init__(self, cfg: AdversarialConfig, student: torch.nn.Module, utts: list, device: torch.device) -> None:
+        self.cfg, self.student, self.device = cfg, student, device
+        self.val_utts, self.train_utts = utts[:cfg.validation_utts], utts[cfg.validation_utts:]
+        self.decoder, self.discriminators = student.decoder, Discriminators().to(device)
+        self.opt_g = torch.optim.AdamW(self.decoder.parameters(), cfg.lr_generator, betas=(0.8, 0.99))
+        self.opt_d = torch.optim.AdamW(self.discriminators.parameters(), cfg.lr_discriminator, betas=(0.8, 0.99))
+        self.reconstruction = WaveformCriterion(wrapped_phase_weight=cfg.wrapped_phase_weight).to(device)
+        self.rng = random.Random(cfg.seed)
+        self.modules = {"decoder": self.decoder, "discriminators": self.discriminators}
+        self.optimizers = {"g": self.opt_g, "d": self.opt_d}
+        self.reduce = parallel.average_gradients if parallel.world() > 1 else None
+        cache = Path(cfg.cache_dir)
+        self.info = {**student.info, "adversarial": {"init": cfg.init, "utterances": len(self.train_utts),
+                                                     "cache": str(cache), "sentences": len(read_manifest(cache))}}
+
+    def step(self, step: int) -> dict[str, float]:
+        cfg = self.cfg
+        z, audio, _ = segment_batch(self.rng.sample(self.train_utts, cfg.batch_segments * parallel.world()),
+                                    cfg.segment_frames, self.student.hop_length, self.rng, self.device)
+        z, audio = parallel.own_slice(z, cfg.batch_segments), parallel.own_slice(audio, cfg.batch_segments)
+        return adversarial_step(self.decoder, self.discriminators, self.opt_g, self.opt_d, self.reconstruction,
+                                z, audio, cfg, self.reduce)
+
+    def validate(self) -> dict[str, float]:
+        return {"val_rec": validation_reconstruction(self.decoder, self.reconstruction, self.val_utts, self.cfg,
+                                                     self.device)}
+
+    def save(self, path: Path, step: int, extra: dict) -> Path:
+        save_student(self.student.cpu(), path, {**self.info, "adversarial_steps": step, **extra})
+        self.student.to(self.device)
+        return path
+
+    def postfix(self, running: dict[str, float]) -> dict[str, str]:
+        return {"rec": f"{running['g_rec']:.3f}", "d": f"{running['d']:.2f}"}
 
 
 def adversarial_step(decoder: torch.nn.Module, discriminators: Discriminators, opt_g: torch.optim.Optimizer,

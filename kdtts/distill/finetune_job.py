@@ -56,6 +56,10 @@ class Job:
         self.step = step
         self.message = f"step {step}/{self.request.steps}, loss {row['loss']:.4f}"
 
+    def record_validation(self, step: int, row: dict) -> None:
+        """A validation's losses join the step's row (a new dict: a page may be reading the old one)."""
+        self.rows[-1] = {**self.rows[-1], **{k: v for k, v in row.items() if k.startswith("val_")}}
+
     def snapshot(self) -> dict:
         elapsed = (self.finished or time.time()) - self.started
         return {"id": self.id, "status": self.status, "step": self.step, "steps": int(self.request.steps),

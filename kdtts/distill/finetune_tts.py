@@ -50,16 +50,13 @@ def _distill(host: JobHost, job: Job, cfg: DistillConfig, sentences: list[str] |
     run_dir = job.run_dir = host.new_run_dir(job)
     job.status, job.message = "training", "loading the teacher's outputs"
 
-    def on_log(step: int, row: dict) -> None:  # validation: a new dict, never mutate one a page may read
-        job.rows[-1] = {**job.rows[-1], **{k: v for k, v in row.items() if k.startswith("val_")}}
-
     def on_sample(path: Path) -> None:  # kept outside the run folder, which goes when the job ends
         kept = host.data / "finetune_samples" / job.id / path.name
         kept.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, kept)
         job.samples.append((job.step, kept))
 
-    exported = distill(cfg, run_dir, progress=False, should_stop=job.cancel.is_set, on_log=on_log,
+    exported = distill(cfg, run_dir, progress=False, should_stop=job.cancel.is_set, on_log=job.record_validation,
                        on_step=job.record, sentences=sentences, teacher=host.teacher, on_sample=on_sample)
     if job.stopped_in_training():  # the run dir goes with the job; nothing is kept
         return

@@ -71,7 +71,8 @@ def train_vocoder_job(host: JobHost, job: Job) -> None:
     run_dir = job.run_dir = host.new_run_dir(job)
     job.status, job.message = "training", "loading the vocoder teacher's outputs"
 
-    out = distill_vocoder(cfg, run_dir, progress=False, should_stop=job.cancel.is_set, on_step=job.record)
+    out = distill_vocoder(cfg, run_dir, progress=False, should_stop=job.cancel.is_set, on_step=job.record,
+                          on_log=job.record_validation)
     if job.stopped_in_training():
         return
     _publish(host, job, out, base, spoken, time.perf_counter() - t0)

@@ -1,18 +1,14 @@
-"""The distillation loop: batches from the teacher cache, KDTrainer steps, validation and resumable state.
+"""The TTS family's regression stage: batches from the teacher cache, KDTrainer steps, validation.
 
-Every `checkpoint_every` steps the model, optimizer and sampler state go to `RUN_DIR/last.safetensors`
-(+ `last.json`) atomically, and the best student by validation loss to `RUN_DIR/best.safetensors`;
-`resume=True` continues after a kill. What is reported (CSV, plot, samples, a caller's progress hook)
-is a list of callbacks (kdtts.distill.callbacks). The audio settings come from the teacher that filled
+It is a `Task` of the one training loop (kdtts.distill.loop), which owns the resumable state, the best
+checkpoint, the budget, the loss log and progress. The audio settings come from the teacher that filled
 the cache (its `teacher.json`), never from constants here. CUDA is used when present; under `torchrun`
-each rank draws its own batches and gradients are averaged across ranks in the same step path.
+every rank draws the same global batch and keeps its slice, and gradients are averaged in the step.
 """
 from __future__ import annotations
 
 import json
-import math
 import random
-import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -20,31 +16,22 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
-from tqdm import tqdm
 
 from kdtts.audio import AudioSpec
 from kdtts.distill import parallel
 from kdtts.distill.batches import audio_windows, crop, segment_batch, utterance_batch
 from kdtts.distill.budget import StepBudget
-from kdtts.distill.callbacks import Callback, CsvLog, Hook, LossPlot, Samples
+from kdtts.distill.callbacks import Samples
 from kdtts.distill.config import MODULES, DistillConfig
 from kdtts.distill.data import Utt, load_cache, read_manifest
+from kdtts.distill.loop import Task, fit, learning_rate
 from kdtts.distill.prepare import Data, prepare_data
-from kdtts.distill.state import load_state, save_state
 from kdtts.distill.trainer import KDTrainer, ModuleCriterion
 from kdtts.student.checkpoint import load_student, save_student
 from kdtts.student.grow import grow
 from kdtts.student.model import StudentTTS
 from kdtts.student.modules import StudentConfig
 from kdtts.teachers.piper import PiperTeacher
-
-
-def learning_rate(cfg: DistillConfig, step: int) -> float:
-    """Linear warm-up to `lr`, then a cosine to `lr_min` at `max_steps` (flat after)."""
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps))
-    return cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * progress))
 
 
 def make_student(cfg: DistillConfig, spec: AudioSpec) -> StudentTTS:
@@ -116,7 +103,7 @@ def distill(cfg: DistillConfig, run_dir: str | Path, resume: bool = False, max_s
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     created = parallel.start()
-    distributed, rank, device = parallel.world() > 1, parallel.rank(), parallel.device()
+    rank, device = parallel.rank(), parallel.device()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     if rank == 0:
@@ -129,20 +116,15 @@ def distill(cfg: DistillConfig, run_dir: str | Path, resume: bool = False, max_s
     criterion = ModuleCriterion(data.spec, cfg.front_audio_weight, cfg.front_mean_weight,
                                 cfg.wrapped_phase_weight, cfg.front_variance_weight).to(device)
     trainer = KDTrainer(student, criterion, cfg.alpha, tuple(cfg.modules), cfg.lr)
-    loop = Loop(cfg, run_dir, data, trainer, device, rank, max_steps or cfg.max_steps,
-                grow=cfg.grow_with_cache and sentences is None, budget=budget)
-    if resume and (run_dir / "last.safetensors").exists():
-        loop.restore()
-    if rank == 0:
-        loop.callbacks = [CsvLog(run_dir / "loss.csv", LOSS_COLUMNS, loop.step if resume else None),
-                          LossPlot(run_dir / "loss.csv", run_dir / "loss.png"), Hook(on_step, on_log),
-                          Samples(cfg.sample_every, loop.total, lambda p: sample(student, data, cfg, p), run_dir / "samples",
-                                  after=on_sample)]
-    stopped = loop.run(should_stop, progress and rank == 0, parallel.average_gradients if distributed else None)
+    task = RegressionTask(cfg, data, trainer, device, grow=cfg.grow_with_cache and sentences is None)
+    total = max_steps or cfg.max_steps
+    samples = Samples(cfg.sample_every, total, lambda p: sample(student, data, cfg, p), run_dir / "samples",
+                      after=on_sample)
+    loop = fit(task, run_dir, total, cfg.checkpoint_every, resume=resume, should_stop=should_stop,
+               progress=progress, on_step=on_step, on_log=on_log, callbacks=[samples], budget=budget)
     out = run_dir / "student.safetensors"
     if rank == 0:
-        loop.save()
-        save_student(student.cpu(), out, {**loop.info, "steps": loop.step, "stopped_early": stopped})
+        task.save(out, loop.step, {"stopped_early": loop.stopped})
     if created:
         dist.destroy_process_group()
     return out
@@ -153,96 +135,45 @@ LOSS_COLUMNS = (["step", "lr", "seconds", "loss"] + [f"{part}_{m}" for part in (
                 + [f"val_{part}_{m}" for part in ("kd", "gt") for m in LOSS_PARTS])
 
 
-class Loop:
-    """Steps, validation, best checkpoint and resumable state for one run; reporting is callbacks."""
+class RegressionTask(Task):
+    """The TTS student's modules regressed on the teacher's outputs (KDTrainer), with a warm-up + cosine
+    learning rate that follows the step total."""
 
-    def __init__(self, cfg: DistillConfig, run_dir: Path, data: Data, trainer: KDTrainer, device: torch.device,
-                 rank: int, total: int, grow: bool, budget: StepBudget | None = None) -> None:
-        self.cfg, self.run_dir, self.data, self.trainer, self.device = cfg, run_dir, data, trainer, device
-        self.rank, self.total, self.grow, self.budget = rank, total, grow, budget
-        self.rng = random.Random(cfg.seed)  # the same stream on every rank: they split one global batch
-        self.step, self.best, self.seconds_before = 0, float("inf"), 0.0
-        self.callbacks: list[Callback] = []
+    desc, columns = "distilling", LOSS_COLUMNS
+
+    def __init__(self, cfg: DistillConfig, data: Data, trainer: KDTrainer, device: torch.device,
+                 grow: bool = False) -> None:
+        self.cfg, self.data, self.trainer, self.device, self.grow = cfg, data, trainer, device, grow
+        self.rng = random.Random(cfg.seed)
+        self.modules, self.optimizers = {"model": trainer.student}, {"main": trainer.optimizer}
+        self.reduce = parallel.average_gradients if parallel.world() > 1 else None
         teacher = {k: v for k, v in data.teacher.items() if k != "voice"}  # never a machine's path
         self.info = {"teacher": teacher, "utterances": len(data.train), "temperature": teacher.get("temperature"),
                      "alpha": cfg.alpha, "modules": cfg.modules, "init": Path(cfg.init).name if cfg.init else None}
 
-    def _state(self) -> tuple[dict, dict]:
-        return {"model": self.trainer.student}, {"main": self.trainer.optimizer}
+    def step(self, step: int) -> dict[str, float]:
+        lr = learning_rate(self.cfg, step)
+        ids, targets, z_seg, truth = next_batch(self.cfg, self.data.train, self.data.spec.hop_length, self.rng,
+                                                self.device)
+        return {"lr": lr, **self.trainer.step(ids, targets, z_seg, truth, lr=lr, reduce=self.reduce)}
 
-    def restore(self) -> None:
-        meta = load_state(self.run_dir, *self._state(), self.rng)
-        self.step, self.best, self.seconds_before = meta["step"], meta["best_validation"], meta.get("seconds", 0.0)
-        if meta.get("fitted_total"):  # a budgeted stage keeps the total it fitted before the kill
-            self._set_total(meta["fitted_total"])
-            if self.budget is not None:
-                self.budget.total = self.total
+    def validate(self) -> dict[str, float]:
+        return validation_loss(self.trainer, self.data.val, self.cfg, self.data.spec.hop_length, self.device)
 
-    def save(self) -> None:
-        seconds = round(time.perf_counter() - self.started, 1)
-        fitted = self.budget.total if self.budget is not None else None
-        save_state(self.run_dir, *self._state(), self.rng, {"step": self.step, "best_validation": self.best,
-                                                           "seconds": seconds, "fitted_total": fitted})
+    def save(self, path: Path, step: int, extra: dict) -> Path:
+        student = self.trainer.student
+        save_student(student.cpu(), path, {**self.info, "steps": step, **extra})
+        student.to(self.device)
+        return path
 
-    def _set_total(self, total: int) -> None:
-        """A new step total; the learning-rate schedule (warm-up, cosine) follows it."""
-        self.total = self.cfg.max_steps = total
+    def set_total(self, total: int) -> None:
+        self.cfg.max_steps = total
         self.cfg.warmup_steps = min(self.cfg.warmup_steps, max(1, total // 5))
-        if self.budget is not None:
-            self.cfg.checkpoint_every = self.budget.every(total)
 
-    def run(self, should_stop: Callable[[], bool] | None, progress: bool,
-            reduce: Callable[[list[torch.Tensor]], None] | None) -> bool:
-        """Train to `total` steps; True if `should_stop` ended the run early."""
-        bar = tqdm(total=self.total, initial=self.step, desc="distilling", unit="step", disable=not progress)
-        self.started, running = time.perf_counter() - self.seconds_before, {}  # elapsed time continues on resume
-        hop = self.data.spec.hop_length
-        sitting_start, sitting_clock = self.step, time.perf_counter()
-        while self.step < self.total:
-            if should_stop and should_stop():
-                bar.close()
-                return True
-            lr = learning_rate(self.cfg, self.step)
-            ids, targets, z_seg, truth = next_batch(self.cfg, self.data.train, hop, self.rng, self.device)
-            parts = self.trainer.step(ids, targets, z_seg, truth, lr=lr, reduce=reduce)
-            self.step += 1
-            running = {k: 0.9 * running.get(k, v) + 0.1 * v for k, v in parts.items()}
-            bar.update(1)
-            bar.set_postfix(loss=f"{running['loss']:.3f}")
-            row = {"step": self.step, "lr": lr, "seconds": round(time.perf_counter() - self.started, 2), **running}
-            if self.budget is not None and self.budget.total is None:  # rank 0 measures; all fit at one step
-                fitted = self.budget.fit(self.step - sitting_start, time.perf_counter() - sitting_clock,
-                                         self.step) if self.rank == 0 else None
-                fitted = parallel.agree(fitted or 0)
-                if fitted:
-                    self.budget.total = fitted
-                    self._set_total(fitted)
-                    bar.total = self.total
-            for callback in self.callbacks:
-                callback.on_step(self.step, row)
-            if self.grow and self.step % self.cfg.checkpoint_every == 0:
-                self._grow()
-            if self.rank == 0 and (self.step % self.cfg.checkpoint_every == 0 or self.step == self.total):
-                self._checkpoint(row)
-        bar.close()
-        return False
-
-    def _checkpoint(self, row: dict) -> None:
-        val = validation_loss(self.trainer, self.data.val, self.cfg, self.data.spec.hop_length, self.device)
-        row = {**row, "seconds": round(row["seconds"], 1), **val}  # a new dict: callers may hold the step's row
-        total_val = sum(val.values())
-        if total_val < self.best:
-            self.best = total_val
-            student = self.trainer.student
-            save_student(student.cpu(), self.run_dir / "best.safetensors",
-                         {**self.info, "steps": self.step, "validation": val})
-            student.to(self.device)
-        self.save()
-        for callback in self.callbacks:
-            callback.on_checkpoint(self.step, row)
-
-    def _grow(self) -> None:
+    def before_checkpoint(self, step: int) -> None:
         """Pick up utterances a concurrent teacher run has appended to the cache."""
+        if not self.grow:
+            return
         available = parallel.agree(min(len(read_manifest(self.data.cache)), self.cfg.sentences))
         self.data.train += load_cache(self.data.cache, limit=available, start=self.data.seen)
         self.data.seen = available

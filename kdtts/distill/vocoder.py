@@ -5,28 +5,26 @@ student's MR-STFT + log-mel criterion) on aligned mel/audio segments of the voco
 (kdtts.distill.vocoder_cache). By default the student starts from the shipped TTS student's decoder (all but
 its input layer), which already writes this voice's waveforms. The adversarial stage
 (`python -m kdtts adversarial --init RUN/best.safetensors --cache-dir CACHE`) then refines it, as for the
-decoder. Resumable: RUN_DIR/last.safetensors every `checkpoint_every` steps.
+decoder. A `Task` of the one training loop (kdtts.distill.loop), so resumable, budgeted and data-parallel
+like every stage.
 """
 from __future__ import annotations
 
-import csv
 import json
 import random
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
+from kdtts.distill import parallel
 from kdtts.distill.batches import segment_batch
-from kdtts.distill.callbacks import plot_losses
+from kdtts.distill.budget import StepBudget
 from kdtts.distill.config import config_field
 from kdtts.distill.data import Utt, load_cache, teacher_record
+from kdtts.distill.loop import Task, fit, learning_rate
 from kdtts.distill.losses import WaveformCriterion
-from kdtts.distill.state import load_state, save_state
-from kdtts.distill.train import learning_rate
 from kdtts.student.checkpoint import load_student, load_vocoder, save_student
 from kdtts.student.grow import grow
 from kdtts.student.vocoder import VocoderConfig, VocoderStudent
@@ -104,77 +102,88 @@ def make_vocoder(cfg: VocoderDistillConfig) -> VocoderStudent:
 
 def distill_vocoder(cfg: VocoderDistillConfig, run_dir: str | Path, resume: bool = False, progress: bool = True,
                     should_stop: Callable[[], bool] | None = None,
-                    on_step: Callable[[int, dict], None] | None = None) -> Path:
+                    on_step: Callable[[int, dict], None] | None = None,
+                    on_log: Callable[[int, dict], None] | None = None,
+                    budget: StepBudget | None = None) -> Path:
     """Train; return RUN_DIR/vocoder.safetensors (RUN_DIR/best.safetensors: best validation loss).
-    `on_step(step, row)`: the loss (and at checkpoints `val_loss`) after every step, for the app."""
+    `on_step(step, row)`: the running loss after every step; `on_log(step, row)` after each validation. CUDA when present; data-parallel
+    under torchrun like every stage (the one loop, kdtts.distill.loop)."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    (run_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
+    created = parallel.start()
+    device, rank = parallel.device(), parallel.rank()
+    if rank == 0:
+        (run_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
     utts = load_cache(Path(cfg.cache_dir))
     if len(utts) <= cfg.validation_utts:
         raise ValueError(f"{cfg.cache_dir} has {len(utts)} utterances; need more than {cfg.validation_utts}")
-    val_utts, train_utts = utts[:cfg.validation_utts], utts[cfg.validation_utts:]
     torch.manual_seed(cfg.seed)
-    vocoder = make_vocoder(cfg)
-    optimizer = torch.optim.AdamW(vocoder.decoder.parameters(), cfg.lr, betas=(0.8, 0.99))
-    criterion, rng = WaveformCriterion(mel=vocoder.spec, phase_weight=cfg.phase_weight,
-                                         wrapped_phase_weight=cfg.wrapped_phase_weight), random.Random(cfg.seed)
-    step, seconds, best = 0, 0.0, float("inf")
-    if resume and (run_dir / "last.safetensors").exists():
-        meta = load_state(run_dir, {"decoder": vocoder.decoder}, {"opt": optimizer}, rng)
-        step, seconds, best = meta["step"], meta.get("seconds", 0.0), meta.get("best", best)
-    csv_path = run_dir / "loss.csv"
-    if not resume or not csv_path.exists():
-        csv_path.write_text("step,seconds,loss,val_loss\n")
-    info = {"teacher": teacher_record(Path(cfg.cache_dir)), "utterances": len(train_utts)}
-    clock, running = time.perf_counter() - seconds, None
-    bar = tqdm(total=cfg.max_steps, initial=step, desc="vocoder distillation", unit="step", disable=not progress)
-    while step < cfg.max_steps and not (should_stop and should_stop()):
-        loss = _step(vocoder, optimizer, criterion, train_utts, cfg, rng, learning_rate(cfg, step))
-        step += 1
-        running = loss if running is None else 0.95 * running + 0.05 * loss
-        bar.update(1)
-        bar.set_postfix(loss=f"{running:.3f}")
-        row = {"step": step, "seconds": round(time.perf_counter() - clock, 1), "loss": loss}
-        if step % cfg.checkpoint_every == 0 or step == cfg.max_steps:
-            val, seconds = validation_loss(vocoder, criterion, val_utts, cfg), time.perf_counter() - clock
-            row["val_loss"] = val
-            with csv_path.open("a", newline="") as f:
-                csv.writer(f).writerow([step, round(seconds, 1), round(running, 5), round(val, 5)])
-            plot_losses(csv_path, run_dir / "loss.png")
-            if val < best:
-                best = val
-                save_student(vocoder, run_dir / "best.safetensors", {**info, "steps": step, "val_loss": val})
-            save_state(run_dir, {"decoder": vocoder.decoder}, {"opt": optimizer}, rng,
-                       {"step": step, "seconds": seconds, "best": best})
-        if on_step:
-            on_step(step, row)
-    bar.close()
-    return save_student(vocoder, run_dir / "vocoder.safetensors", {**info, "steps": step})
+    task = VocoderTask(cfg, make_vocoder(cfg).to(device), utts, device)
+    loop = fit(task, run_dir, cfg.max_steps, cfg.checkpoint_every, resume=resume, should_stop=should_stop,
+               progress=progress, on_step=on_step, on_log=on_log, budget=budget)
+    out = run_dir / "vocoder.safetensors"
+    if rank == 0:
+        task.save(out, loop.step, {})
+    if created:
+        torch.distributed.destroy_process_group()
+    return out
 
 
-def _step(vocoder: VocoderStudent, optimizer: torch.optim.Optimizer, criterion: WaveformCriterion,
-          utts: list[Utt], cfg: VocoderDistillConfig, rng: random.Random, lr: float) -> float:
-    vocoder.train()
-    for group in optimizer.param_groups:
-        group["lr"] = lr
-    mel, audio, _ = segment_batch(rng.sample(utts, min(cfg.batch_segments, len(utts))), cfg.segment_frames,
-                                  vocoder.hop_length, rng, torch.device("cpu"))
-    loss = criterion(vocoder.decoder(mel), audio)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(vocoder.decoder.parameters(), 5.0)
-    optimizer.step()
-    return float(loss.detach())
+class VocoderTask(Task):
+    """The student vocoder regressed on HiFi-GAN's audio for the same mel (warm-up + cosine learning rate)."""
 
+    desc, smoothing = "vocoder distillation", 0.95
+    columns = ["step", "lr", "seconds", "loss", "val_loss"]
 
-def validation_loss(vocoder: VocoderStudent, criterion: WaveformCriterion, utts: list[Utt],
-                    cfg: VocoderDistillConfig) -> float:
-    """The criterion on fixed, longer segments of the held-out utterances."""
-    vocoder.eval()
-    with torch.no_grad():
-        mel, audio, _ = segment_batch(utts, cfg.segment_frames * 4, vocoder.hop_length, random.Random(1234),
-                                      torch.device("cpu"))
-        return float(criterion(vocoder.decoder(mel), audio))
+    def __init__(self, cfg: VocoderDistillConfig, vocoder: VocoderStudent, utts: list[Utt],
+                 device: torch.device) -> None:
+        self.cfg, self.vocoder, self.device = cfg, vocoder, device
+        self.val_utts, self.train_utts = utts[:cfg.validation_utts], utts[cfg.validation_utts:]
+        self.optimizer = torch.optim.AdamW(vocoder.decoder.parameters(), cfg.lr, betas=(0.8, 0.99))
+        self.criterion = WaveformCriterion(mel=vocoder.spec, phase_weight=cfg.phase_weight,
+                                           wrapped_phase_weight=cfg.wrapped_phase_weight).to(device)
+        self.rng = random.Random(cfg.seed)
+        self.modules, self.optimizers = {"decoder": vocoder.decoder}, {"opt": self.optimizer}
+        self.reduce = parallel.average_gradients if parallel.world() > 1 else None
+        self.info = {"teacher": teacher_record(Path(cfg.cache_dir)), "utterances": len(self.train_utts)}
+
+    def step(self, step: int) -> dict[str, float]:
+        cfg, decoder = self.cfg, self.vocoder.decoder
+        decoder.train()
+        lr = learning_rate(cfg, step)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        world = parallel.world()
+        picked = self.rng.sample(self.train_utts, min(cfg.batch_segments * world, len(self.train_utts)))
+        mel, audio, _ = segment_batch(picked, cfg.segment_frames, self.vocoder.hop_length, self.rng, self.device)
+        share = max(1, len(picked) // world)
+        mel, audio = parallel.own_slice(mel, share), parallel.own_slice(audio, share)
+        loss = self.criterion(decoder(mel), audio)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.reduce is not None:
+            self.reduce([p.grad for p in decoder.parameters() if p.grad is not None])
+        torch.nn.utils.clip_grad_norm_(decoder.parameters(), 5.0)
+        self.optimizer.step()
+        return {"lr": lr, "loss": float(loss.detach())}
+
+    def validate(self) -> dict[str, float]:
+        """The criterion on fixed, longer segments of the held-out utterances."""
+        self.vocoder.eval()
+        with torch.no_grad():
+            mel, audio, _ = segment_batch(self.val_utts, self.cfg.segment_frames * 4, self.vocoder.hop_length,
+                                          random.Random(1234), self.device)
+            return {"val_loss": float(self.criterion(self.vocoder.decoder(mel), audio))}
+
+    def save(self, path: Path, step: int, extra: dict) -> Path:
+        validation = extra.pop("validation", None)
+        if validation:
+            extra["val_loss"] = validation["val_loss"]
+        out = save_student(self.vocoder.cpu(), path, {**self.info, "steps": step, **extra})
+        self.vocoder.to(self.device)
+        return out
+
+    def set_total(self, total: int) -> None:
+        self.cfg.max_steps = total
