@@ -34,6 +34,10 @@ class Scales:
     def deterministic(self) -> Scales:
         return replace(self, noise=0.0, noise_w=0.0)
 
+    def at_temperature(self, temperature: float) -> Scales:
+        """Both noises times `temperature` (the KD temperature: 0 = the mean, 1 = these scales' sampling)."""
+        return replace(self, noise=self.noise * temperature, noise_w=self.noise_w * temperature)
+
     def array(self) -> np.ndarray:
         return np.array([self.noise, self.length, self.noise_w], dtype=np.float32)
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import urllib.error
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -117,3 +118,16 @@ def test_no_network_is_a_clear_error(monkeypatch):
 def test_unknown_bundle():
     with pytest.raises(TeacherUnavailableError, match="unknown Tacotron 2 bundle"):
         TacotronTeacher.load("TACOTRON3_MAGIC", random_init=True)
+
+
+def test_the_registry_names_the_bundles_weight_files_and_torch_hubs_folder():
+    """The registry checks the Tacotron teacher's availability without torch: its file names and folder must
+    stay torchaudio's and torch.hub's."""
+    import torch
+
+    from kdtts.teachers.registry import TACOTRON_BUNDLE, TACOTRON_FILES, torch_hub_dir
+    from kdtts.teachers.tacotron import _bundle
+
+    bundle = _bundle(TACOTRON_BUNDLE)
+    assert TACOTRON_FILES == (bundle._tacotron2_path, bundle._wavernn_path)
+    assert torch_hub_dir() == Path(torch.hub.get_dir())

@@ -15,7 +15,7 @@ from kdtts.distill.vocoder import VocoderDistillConfig, distill_vocoder, make_vo
 from kdtts.distill.vocoder_cache import build_vocoder_cache
 from kdtts.families import FAMILIES, family_of
 from kdtts.student.checkpoint import CheckpointError, load_student, load_vocoder
-from kdtts.teachers import hifigan
+from kdtts.teachers import hifigan, hifigan_weights
 from kdtts.teachers.registry import TEACHERS, TeacherChoiceError, require
 from tests.test_cli import closing_json, kdtts
 
@@ -177,7 +177,7 @@ def test_cli_synth_with_the_vocoder_teacher(tmp_path):
 
 def test_vocoder_finetune_job_publishes_a_student_vocoder(teacher, tmp_path):
     from kdtts.distill.finetune import Finetuner, FinetuneRequest
-    from kdtts.distill.finetune_vocoder import vocoder_checkpoints
+    from kdtts.distill.publish import vocoder_checkpoints
 
     tuner = Finetuner(teacher, tmp_path, checkpoints=dict)
     with pytest.raises(ValueError, match="Unknown student vocoder"):
@@ -199,7 +199,7 @@ def test_generator_matches_the_wheels_own_code(hifi):
     import importlib.util
     import json
 
-    data = hifigan.wheel_data()
+    data = hifigan_weights.wheel_data()
     spec = importlib.util.spec_from_file_location("wheel_models", data.parent / "models.py")
     models = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(models)

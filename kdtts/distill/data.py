@@ -23,11 +23,6 @@ from kdtts.text import TextError
 from kdtts.voice import Scales
 
 
-def teacher_scales(teacher: PiperTeacher, temperature: float) -> Scales:
-    d = teacher.default_scales
-    return Scales(noise=d.noise * temperature, length=d.length, noise_w=d.noise_w * temperature)
-
-
 def build_cache(cache: Path, sentences: list[str], teacher: PiperTeacher | None = None, temperature: float = 0.0,
                 voice: Path | None = None, progress: bool = True) -> Path:
     """Have the teacher (`teacher`, else loaded from `voice`) read `sentences` at `temperature` (a multiplier
@@ -84,7 +79,7 @@ def unread(cache: Path, sentences: list[str]) -> list[str]:
 
 def claim_cache(cache: Path, teacher: PiperTeacher, temperature: float) -> Scales:
     """Write (or check) the cache's teacher.json for this voice and temperature; the scales it reads at."""
-    scales = teacher_scales(teacher, temperature)
+    scales = teacher.default_scales.at_temperature(temperature)
     record = {"voice": str(teacher.model_path), **{f"voice_{k}": v for k, v in voice_identity(teacher.model_path).items()},
               "sample_rate": teacher.spec.sample_rate, "hop_length": teacher.spec.hop_length,
               "scales": scales.__dict__, "temperature": temperature}

@@ -31,9 +31,8 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from kdtts.distill.data import build_cache
 from kdtts.distill.finetune_job import Job
-from kdtts.distill.finetune_request import MAX_USER_CHARS, FinetuneRequest, builtin_sentences
+from kdtts.distill.finetune_request import MAX_USER_CHARS, Busy, FinetuneRequest, builtin_sentences
 from kdtts.families import family_of
 from kdtts.teachers.piper import PiperTeacher
 
@@ -46,10 +45,6 @@ def _remove(path: Path) -> int:
     size = sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
     shutil.rmtree(path, ignore_errors=True)
     return size
-
-
-class Busy(RuntimeError):
-    """Another fine-tune is running."""
 
 
 class Finetuner:
@@ -201,6 +196,8 @@ class Finetuner:
 
     def read_text(self, job: Job, sentences: list[str]) -> Path:
         """The teacher reads the sentences once (cached by content under the data directory)."""
+        from kdtts.distill.data import build_cache  # torch: imported by the first job, not at the app's start
+
         r = job.request
         cache = self._cache_path(r, sentences)
         job.message = "waiting for the teacher cache"

@@ -18,6 +18,11 @@ SCRATCH_DECODER = {"decoder_channels": 64, "decoder_layers": 2, "decoder_mult": 
 """The from-scratch preset's decoder: small enough to learn audibly within a couple of CPU minutes."""
 
 
+
+class Busy(RuntimeError):
+    """Another fine-tune is running."""
+
+
 @dataclass
 class FinetuneRequest:
     name: str = ""

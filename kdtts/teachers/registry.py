@@ -5,6 +5,7 @@ cannot run here is refused with the same one-line reason everywhere.
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +41,7 @@ def _piper_missing() -> str | None:
 
 def _hifigan_missing(generator: str) -> Callable[[], str | None]:
     def check() -> str | None:
-        from kdtts.teachers.hifigan import availability
+        from kdtts.teachers.hifigan_weights import availability
 
         return availability(generator)
     return check
@@ -80,16 +81,22 @@ def _tacotron_count() -> int:
     return _on_meta(lambda: Tacotron2(**bundle._tacotron2_params)) + _on_meta(lambda: WaveRNN(**bundle._wavernn_params))
 
 
+TACOTRON_FILES = ("tacotron2_english_characters_1500_epochs_wavernn_ljspeech.pth",
+                  "wavernn_10k_epochs_8bits_ljspeech.pth")
+"""The bundle's weight files as torchaudio names them in torch.hub's cache (tests/test_tacotron.py checks the
+names against torchaudio's bundle): written out so that asking whether the teacher can run imports no torch."""
+
+
+def torch_hub_dir() -> Path:
+    """torch.hub.get_dir() without importing torch: $TORCH_HOME/hub, else $XDG_CACHE_HOME/torch/hub."""
+    home = os.environ.get("TORCH_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME", "~/.cache"), "torch")
+    return Path(home).expanduser() / "hub"
+
+
 def _tacotron_missing() -> str | None:
     """Available only once torchaudio has cached the bundle's weights (it downloads them on first use)."""
-    import torch
-
-    checkpoints = Path(torch.hub.get_dir()) / "checkpoints"
-    from kdtts.teachers.tacotron import _bundle
-
-    bundle = _bundle(TACOTRON_BUNDLE)
-    files = [getattr(bundle, "_tacotron2_path", None), getattr(bundle, "_wavernn_path", None)]
-    if all(f and (checkpoints / Path(f).name).exists() for f in files):
+    checkpoints = torch_hub_dir() / "checkpoints"
+    if all((checkpoints / name).exists() for name in TACOTRON_FILES):
         return None
     return ("Tacotron 2 + WaveRNN weights download from download.pytorch.org on first use; run once where the "
             f"internet is reachable (e.g. a Hugging Face Space) and they are cached in {checkpoints}")

@@ -16,7 +16,7 @@ from kdtts.ui import about, settings
 from kdtts.ui.compare import EXAMPLES, CompareTab
 from kdtts.ui.distill import DistillTab
 from kdtts.ui.listen import ListenTab
-from kdtts.ui.service import CLEAN_EVERY_S, NO_STUDENT, OUTPUT_MAX_AGE_S, Service
+from kdtts.ui.service import CLEAN_EVERY_S, NO_STUDENT, OUTPUT_MAX_AGE_S, Service, lower_priority
 from kdtts.ui.teachers import CSS as TEACHER_CSS
 
 log = logging.getLogger("kdtts.ui")
@@ -48,10 +48,7 @@ class App:
         started = time.perf_counter()
         self.service.warm_up()
         log.info("models warm in %.1f s", time.perf_counter() - started)
-        try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
-        except (AttributeError, OSError):
-            pass
+        lower_priority(19)
         if self.service.has_student:
             self.compare.example()
         if self.listen.listening.ready:
@@ -61,6 +58,7 @@ class App:
                 self.distill.jobs.prewarm()
             except Exception:
                 log.exception("fine-tune cache prewarm failed")
+        log.info("prewarm finished in %.1f s", time.perf_counter() - started)
 
     def build(self) -> gr.Blocks:
         s = self.service

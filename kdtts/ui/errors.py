@@ -6,8 +6,8 @@ import inspect
 
 import gradio as gr
 
-from kdtts.distill.finetune import Busy
-from kdtts.student.checkpoint import CheckpointError
+from kdtts.distill.finetune_request import Busy
+from kdtts.student.header import CheckpointError
 from kdtts.text import TextError
 
 USER_ERRORS = (TextError, CheckpointError, Busy, ValueError)

@@ -23,9 +23,9 @@ import soundfile as sf
 
 from kdtts.audio import LOUDNESS_TARGET, normalise_loudness, write_wav
 from kdtts.engine import Mix
-from kdtts.student.checkpoint import CheckpointError
+from kdtts.student.header import CheckpointError
 from kdtts.ui import settings
-from kdtts.ui.service import Service, file_key
+from kdtts.ui.service import Service, file_key, lower_priority
 from kdtts.ui.votes import GOLD, Vote, VoteStore
 
 log = logging.getLogger("kdtts.ui")
@@ -209,10 +209,7 @@ class Listening:
 
     def prewarm(self) -> None:
         """Render every prompt for every system (background, lowest priority) so listeners never wait."""
-        try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
-        except (AttributeError, OSError):
-            pass
+        lower_priority(19)
         for prompt in range(len(self.prompts)):
             for system in list(self.systems()):
                 try:

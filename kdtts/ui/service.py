@@ -10,15 +10,19 @@ import contextlib
 import functools
 import hashlib
 import logging
+import os
 import shutil
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
+from kdtts.distill.publish import published
 from kdtts.engine import Chunk, Engine, Mix, Synthesis
-from kdtts.student.checkpoint import SHIPPED_STUDENT, CheckpointError
+from kdtts.student.header import SHIPPED_STUDENT, CheckpointError
 from kdtts.student.onnx_student import load_fast
 from kdtts.teachers.piper import PiperTeacher
 from kdtts.ui import settings
@@ -27,8 +31,20 @@ from kdtts.ui.storage import DataBudget, served_folder, sweep_dead_served_folder
 from kdtts.voice import Scales, Voice
 
 log = logging.getLogger("kdtts.ui")
+T = TypeVar("T")
+TEACHER_NICE = 5
+"""The teacher's threads' niceness (Linux weights nice 5 at a third of nice 0): below the request threads."""
 NO_STUDENT = ("No student checkpoint is available yet (assets/student.safetensors is missing), so the app "
               "runs teacher-only. Fine-tune one in the Distill tab, or start the app with KDTTS_STUDENT=path.")
+
+
+def lower_priority(nice: int) -> None:
+    """Lower the calling thread's CPU priority (Linux: a thread is a task with its own niceness; threads it
+    starts inherit it). A no-op where the OS has no per-thread priority."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+    except (AttributeError, OSError):
+        pass
 
 
 def file_key(path: Path) -> str:
@@ -72,6 +88,7 @@ class Service:
         self._lock = threading.Lock()
         # at most two syntheses per side at once: the teacher's requests never hold up the student's
         self._slots = {"teacher": threading.BoundedSemaphore(2), "student": threading.BoundedSemaphore(2)}
+        self._teacher_threads = ThreadPoolExecutor(2, "teacher", initializer=lower_priority, initargs=(TEACHER_NICE,))
         self.default_name = None
         if default_student is not None:
             self.default_name = "shipped" if Path(default_student).resolve() == SHIPPED_STUDENT.resolve() \
@@ -86,9 +103,12 @@ class Service:
     @contextlib.contextmanager
     def slot(self, mix: Mix) -> Iterator[None]:
         """Hold a synthesis slot: the teacher's when any module is the teacher's, else the student's."""
-        side = "teacher" if "teacher" in (mix.duration, mix.front, mix.decoder) else "student"
-        with self._slots[side]:
+        with self._slots[self._side(mix)]:
             yield
+
+    @staticmethod
+    def _side(mix: Mix) -> str:
+        return "teacher" if "teacher" in (mix.duration, mix.front, mix.decoder) else "student"
 
     def admit(self, text: str, scales: Scales | None = None) -> None:
         """Phonemise and price a request before it waits for a slot: TextError for one that costs too much
@@ -100,14 +120,24 @@ class Service:
     def synthesize(self, engine: Engine, text: str, mix: Mix, scales: Scales | None = None) -> Synthesis:
         self.admit(text, scales)
         with self.slot(mix):
-            return engine.synthesize(text, mix, scales)
+            return self._run(mix, engine.synthesize, text, mix, scales)
 
     def stream(self, engine: Engine, text: str, mix: Mix, scales: Scales | None = None) -> Iterator[Chunk]:
         """`Engine.stream` in a synthesis slot, held until the last chunk (or until the listener leaves); the
         request is priced and checked against the blind test's prompts first, as every synthesis is."""
         self.admit(text, scales)
         with self.slot(mix):
-            yield from engine.stream(text, mix, scales)
+            chunks, done = engine.stream(text, mix, scales), object()
+            while (chunk := self._run(mix, next, chunks, done)) is not done:
+                yield chunk
+
+    def _run(self, mix: Mix, fn: Callable[..., T], *args) -> T:
+        """Teacher work runs on the teacher's own threads, at a lower CPU priority than the request threads:
+        on a busy two-core Space the scheduler gives the student's requests the CPU first (its compute is
+        milliseconds) and the teacher's take what is left. Nothing changes on an idle machine."""
+        if self._side(mix) == "teacher":
+            return self._teacher_threads.submit(fn, *args).result()
+        return fn(*args)
 
     def clean_outputs_forever(self, every: float = CLEAN_EVERY_S) -> None:
         """Served files go before OUTPUT_MAX_AGE_S; the data directory is swept every SWEEP_EVERY_S."""
@@ -139,13 +169,11 @@ class Service:
         found: dict[str, Path] = {}
         if self.default_path is not None:
             found[self.default_name] = Path(self.default_path)
-        for path in sorted(self.checkpoint_dir.glob("*.safetensors"), key=lambda p: p.stat().st_mtime, reverse=True):
-            found[path.stem] = path
-        return found
+        return found | published(self.checkpoint_dir)
 
     def vocoder_checkpoints(self) -> dict[str, Path]:
         """Selectable student vocoders: the shipped one, then fine-tuned ones (newest first)."""
-        from kdtts.distill.finetune_vocoder import vocoder_checkpoints
+        from kdtts.distill.publish import vocoder_checkpoints
 
         return vocoder_checkpoints(self.data)
 
@@ -181,8 +209,8 @@ class Service:
     def warm_up(self) -> None:
         """Every teacher session and one short synthesis per model, so the first user does not pay for
         lazy initialisation."""
-        self.teacher.warm()
         engine = self.engine()
-        engine.synthesize("Hello.", Mix.of("teacher"))
+        self._teacher_threads.submit(self.teacher.warm).result()  # its sessions' own threads inherit the priority
+        self._run(Mix.of("teacher"), engine.synthesize, "Hello.", Mix.of("teacher"))
         if engine.student is not None:
             engine.synthesize("Hello.", Mix.of("student"))

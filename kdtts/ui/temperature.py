@@ -7,7 +7,6 @@ from dataclasses import replace
 
 import gradio as gr
 
-from kdtts.distill.data import teacher_scales
 from kdtts.teachers.piper import PiperTeacher
 from kdtts.voice import Scales
 
@@ -32,4 +31,4 @@ def scales(teacher: PiperTeacher, temperature: float, length: float = 1.0) -> Sc
         if not math.isfinite(value) or not low <= value <= high:
             raise ValueError(f"{name} must be a finite number in [{low}, {high}], got {raw!r}")
         values.append(value)
-    return replace(teacher_scales(teacher, values[0]), length=values[1])
+    return replace(teacher.default_scales.at_temperature(values[0]), length=values[1])

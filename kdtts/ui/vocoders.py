@@ -5,21 +5,24 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import OrderedDict
+from typing import TYPE_CHECKING
 
 import gradio as gr
 
 from kdtts.audio import write_wav
 from kdtts.evaluate import intrusive
 from kdtts.families import FAMILIES, family_of
-from kdtts.student.checkpoint import CheckpointError, load_vocoder
-from kdtts.student.vocoder import VocoderStudent
+from kdtts.student.header import CheckpointError
 from kdtts.teachers.registry import TEACHERS
 from kdtts.text import validate
 from kdtts.ui import plots
 from kdtts.ui.errors import friendly
 from kdtts.ui.service import Service
 from kdtts.ui.teachers import chosen
-from kdtts.vocoding import VocoderPair
+
+if TYPE_CHECKING:  # torch is imported when a vocoder is first used, not when the app starts
+    from kdtts.student.vocoder import VocoderStudent
+    from kdtts.vocoding import VocoderPair
 
 MAX_LOADED_VOCODERS = 4  # student vocoders held in memory at once (the least recently used goes first)
 VOCODER_CHARS = 400  # HiFi-GAN is slow and its activations grow with the audio: a few sentences at a time
@@ -44,12 +47,15 @@ class Vocoders:
         with self._lock:
             if name not in self._pairs:
                 from kdtts.engine import Engine
+                from kdtts.vocoding import VocoderPair
 
                 self._pairs[name] = VocoderPair.load(name, mel_engine=Engine(self.service.teacher))
             if path is None:
                 return self._pairs[name]
             key = (str(path), path.stat().st_mtime)
             if key not in self._students:
+                from kdtts.student.checkpoint import load_vocoder
+
                 self._students[key] = load_vocoder(path)
             self._students.move_to_end(key)
             while len(self._students) > MAX_LOADED_VOCODERS:
