@@ -5,7 +5,7 @@
 # $OUT/<run>.tar. The machine needs PyTorch, onnx and onnxruntime; soundfile is stubbed (training reads no audio
 # files). Env: DEADLINE (default 450), LIMIT (sentences to rebuild, default all; give a distill command
 # `--sentences` at most what was rebuilt, or it tries to read more with the teacher), WORKERS (default nproc).
-# Example: DEADLINE=470 bash tools/gpu_run.sh "adversarial --config configs/adversarial_gpu.json --out runs/gpu_gan"
+# Example: DEADLINE=470 bash tools/gpu_run.sh "adversarial --config assets/provenance/adversarial_gpu.json --out runs/gpu_gan"
 start=$(date +%s)
 export PYTHONUNBUFFERED=1 PYTHONPATH=/tmp/shim:$PWD
 mkdir -p /tmp/shim
