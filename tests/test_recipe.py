@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import pytest
 
 from kdtts.distill.budget import StepBudget
-from kdtts.distill.recipe import Recipe, RecipeError, run_recipe
+from kdtts.distill.recipe import Recipe, RecipeError, Stopped, run_recipe
 from kdtts.student.checkpoint import load_student, read_metadata
 from kdtts.student.model import StudentTTS
 from kdtts.student.modules import StudentConfig
@@ -84,3 +85,91 @@ def test_a_recipe_chains_its_stages_resumes_and_writes_its_card(tmp_path):
     state = json.loads((out / "recipe_state.json").read_text())
     assert [s["resumed"] for s in state["sittings"]] == [False, True]
     assert state["stages"]["decoder"]["sittings"] == 1
+
+
+def test_a_stopped_recipe_says_where_reports_its_stages_and_resumes(tmp_path):
+    """The app's hooks: the display as dicts, every step's row, a stop between steps that --resume continues."""
+    cache = synthetic_cache(tmp_path / "cache")
+    distill = {"max_steps": 4, "batch_utts": 2, "batch_segments": 2, "crop_ids": 8, "validation_utts": 4,
+               "warmup_steps": 1, "checkpoint_every": 2}
+    recipe_file = tmp_path / "tiny.json"
+    recipe_file.write_text(json.dumps({
+        "name": "tiny", "student": TINY, "sentences": 20, "min_utterances": 8, "stages": [
+            {"name": "cache", "kind": "cache"},
+            {"name": "duration", "kind": "distill", "settings": {**distill, "modules": ["duration"]}},
+            {"name": "decoder", "kind": "distill", "settings": {**distill, "modules": ["decoder"]}},
+            {"name": "compose", "kind": "compose",
+             "modules": {"duration": "duration", "front": "duration", "decoder": "decoder"}}]}))
+    shown, rows = [], []
+    stop_at = {"decoder": 3}
+
+    def should_stop() -> bool:
+        return bool(rows) and rows[-1][1].get("stage") in stop_at and rows[-1][0] >= stop_at[rows[-1][1]["stage"]]
+
+    out = tmp_path / "run"
+    with pytest.raises(Stopped, match="stage 3/4 .decoder."):
+        run_recipe(Recipe.load(recipe_file), out, cache_dir=str(cache), progress=False, should_stop=should_stop,
+                   on_progress=shown.append, on_step=lambda step, row: rows.append((step, row)))
+    assert {(p["k"], p["n"], p["stage"]) for p in shown} >= {(1, 4, "cache"), (2, 4, "duration"), (3, 4, "decoder")}
+    assert [step for step, row in rows if row["stage"] == "duration"] == [1, 2, 3, 4]
+    assert all(p["total"] == 4 for p in shown if p["stage"] == "decoder")
+    state = json.loads((out / "recipe_state.json").read_text())
+    assert state["stages"]["duration"]["status"] == "done" and state["stages"]["decoder"]["status"] == "running"
+    assert not (out / "student.safetensors").exists()
+
+    stop_at.clear()
+    student = run_recipe(Recipe.load(recipe_file), out, cache_dir=str(cache), resume=True, progress=False,
+                         on_step=lambda step, row: rows.append((step, row)))
+    assert [step for step, row in rows[-2:]] == [3, 4]  # the decoder continued from its last checkpoint
+    assert load_student(student).config.decoder_channels == 16
+
+
+def test_the_distill_tab_runs_the_recipe_short_form_publishes_its_card_and_cancels(teacher, tmp_path, monkeypatch):
+    from kdtts.distill import finetune_request
+    from kdtts.distill.finetune import Finetuner, FinetuneRequest
+    from kdtts.student.checkpoint import SHIPPED_STUDENT
+
+    def short_form(front_steps: int) -> str:
+        path = tmp_path / f"short{front_steps}.json"
+        path.write_text(json.dumps({"name": "short", "init": "assets/student.safetensors", "min_utterances": 48,
+                                    "stages": [
+            {"name": "cache", "kind": "cache"},
+            {"name": "front", "kind": "distill", "share": 0.5, "hand_on": "best",
+             "settings": {"modules": ["front"], "max_steps": front_steps, "batch_utts": 2, "validation_utts": 16,
+                          "checkpoint_every": 2}},
+            {"name": "adversarial", "kind": "adversarial", "share": 0.5,
+             "settings": {"max_steps": 2, "batch_segments": 2, "segment_frames": 16, "validation_utts": 16,
+                          "checkpoint_every": 2}},
+            {"name": "compose", "kind": "compose",
+             "modules": {"duration": "front", "front": "front", "decoder": "adversarial"}},
+            {"name": "export", "kind": "export"}]}))
+        return str(path)
+
+    quick, slow = short_form(3), short_form(5000)
+    monkeypatch.setattr(finetune_request, "RECIPES", (quick, slow))
+    text = "The cat sat on the mat.\nA bird sang in the tall tree.\nWe walked to the market at noon."
+    jobs = Finetuner(teacher, tmp_path / "data", lambda: {"shipped": SHIPPED_STUDENT})
+    with pytest.raises(ValueError, match="between 2 and 30 minutes"):
+        jobs.start(FinetuneRequest(recipe=quick, minutes=1, text=text, base="shipped"))
+    with pytest.raises(ValueError, match="one regression"):
+        jobs.start(FinetuneRequest(recipe=quick, text=text, base="shipped", student={"decoder_channels": 8}))
+
+    job = jobs.start(FinetuneRequest(name="short", recipe=quick, minutes=2, text=text, base="shipped"))
+    jobs.wait(240)
+    assert job.status == "done", job.message
+    card = Path(job.checkpoint).with_suffix(".card.md").read_text()
+    assert card == job.card and "the app's Distill tab" in card and "| 2 | front | distill | 3 (3) |" in card
+    assert job.snapshot()["stage"] == "stage 5/5 export" and job.snapshot()["card"] == card
+    info = load_student(job.checkpoint).info
+    assert info["recipe"] == "short" and info["stages"]["front"]["steps"] == 3 and info["base"] == "student.safetensors"
+    assert not list((tmp_path / "data" / "finetune_runs").glob("*"))
+
+    job = jobs.start(FinetuneRequest(name="cut", recipe=slow, minutes=10, text=text, base="shipped"))
+    end = time.time() + 120
+    while job.running and not (job.stage.endswith("front") and job.step >= 2) and time.time() < end:
+        time.sleep(0.1)
+    assert jobs.cancel(job.secret)
+    jobs.wait(120)
+    assert job.status == "cancelled" and "nothing was saved" in job.message, job.message
+    assert not (tmp_path / "data" / "checkpoints" / "cut.safetensors").exists()
+    assert not list((tmp_path / "data" / "finetune_runs").glob("*"))

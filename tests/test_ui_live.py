@@ -406,6 +406,10 @@ def test_finetune_requests_are_checked_before_a_job_starts(client):
                        api_name="/finetune")
     with pytest.raises(AppError, match="recordings"):
         client.predict("half", 5, 3e-4, 0.5, 0.0, ["decoder"], api_name="/finetune")
+    from kdtts.ui.distill import PRESETS
+
+    with pytest.raises(AppError, match="maximum value 30"):  # the recipe's short form: a budget in minutes
+        client.predict(name="recipe", preset=PRESETS[2], minutes=60, api_name="/finetune")
     assert not client.predict(api_name="/finetune_status")["running"]
 
 

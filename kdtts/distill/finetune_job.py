@@ -33,6 +33,10 @@ class Job:
     run_dir: Path | None = None
     samples: list[tuple[int, Path]] = field(default_factory=list)  # (step, wav) listening samples so far
     owner: str = "local"
+    stage: str = ""              # a recipe's stage display ("stage 2/6 front"); empty for one regression
+    total: int | None = None     # that stage's steps (a recipe fits them to its budget)
+    card: str | None = None      # the model card a recipe wrote, published beside the checkpoint
+
     @property
     def running(self) -> bool:
         return self.finished is None
@@ -42,6 +46,15 @@ class Job:
         if self.cancel.is_set():
             self.status, self.message = "cancelled", "cancelled before training started"
         return self.cancel.is_set()
+
+    def progress(self, p: dict) -> None:
+        """A recipe's display (kdtts.distill.recipe.Display): the stage, its step, the whole recipe's ETA."""
+        stage = f"stage {p['k']}/{p['n']} {p['stage']}"
+        if stage != self.stage:
+            self.stage, self.rows = stage, []  # the loss curve is the running stage's (a new list: pages read the old)
+        self.step, self.total = p["step"], p["total"]
+        eta = "?" if p["eta_s"] is None else f"{p['eta_s'] // 60}:{p['eta_s'] % 60:02d}"
+        self.message = f"{stage}: {p['step']}/{p['total']}, recipe ETA {eta}"
 
     def stopped_in_training(self) -> bool:
         """Whether training ended before its steps (a cancel); if so it says so and nothing is to be saved."""
@@ -62,9 +75,10 @@ class Job:
 
     def snapshot(self) -> dict:
         elapsed = (self.finished or time.time()) - self.started
-        return {"id": self.id, "status": self.status, "step": self.step, "steps": int(self.request.steps),
+        return {"id": self.id, "status": self.status, "step": self.step, "steps": self.total or int(self.request.steps),
+                "stage": self.stage, "card": self.card,
                 "message": self.message, "checkpoint": self.checkpoint, "seconds": round(elapsed, 1),
-                "running": self.running, "loss": self.rows[-1]["loss"] if self.rows else None,
+                "running": self.running, "loss": self.rows[-1].get("loss") if self.rows else None,
                 "settings": {k: v for k, v in asdict(self.request).items() if k != "text"},
                 "user_text": bool(self.request.text.strip()), "recordings": bool(self.request.recordings)}
 

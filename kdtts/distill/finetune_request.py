@@ -14,6 +14,8 @@ from kdtts.distill.corpus import pydoc_topics, read_heldout, template_sentences
 MAX_USER_SENTENCES = 500
 MAX_USER_CHARS = 20_000          # a visitor's own text: the teacher reads it all before training starts
 VALIDATE_EVERY = 25              # distill()'s checkpoint_every: validation losses join the rows
+RECIPES = ("finetune",)          # the recipes a visitor may run (configs/recipe_<name>.json)
+MAX_RECIPE_MINUTES = 30
 SCRATCH_DECODER = {"decoder_channels": 64, "decoder_layers": 2, "decoder_mult": 2}
 """The from-scratch preset's decoder: small enough to learn audibly within a couple of CPU minutes."""
 
@@ -38,6 +40,8 @@ class FinetuneRequest:
     student: dict | None = None  # StudentConfig overrides for a fresh student (the from-scratch preset)
     sample_every: int | None = None  # listening samples every N steps (None: only at the end)
     teacher: str = "piper-joe"   # a vocoder teacher (hifigan) fine-tunes the student vocoder instead
+    recipe: str | None = None    # "finetune": the recipe's short form (its stages, in `minutes`); None: one regression
+    minutes: float = 5.0         # the recipe's budget, teacher reading and evaluation included
     batch_utts: int = 4
     batch_segments: int = 8
     segment_frames: int = 32
@@ -73,6 +77,14 @@ class FinetuneRequest:
             raise ValueError("temperature must be in [0, 1.5]")
         if not self.modules or set(self.modules) - set(MODULES):
             raise ValueError(f"choose one or more modules from {MODULES}")
+        if self.recipe is not None:
+            if self.recipe not in RECIPES:
+                raise ValueError(f"recipe must be one of {RECIPES}")
+            if not 2 <= float(self.minutes) <= MAX_RECIPE_MINUTES:
+                raise ValueError(f"the recipe's budget must be between 2 and {MAX_RECIPE_MINUTES} minutes")
+            if self.recordings or self.student:
+                raise ValueError("the recipe's short form starts from a trained student and learns from the teacher "
+                                 "alone; for recordings (α < 1) or a fresh decoder, choose one regression")
         if self.text.strip() and len(user_sentences(self.text)) < 2:
             raise ValueError("your text needs at least two sentences (one per line, or ending in . ! ?)")
         if len(self.text) > MAX_USER_CHARS:

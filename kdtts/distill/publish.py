@@ -29,6 +29,7 @@ def evict_oldest(checkpoint_dir: Path, keep: int) -> list[str]:
     for path in found[keep:]:
         path.unlink(missing_ok=True)
         path.with_suffix(".losses.json").unlink(missing_ok=True)
+        path.with_suffix(".card.md").unlink(missing_ok=True)
     return [p.stem for p in found[keep:]]
 
 

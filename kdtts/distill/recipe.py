@@ -19,6 +19,7 @@ import shutil
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,6 +44,10 @@ EVALUATE_KEYS = ("limit", "speed_sentences", "repeats", "skip")
 
 class RecipeError(ValueError):
     """A recipe file or run folder the recipe cannot use; the message says why."""
+
+
+class Stopped(RuntimeError):
+    """The caller's `should_stop` ended the run between steps; its folder keeps what `--resume` needs."""
 
 
 @dataclass
@@ -139,16 +144,19 @@ class RecipeState:
 
 
 class Display:
-    """The one progress bar: stage k of n, its step, and an ETA for the whole recipe."""
+    """The one progress bar: stage k of n, its step, and an ETA for the whole recipe. `listener` (the app's
+    job) gets the same as a dict: stage, k, n, step, total, eta_s (None until a rate is known)."""
 
-    def __init__(self, n: int, enabled: bool) -> None:
-        self.n, self.enabled = n, enabled
+    def __init__(self, n: int, enabled: bool, listener: Callable[[dict], None] | None = None) -> None:
+        self.n, self.enabled, self.listener = n, enabled, listener
+        self.k, self.name = 0, ""
         self.bar = tqdm(total=1, disable=not enabled, bar_format="{desc} {percentage:3.0f}%|{bar:20}| "
                                                                  "{n_fmt}/{total_fmt} {postfix}")
         self.started, self.step0, self.tail = time.monotonic(), 0, 0.0
 
     def stage(self, k: int, stage: Stage, total: int, unit: str, tail_seconds: float, deadline: float | None) -> None:
         """A new stage on the same bar; `tail_seconds`: what the stages without steps after it will take."""
+        self.k, self.name = k, stage.name
         self.bar.set_description(f"stage {k}/{self.n} {stage.name}", refresh=False)
         self.bar.set_postfix_str("", refresh=False)
         self.bar.reset(total=max(1, total))
@@ -158,7 +166,7 @@ class Display:
         self.update(0, total)
 
     def update(self, step: int, total: int, extra: str = "") -> None:
-        if not self.enabled:
+        if not self.enabled and self.listener is None:
             return
         now = time.monotonic()
         if self.step0 is None:
@@ -170,12 +178,17 @@ class Display:
             left, speed = max(0.0, self.stage_seconds - (now - self.started)) * (step < total), ""
         else:
             left, speed = ((total - step) / rate if rate > 0 else None), f"{rate:.2f} {self.unit}/s, "
-        eta = "?"
+        eta, whole = "?", None
         if left is not None:
             whole = left + self.tail
             if self.deadline is not None:  # within budget, the budget is the honest estimate
                 whole = max(whole, self.deadline - now)
             eta = _clock(whole)
+        if self.listener is not None:
+            self.listener({"stage": self.name, "k": self.k, "n": self.n, "step": step, "total": max(1, total),
+                           "eta_s": None if whole is None else round(whole)})
+        if not self.enabled:
+            return
         self.bar.set_postfix_str(f"{speed}recipe ETA {eta}{extra}", refresh=False)
         self.bar.refresh()
 
@@ -207,9 +220,14 @@ def default_cache_dir(voice: str | None, temperature: float) -> str:
 
 def run_recipe(recipe: Recipe, out: str | Path, voice: str | None = None, hours: float | None = None,
                resume: bool = False, cache_dir: str | None = None, command: str | None = None,
-               progress: bool = True, init: str | None = None) -> Path:
+               progress: bool = True, init: str | None = None, corpus: list[str] | None = None,
+               should_stop: Callable[[], bool] | None = None, on_progress: Callable[[dict], None] | None = None,
+               on_step: Callable[[int, dict], None] | None = None) -> Path:
     """Run (or continue, with `resume`) every stage of `recipe` into `out`; return out/student.safetensors.
-    `init`: start the first training stage from this student instead of the recipe's own start."""
+    `init`: start the first training stage from this student instead of the recipe's own start; `corpus`:
+    the sentences the teacher reads (default: the built-in corpus, `recipe.sentences` of it); `should_stop`:
+    checked at every step, ends the run with Stopped; `on_progress`: the display as dicts (Display);
+    `on_step`: every training step's loss row, with the stage's name."""
     if init:
         recipe.init = init
     if recipe.init and not Path(recipe.init).exists():
@@ -240,8 +258,9 @@ def run_recipe(recipe: Recipe, out: str | Path, voice: str | None = None, hours:
     state.save()
     start = time.monotonic()
     deadline = start + hours * 3600 - spent if hours else None
-    display = Display(len(recipe.stages), progress and parallel.rank() == 0)
+    display = Display(len(recipe.stages), progress and parallel.rank() == 0, on_progress)
     runner = Runner(recipe, out, state, display, voice, cache_dir, deadline)
+    runner.corpus, runner.should_stop, runner.on_step = corpus, should_stop, on_step
     runner.clock = (spent, start)
     previous = signal.signal(signal.SIGTERM, _exit_on_term) if threading.current_thread() is threading.main_thread() \
         else None
@@ -253,6 +272,8 @@ def run_recipe(recipe: Recipe, out: str | Path, voice: str | None = None, hours:
                 if stage.kind == "cache" and not record.get("complete"):
                     runner.resume_reading()
                 continue
+            if should_stop is not None and should_stop():
+                raise Stopped(f"stopped before stage {k}/{len(recipe.stages)} ({stage.name})")
             began = time.monotonic()
             record.update(status="running", dir=f"{k}-{stage.name}", sittings=record.get("sittings", 0) + 1)
             state.save()
@@ -289,6 +310,12 @@ class Runner:
         self.handed: dict[str, str | None] = {}
         self.reader: CacheReader | None = None
         self.clock, self.saved = (0.0, time.monotonic()), time.monotonic()
+        self.corpus: list[str] | None = None
+        self.should_stop: Callable[[], bool] | None = None
+        self.on_step: Callable[[int, dict], None] | None = None
+
+    def sentences(self, limit: int) -> list[str]:
+        return self.corpus[:limit] if self.corpus is not None else build_corpus(limit=limit)
 
     def tick(self) -> None:
         """Every 10 s, the time spent goes to the state: a run killed outright still counts it against --hours."""
@@ -321,7 +348,7 @@ class Runner:
         nominal = self.recipe.sentences
         self.display.stage(k, stage, self.recipe.min_utterances, "sent", self.tail_after(stage), self.deadline)
         if parallel.rank() == 0:
-            self.reader = CacheReader(self.cache_dir, build_corpus(limit=nominal), self.voice,
+            self.reader = CacheReader(self.cache_dir, self.sentences(nominal), self.voice,
                                       self.recipe.temperature).start()
             before = self.reader.count
             record.update(cached_before=before, processes=self.reader.processes)
@@ -362,7 +389,7 @@ class Runner:
 
     def resume_reading(self) -> None:
         if parallel.rank() == 0 and self.reader is None:
-            self.reader = CacheReader(self.cache_dir, build_corpus(limit=self.state.data["plan"]["sentences"]),
+            self.reader = CacheReader(self.cache_dir, self.sentences(self.state.data["plan"]["sentences"]),
                                       self.voice, self.recipe.temperature).start()
 
     def stop_reading(self) -> None:
@@ -397,17 +424,23 @@ class Runner:
                 extra = f", teacher {reader.count}/{reader.target} ETA {_clock(left) if left is not None else '?'}"
             self.display.update(step, total, extra)
             self.tick()
+            if self.on_step is not None:
+                self.on_step(step, {**row, "stage": stage.name})
 
         if stage.kind == "distill":
             cfg = DistillConfig(**{**stage.settings, **shared, "sentences": sentences, "voice": self.voice,
                                    "temperature": self.recipe.temperature, "grow_with_cache": growing,
                                    "student": {} if init else self.recipe.student})
-            result = distill(cfg, folder, resume=resume, progress=False, on_step=on_step, budget=budget)
+            result = distill(cfg, folder, resume=resume, progress=False, on_step=on_step, budget=budget,
+                             should_stop=self.should_stop)
             handed = folder / "best.safetensors" if stage.hand_on == "best" else result
         else:
             count = len(read_manifest(Path(self.cache_dir)))
             cfg = AdversarialConfig(**{**stage.settings, **shared, "sentences": min(count, sentences)})
-            handed = adversarial(cfg, folder, resume=resume, progress=False, budget=budget, on_step=on_step)
+            handed = adversarial(cfg, folder, resume=resume, progress=False, budget=budget, on_step=on_step,
+                                 should_stop=self.should_stop)
+        if self.should_stop is not None and self.should_stop():
+            raise Stopped(f"stopped in stage {k}/{len(self.recipe.stages)} ({stage.name})")
         steps = budget.total if budget is not None and budget.total else cfg.max_steps
         record.update(handed_on=str(handed), steps=steps, nominal_steps=nominal, init=init,
                       rate=round(budget.rate, 3) if budget is not None and budget.rate else record.get("rate"),

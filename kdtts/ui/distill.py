@@ -9,7 +9,7 @@ import threading
 import gradio as gr
 
 from kdtts.distill.config import MODULES
-from kdtts.distill.finetune_request import SCRATCH_DECODER
+from kdtts.distill.finetune_request import MAX_RECIPE_MINUTES, SCRATCH_DECODER
 from kdtts.families import family_of
 from kdtts.teachers.registry import DEFAULT_TEACHER
 from kdtts.ui import plots, uploads
@@ -20,7 +20,8 @@ from kdtts.ui.service import Service
 from kdtts.ui.teachers import chosen, switch_panels, teacher_selector
 from kdtts.ui.temperature import slider as temperature_slider
 
-PRESETS = ("fine-tune a student", "from scratch: a small decoder (hear noise turn into speech in ~2 minutes)")
+PRESETS = ("fine-tune a student", "from scratch: a small decoder (hear noise turn into speech in ~2 minutes)",
+           "the recipe's short form: front and adversarial decoder in a budget of minutes, with its model card")
 
 
 def _changed(choices: list[str], seen: list[str] | None) -> tuple:
@@ -43,9 +44,10 @@ class DistillTab:
     def do_finetune(self, name="", steps=200, lr=3e-4, alpha=1.0, temperature=0.0, modules=None,
                     source="built-in set", text="", upload=None, base=None, sentences=64, recordings=None,
                     take_1=None, take_2=None, take_3=None, preset=PRESETS[0], teacher=DEFAULT_TEACHER,
-                    vocoder_base=None, request: gr.Request = None):
+                    vocoder_base=None, minutes=5, request: gr.Request = None):
         """Start a job; returns (message, owner key). The key is needed to cancel, so only its starter can.
-        Recordings (a zip, or takes from the microphone) enable α < 1."""
+        Recordings (a zip, or takes from the microphone) enable α < 1. The third preset runs the recipe's
+        short form (configs/recipe_finetune.json) in `minutes` instead of `steps` of one regression."""
         user_text = ""
         if source != "built-in set":
             user_text = (text or "")
@@ -64,6 +66,7 @@ class DistillTab:
         try:  # a refused start leaves nothing behind
             family = family_of(chosen(teacher))
             scratch = preset == PRESETS[1] and family.scratch
+            recipe = "finetune" if preset == PRESETS[2] and family.name == "tts" else None
             base = {"tts": base, "vocoder": vocoder_base}.get(family.name, base)  # each family's start-from list
             job_request = FinetuneRequest(name=name or "", steps=int(steps), lr=float(lr), alpha=float(alpha),
                                           temperature=float(temperature), modules=tuple(modules or MODULES),
@@ -71,7 +74,7 @@ class DistillTab:
                                           sentences=int(sentences), recordings=folder,
                                           student=SCRATCH_DECODER if scratch else None,
                                           sample_every=max(1, int(steps) // 6) if scratch else None,
-                                          teacher=teacher)
+                                          teacher=teacher, recipe=recipe, minutes=float(minutes or 5))
             job = self.jobs.start(job_request, owner)
         except BaseException:
             if folder:
@@ -79,6 +82,9 @@ class DistillTab:
             raise
         if job.status == "queued":
             return f"Fine-tune {job.id} is waiting behind the running one: {job.message}.", job.secret
+        if recipe:
+            return (f"Started fine-tune {job.id}: the {recipe} recipe in {job_request.minutes:g} minutes.",
+                    job.secret)
         return f"Started fine-tune {job.id}: {job_request.steps} steps.", job.secret
 
     def do_cancel(self, owner_key=""):
@@ -94,10 +100,10 @@ class DistillTab:
         n = len(job.rows)
         with self._loss_lock:  # shared by every open page; redrawn every 5 steps at most
             key, path = self._loss_png
-            if key and key[0] == job.id and (n - key[1] < 5 and job.running or n == key[1]):
+            if key and key[:2] == (job.id, job.stage) and (0 <= n - key[2] < 5 and job.running or n == key[2]):
                 return path
-            path = plots.losses(list(job.rows), self.service.out_dir, f"fine-tune {job.id}")
-            self._loss_png = ((job.id, n), path)
+            path = plots.losses(list(job.rows), self.service.out_dir, f"fine-tune {job.id} {job.stage}".strip())
+            self._loss_png = ((job.id, job.stage, n), path)
             return path
 
     def poll(self, seen_checkpoints, owner_key="", seen_vocoders=None):
@@ -115,7 +121,9 @@ class DistillTab:
         bar = (f"<div class='kd-progress'><div style='width:{100 * fraction:.0f}%;background:{colour}'></div></div>"
                if state["status"] != "idle" else "")
         sample, heard = self.latest_sample()
-        return (status, bar, self.loss_png(), *_changed(list(self.service.checkpoints()), seen_checkpoints), sample,
+        card = state.get("card")
+        card = gr.update(value=card, visible=True) if card and state["status"] == "done" else gr.update(visible=False)
+        return (status, bar, self.loss_png(), card, *_changed(list(self.service.checkpoints()), seen_checkpoints), sample,
                 heard, *_changed(list(self.service.vocoder_checkpoints()), seen_vocoders))
 
     def latest_sample(self):
@@ -150,6 +158,8 @@ class DistillTab:
             with gr.Column():
                 name = gr.Textbox("", label="Checkpoint name", placeholder="my-finetune")
                 steps = gr.Number(200, precision=0, minimum=1, maximum=1000, label="steps")
+                minutes = gr.Number(5, minimum=2, maximum=MAX_RECIPE_MINUTES, visible=False, elem_id="ft-minutes",
+                                    label="the recipe's budget (minutes, teacher and evaluation included)")
                 lr = gr.Number(3e-4, label="learning rate")
                 with gr.Group() as tts_only:  # the text-to-speech student's settings
                     alpha, temperature, modules, base = self._build_tts_settings(choices)
@@ -166,9 +176,11 @@ class DistillTab:
                     start = gr.Button("Start fine-tune", variant="primary", elem_id="ft-start")
                     cancel = gr.Button("Cancel", variant="stop", elem_id="ft-cancel")
         message, key, status, bar, loss, heard, sample = self._build_progress()
+        card = gr.Markdown(visible=False, elem_id="ft-card", label="the finished run's model card")
         state = gr.JSON(visible=False, label="job state")
         start.click(friendly(self.do_finetune), [name, steps, lr, alpha, temperature, modules, source, text, upload,
-                                                 base, sentences, recordings, *takes, preset, teacher, vocoder_base],
+                                                 base, sentences, recordings, *takes, preset, teacher, vocoder_base,
+                                                 minutes],
                     [message, key], api_name="finetune", concurrency_id="jobs")
         cancel.click(friendly(self.do_cancel), key, message, api_name="finetune_cancel", concurrency_id="jobs")
         gr.Button(visible=False).click(self.do_status, None, state, api_name="finetune_status", concurrency_limit=None)
@@ -178,10 +190,13 @@ class DistillTab:
         preset.change(lambda p: ((gr.update(value=["decoder"]), 300, 2e-3, None) if p == PRESETS[1] else
                                  (gr.update(value=list(MODULES)), 200, 3e-4, gr.skip())),
                       preset, [modules, steps, lr, base], api_visibility="private", queue=False)
+        preset.change(lambda p: tuple(gr.update(visible=(p == PRESETS[2]) == recipe_field)
+                                      for recipe_field in (True, False, False, False)),
+                      preset, [minutes, steps, lr, modules], api_visibility="private", queue=False)
         switch_panels(teacher, {"tts": [preset, tts_only, recordings_panel], "vocoder": [vocoder_base]})
         seen, seen_vocoders = gr.State(choices), gr.State(vocoders)
         lists = [seen, compare_student, base, seen_vocoders, compare_vocoder, vocoder_base]
-        gr.Timer(1.0).tick(self.poll, [seen, key, seen_vocoders], [status, bar, loss, *lists[:3], sample, heard,
+        gr.Timer(1.0).tick(self.poll, [seen, key, seen_vocoders], [status, bar, loss, card, *lists[:3], sample, heard,
                                                                    *lists[3:]],
                            api_visibility="private", show_progress="hidden", concurrency_limit=None)
         demo.load(self.refresh, None, lists, api_visibility="private")
