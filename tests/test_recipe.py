@@ -23,7 +23,7 @@ def test_shipped_recipes_load_and_the_base_tier_stays_under_5m_parameters():
     small, base, finetune = Recipe.load("small"), Recipe.load("base"), Recipe.load("finetune")
     assert small.init is None and finetune.init == "assets/student.safetensors"
     assert [s.kind for s in small.stages] == ["cache", "distill", "distill", "distill", "adversarial", "compose",
-                                              "export", "evaluate"]
+                                              "calibrate", "export", "evaluate"]
     assert StudentTTS(StudentConfig(**small.student)).count_parameters()["total"] < 1.5e6
     params = StudentTTS(StudentConfig(**base.student)).count_parameters()["total"]
     assert 3e6 < params <= 5e6
@@ -65,6 +65,7 @@ def test_a_recipe_chains_its_stages_resumes_and_writes_its_card(tmp_path):
             {"name": "decoder", "kind": "distill", "settings": {**distill, "modules": ["decoder"]}},
             {"name": "compose", "kind": "compose",
              "modules": {"duration": "duration", "front": "duration", "decoder": "decoder"}},
+            {"name": "calibrate", "kind": "calibrate", "settings": {"utts": 4}},
             {"name": "export", "kind": "export"}]}))
     recipe, out = Recipe.load(recipe_file), tmp_path / "run"
     student = run_recipe(recipe, out, cache_dir=str(cache), command="distill --recipe tiny", progress=False)
@@ -76,6 +77,8 @@ def test_a_recipe_chains_its_stages_resumes_and_writes_its_card(tmp_path):
     assert state["stages"]["export"]["parity"]["durations_equal_fraction"] == 1.0
     assert load_student(student).config.decoder_channels == 16
     assert read_metadata(student)["info"]["recipe"] == "tiny"
+    # clips shorter than BS.1770's 400 ms block have no loudness: no gain, rather than a NaN in the decoder
+    assert read_metadata(student)["info"]["loudness_calibration"] == {"gain_db": 0.0, "sentences": 0}
     card = (out / "MODEL_CARD.md").read_text()
     assert "`distill --recipe tiny`" in card and "| 3 | decoder | distill | 3 (3) |" in card
 
@@ -115,6 +118,7 @@ def test_a_stopped_recipe_says_where_reports_its_stages_and_resumes(tmp_path):
     assert all(p["total"] == 4 for p in shown if p["stage"] == "decoder")
     state = json.loads((out / "recipe_state.json").read_text())
     assert state["stages"]["duration"]["status"] == "done" and state["stages"]["decoder"]["status"] == "running"
+    assert state["stages"]["decoder"]["seconds"] > 0  # the stopped sitting's time is on the card
     assert not (out / "student.safetensors").exists()
 
     stop_at.clear()
@@ -142,6 +146,7 @@ def test_the_distill_tab_runs_the_recipe_short_form_publishes_its_card_and_cance
                           "checkpoint_every": 2}},
             {"name": "compose", "kind": "compose",
              "modules": {"duration": "front", "front": "front", "decoder": "adversarial"}},
+            {"name": "calibrate", "kind": "calibrate", "settings": {"utts": 8, "skip": 1}},
             {"name": "export", "kind": "export"}]}))
         return str(path)
 
@@ -159,8 +164,11 @@ def test_the_distill_tab_runs_the_recipe_short_form_publishes_its_card_and_cance
     assert job.status == "done", job.message
     card = Path(job.checkpoint).with_suffix(".card.md").read_text()
     assert card == job.card and "the app's Distill tab" in card and "| 2 | front | distill | 3 (3) |" in card
-    assert job.snapshot()["stage"] == "stage 5/5 export" and job.snapshot()["card"] == card
+    assert job.snapshot()["stage"] == "stage 6/6 export" and job.snapshot()["card"] == card
     info = load_student(job.checkpoint).info
+    calibration = info["loudness_calibration"]  # two of the three sentences, measured end to end
+    assert calibration["sentences"] == 2 and abs(calibration["gap_mean_after_lu"]) < abs(
+        calibration["gap_mean_before_lu"]) + 0.05 and f"{calibration['gain_db']:+.2f} dB" in card
     assert info["recipe"] == "short" and info["stages"]["front"]["steps"] == 3 and info["base"] == "student.safetensors"
     assert not list((tmp_path / "data" / "finetune_runs").glob("*"))
 

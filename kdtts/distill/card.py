@@ -8,8 +8,9 @@ from pathlib import Path
 
 from kdtts.evaluate.machine import git_head, machine
 
-METRICS = (("wer", "WER", "{:.3f}"), ("dnsmos_ovrl", "DNSMOS OVRL", "{:.2f}"), ("mcd_db", "MCD dB", "{:.2f}"),
-           ("pesq_wb", "PESQ-WB", "{:.2f}"), ("stoi", "STOI", "{:.3f}"), ("rtf_1thread", "RTF (1 thread)", "{:.4f}"))
+METRICS = (("wer", "WER", "{:.3f}"), ("dnsmos_p808", "DNSMOS P.808", "{:.2f}"), ("dnsmos_ovrl", "OVRL", "{:.2f}"),
+           ("pesq_wb", "PESQ-WB", "{:.2f}"), ("stoi", "STOI", "{:.3f}"), ("f0_sd_ratio", "F0 SD / teacher's", "{:.2f}"),
+           ("loudness_diff_lu", "loudness − teacher's (LU)", "{:+.2f}"), ("rtf_1thread", "RTF (1 thread)", "{:.4f}"))
 
 
 def _cell(value: object, fmt: str = "{}") -> str:
@@ -67,6 +68,13 @@ def card_markdown(state: dict, host: dict | None = None) -> str:
     if compose.get("parameters"):
         lines += ["", "## The student", "", "| module | parameters |", "|---|---:|"]
         lines += [f"| {m} | {n:,} |" for m, n in compose["parameters"].items()]
+    calibration = next((records.get(s["name"], {}) for s in stages if s["kind"] == "calibrate"), {})
+    if calibration.get("calibration"):
+        c = calibration["calibration"]
+        lines += ["", f"Loudness calibrated to the teacher's on {c['sentences']} training sentences: "
+                      f"{c['gain_db']:+.2f} dB folded into the decoder head"
+                  + (f" (mean gap {c['gap_mean_before_lu']:+.2f} → {c['gap_mean_after_lu']:+.2f} LU)."
+                     if "gap_mean_before_lu" in c else ".")]
     export = next((records.get(s["name"], {}) for s in stages if s["kind"] == "export"), {})
     if export.get("parity"):
         p = export["parity"]

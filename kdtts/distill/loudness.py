@@ -49,6 +49,8 @@ def calibrate(student: StudentTTS, utts: list[Utt], scales: Scales | None = None
     """Fold the median loudness gap into the decoder (median: a few odd sentences should not set the level).
     Returns the gap before and after, measured on the same sentences."""
     before = loudness_gap(student, utts, scales)
+    if before.size == 0:  # silence, or nothing measurable: no gain rather than a NaN in the decoder
+        return {"gain_db": 0.0, "sentences": 0}
     gain = -float(np.median(before))
     apply_gain(student, gain)
     after = loudness_gap(student, utts, scales)

@@ -5,7 +5,8 @@ the one before, resumably, within a wall-clock budget.
 
 Stages (`kind`): `cache` (the teacher reads the corpus on every core, in the background, while the
 training stages start on what is read), `distill` (DistillConfig keys), `adversarial` (AdversarialConfig
-keys), `compose`, `export` (ONNX, checked against PyTorch), `evaluate` (the teacher in the same run).
+keys), `compose`, `calibrate` (the student's level folded to the teacher's, kdtts.distill.loudness),
+`export` (ONNX, checked against PyTorch), `evaluate` (the teacher in the same run).
 Each stage keeps its state under DIR/<k>-<name>/; DIR/recipe_state.json records which stages are done,
 what each handed on, and what the budget scaled. With `--hours`, the corpus is fitted to the teacher's
 measured speed and each training stage's steps to its own measured speed (kdtts.distill.budget), in
@@ -36,10 +37,11 @@ from kdtts.distill.teacher_pool import CacheReader
 from kdtts.distill.train import distill
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-KINDS = ("cache", "distill", "adversarial", "compose", "export", "evaluate")
+KINDS = ("cache", "distill", "adversarial", "compose", "calibrate", "export", "evaluate")
 TRAINING = ("distill", "adversarial")
 HAND_ON = ("best", "last")
 EVALUATE_KEYS = ("limit", "speed_sentences", "repeats", "skip")
+CALIBRATE_KEYS = ("utts", "skip")  # training utterances measured, after the validation ones skipped
 
 
 class RecipeError(ValueError):
@@ -116,6 +118,8 @@ class Recipe:
                     raise RecipeError(f"{where}: stage {stage.name}: {error}") from None
             if stage.kind == "evaluate" and set(stage.settings) - set(EVALUATE_KEYS):
                 raise RecipeError(f"{where}: stage {stage.name}: evaluate settings are {EVALUATE_KEYS}")
+            if stage.kind == "calibrate" and set(stage.settings) - set(CALIBRATE_KEYS):
+                raise RecipeError(f"{where}: stage {stage.name}: calibrate settings are {CALIBRATE_KEYS}")
             if stage.kind == "compose" and (set(stage.modules) != {"duration", "front", "decoder"}
                                             or set(stage.modules.values()) - set(names)):
                 raise RecipeError(f"{where}: stage {stage.name}: compose names a stage for duration, front, decoder")
@@ -248,8 +252,9 @@ def run_recipe(recipe: Recipe, out: str | Path, voice: str | None = None, hours:
     parallel.barrier()
     spent = state.data.get("seconds", 0.0)
     if not resume:
-        state.data.update(recipe=recipe.name, recipe_file=asdict(recipe), hours=hours, voice=voice,
+        state.data.update(recipe=recipe.name, hours=hours, voice=voice,
                           cache_dir=cache_dir or default_cache_dir(voice, recipe.temperature), plan={})
+    state.data["recipe_file"] = asdict(recipe)  # as this sitting runs it (a stage added since runs now; the card says)
     hours = state.data["hours"] if hours is None else hours
     state.data["hours"] = hours
     voice, cache_dir = state.data["voice"], state.data["cache_dir"]
@@ -274,18 +279,18 @@ def run_recipe(recipe: Recipe, out: str | Path, voice: str | None = None, hours:
                 continue
             if should_stop is not None and should_stop():
                 raise Stopped(f"stopped before stage {k}/{len(recipe.stages)} ({stage.name})")
-            began = time.monotonic()
             record.update(status="running", dir=f"{k}-{stage.name}", sittings=record.get("sittings", 0) + 1)
+            runner.current = (record, record.get("seconds", 0.0), time.monotonic())
             state.save()
             runner.run(k, stage, resume=resume)  # a stage without a checkpoint yet starts afresh
-            record.update(status="done", seconds=round(record.get("seconds", 0.0) + time.monotonic() - began, 1))
+            runner.tick(force=True)
+            record["status"], runner.current = "done", None
             state.data["seconds"] = round(spent + time.monotonic() - start, 1)
             state.save()
             parallel.barrier()
     finally:
         runner.stop_reading()
-        state.data["seconds"] = round(spent + time.monotonic() - start, 1)
-        state.save()
+        runner.tick(force=True)  # a stopped or failed sitting's time counts too
         display.close()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
@@ -310,6 +315,7 @@ class Runner:
         self.handed: dict[str, str | None] = {}
         self.reader: CacheReader | None = None
         self.clock, self.saved = (0.0, time.monotonic()), time.monotonic()
+        self.current: tuple[dict, float, float] | None = None  # the running stage: its record, seconds before, start
         self.corpus: list[str] | None = None
         self.should_stop: Callable[[], bool] | None = None
         self.on_step: Callable[[int, dict], None] | None = None
@@ -317,12 +323,16 @@ class Runner:
     def sentences(self, limit: int) -> list[str]:
         return self.corpus[:limit] if self.corpus is not None else build_corpus(limit=limit)
 
-    def tick(self) -> None:
-        """Every 10 s, the time spent goes to the state: a run killed outright still counts it against --hours."""
+    def tick(self, force: bool = False) -> None:
+        """Every 10 s, the time spent goes to the state (the whole run's and the running stage's): a run killed
+        outright still counts it against --hours, and the card still counts the stage's sitting."""
         now = time.monotonic()
-        if now - self.saved > 10:
+        if force or now - self.saved > 10:
             spent, start = self.clock
             self.state.data["seconds"] = round(spent + now - start, 1)
+            if self.current is not None:
+                record, before, began = self.current
+                record["seconds"] = round(before + now - began, 1)
             self.state.save()
             self.saved = now
 
@@ -484,6 +494,22 @@ class Runner:
         record["parameters"] = student.count_parameters()
         return self.out / "student.safetensors"
 
+    def _calibrate(self, stage: Stage, folder: Path, record: dict) -> Path:
+        """The composed student at the teacher's level (kdtts.distill.loudness), measured on training sentences."""
+        from kdtts.distill.data import load_cache
+        from kdtts.distill.loudness import calibrate
+        from kdtts.student.checkpoint import load_student, save_student
+
+        student = load_student(self.out / "student.safetensors")
+        held = len(read_manifest(Path(self.cache_dir)))
+        skip = min(int(stage.settings.get("skip", 32)), max(0, held - 1))  # a few sentences: measure what there is
+        utts = load_cache(Path(self.cache_dir), start=skip, limit=skip + int(stage.settings.get("utts", 200)))
+        record["calibration"] = calibrate(student, utts)
+        save_student(student, folder / "student.safetensors",
+                     {**student.info, "loudness_calibration": record["calibration"]})
+        shutil.copyfile(folder / "student.safetensors", self.out / "student.safetensors")
+        return self.out / "student.safetensors"
+
     def _export(self, stage: Stage, folder: Path, record: dict) -> Path:
         from kdtts.student.onnx_student import check_parity, export_checked
 
@@ -503,7 +529,7 @@ class Runner:
                                      command=sittings[-1]["command"], **options))
         for name in ("report.md", "report.json"):
             shutil.copyfile(folder / name, self.out / name)
-        record["metrics"] = {system: {k: m.get(k) for k in ("wer", "dnsmos_ovrl", "mcd_db", "pesq_wb", "stoi",
-                                                            "rtf_1thread")}
+        record["metrics"] = {system: {k: m.get(k) for k in ("wer", "dnsmos_p808", "dnsmos_ovrl", "pesq_wb", "stoi",
+                                                            "f0_sd_ratio", "loudness_diff_lu", "rtf_1thread")}
                              for system, m in report["models"].items()}
         return self.out / "report.md"
