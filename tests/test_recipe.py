@@ -73,7 +73,7 @@ def test_a_recipe_chains_its_stages_resumes_and_writes_its_card(tmp_path):
     state = json.loads((out / "recipe_state.json").read_text())
     assert all(s["status"] == "done" for s in state["stages"].values())
     assert state["stages"]["decoder"]["init"] == str(out / "2-duration" / "best.safetensors")
-    assert state["stages"]["decoder"]["steps"] == 3
+    assert state["stages"]["decoder"]["steps"] == state["stages"]["decoder"]["settings"]["max_steps"] == 3
     assert state["stages"]["export"]["parity"]["durations_equal_fraction"] == 1.0
     assert load_student(student).config.decoder_channels == 16
     assert read_metadata(student)["info"]["recipe"] == "tiny"

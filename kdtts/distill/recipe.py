@@ -455,7 +455,8 @@ class Runner:
         record.update(handed_on=str(handed), steps=steps, nominal_steps=nominal, init=init,
                       rate=round(budget.rate, 3) if budget is not None and budget.rate else record.get("rate"),
                       utterances=min(len(read_manifest(Path(self.cache_dir))), sentences),
-                      settings={k: v for k, v in asdict(cfg).items() if k in stage.settings})
+                      settings={**{k: v for k, v in asdict(cfg).items() if k in stage.settings},
+                                "max_steps": steps})  # the steps the budget fitted, as the card says
         if budget is not None and budget.rate and parallel.rank() == 0:
             say(f"stage {stage.name}: {steps} steps (the recipe's full scale is {nominal}) at the measured "
                 f"{budget.rate:.2f} steps/s")
