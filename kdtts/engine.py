@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from kdtts.streaming import Windows, speak_stream
-from kdtts.student.header import SHIPPED_STUDENT, CheckpointError
+from kdtts.student.header import CheckpointError, student_path
 from kdtts.student.onnx_student import load_fast
 from kdtts.teachers.piper import PiperTeacher
 from kdtts.text import Utterance
@@ -112,7 +112,7 @@ class Engine:
              threads: int | None = None, require_student: bool = False) -> Engine:
         """Default teacher + shipped student (on onnxruntime); the student is optional unless `require_student`."""
         teacher = PiperTeacher.load(voice, threads=threads)
-        path = Path(student) if student else SHIPPED_STUDENT
+        path = student_path(student)
         model = load_fast(path, threads) if (require_student or student or path.exists()) else None
         if threads and "torch" in sys.modules:  # a PyTorch student (ONNX export failed) or the caller's own
             sys.modules["torch"].set_num_threads(threads)

@@ -96,6 +96,25 @@ def test_info(random_student_path):
     assert student["path"] == str(random_student_path)
     assert student["bytes"] == random_student_path.stat().st_size
     assert student["parameters"] < teacher["parameters"]
+    from kdtts.student.header import SHIPPED_STUDENT, TIERS
+
+    assert set(report["tiers"]) == set(TIERS)  # every tier, shipped or not (then with the reason)
+    assert report["tiers"]["small"]["path"] == str(SHIPPED_STUDENT)
+    for name, path in TIERS.items():
+        assert ("error" in report["tiers"][name]) != path.exists()
+
+
+def test_a_tier_by_name(tmp_path):
+    """`--student small` is the shipped default; a tier this checkout lacks is one line, exit code 2."""
+    from kdtts.student.header import TIERS
+
+    run = kdtts("synth", "--model", "student", "--student", "small", "--text", "Hello.", "--out", str(tmp_path / "a.wav"))
+    assert run.returncode == 0, run.stderr
+    missing = [name for name, path in TIERS.items() if not path.exists()]
+    if missing:
+        run = kdtts("synth", "--model", "student", "--student", missing[0], "--text", "Hello.", "--out", str(tmp_path / "b.wav"))
+        assert run.returncode == 2 and run.stderr.strip().count("\n") == 0
+        assert f"The {missing[0]} tier is not in this checkout" in run.stderr
 
 
 @pytest.mark.parametrize("args, message", [

@@ -192,6 +192,14 @@ def test_the_apps_headline_numbers_are_the_shipped_checkpoints():
     assert shipped["vocoder"]["summary"]["parameters"] == load_vocoder().count_parameters()["total"]
     assert SHIPPED_VOCODER.exists()
     assert f"{student['dnsmos_p808']:.2f}" in about.headline() and "| DNSMOS" in about.benchmark_table()
+    from kdtts.student.header import TIERS
+
+    assert ("base" in shipped) == TIERS["base"].exists()  # a shipped base tier has its numbers, and only then
+    if "base" in shipped:
+        base = shipped["base"]["models"]["student"]
+        assert base["parameters"] == load_student("base").count_parameters()["total"]
+        assert base["bytes"] == TIERS["base"].stat().st_size
+        assert "student, base tier" in about.benchmark_table()
 
 
 def test_how_it_works_plots_every_shipped_system_by_quality_and_speed(tmp_path):
@@ -200,12 +208,18 @@ def test_how_it_works_plots_every_shipped_system_by_quality_and_speed(tmp_path):
     from kdtts.evaluate.headline import quality_speed_points, read_headline
     from kdtts.ui.plots import quality_speed
 
-    points = quality_speed_points(read_headline())
+    shipped = read_headline()
+    points = quality_speed_points(shipped)
     names = {p["name"] for p in points}
-    assert {"Piper teacher (VITS)", "student", "Griffin-Lim on the teacher's mel", "HiFi-GAN V1",
-            "student vocoder"} <= names
-    student = next(p for p in points if p["name"] == "student")
+    tiers = {"student, small tier", "student, base tier"} if "base" in shipped else {"student"}
+    assert {"Piper teacher (VITS)", "Griffin-Lim on the teacher's mel", "HiFi-GAN V1", "student vocoder"} | tiers \
+        == names
+    student = next(p for p in points if p["name"] in ("student", "student, small tier"))
     teacher = next(p for p in points if p["name"] == "Piper teacher (VITS)")
     assert student["rtf_1thread"] < teacher["rtf_1thread"] / 10  # the shipped student is the faster one
     assert Image.open(quality_speed(points, tmp_path)).size[0] > 500
     assert quality_speed([], tmp_path) is None
+    with_base = {**shipped, "base": {"models": {"student": {"parameters": 3e6, "rtf_1thread": 0.01,
+                                                            "dnsmos_p808": 3.9}}}}
+    base = next(p for p in quality_speed_points(with_base) if p["name"] == "student, base tier")
+    assert base["parameters"] == 3e6 and base["role"] == "student"

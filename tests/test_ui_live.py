@@ -107,11 +107,14 @@ def _audio(path: str) -> tuple[np.ndarray, int]:
     return audio, rate
 
 
-def test_compare_returns_two_audible_wavs_and_plots(client):
-    teacher, student, mel, durations, timings, table, numbers, said = client.predict(
+def test_compare_returns_three_audible_wavs_and_plots(client):
+    """The teacher, the app's student (a random one here) and, side by side by default, the shipped small tier."""
+    teacher, student, mel, durations, timings, table, numbers, said, second = client.predict(
         "The weather is fine today, so we walk to the park.", api_name="/compare")
     assert "Read as:" in said and "Phonemes:" in said
-    for wav in (teacher, student):
+    assert numbers["second"]["name"] == "small" and "| **student: small** |" in table
+    assert numbers["second"]["parameters"] != numbers["student"]["parameters"]  # two different students
+    for wav in (teacher, student, second):
         audio, rate = _audio(wav)
         assert rate == 22050 and len(audio) > rate // 2
         assert np.sqrt(np.mean(audio ** 2)) > 1e-3, "silent audio"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 def add_arguments(p: argparse.ArgumentParser, argv: list[str]) -> None:
     p.add_argument("--voice", help="Piper voice .onnx (default: en_US-joe-medium)")
-    p.add_argument("--student", help="student checkpoint (default: assets/student.safetensors)")
+    p.add_argument("--student", help="a shipped tier (small, base) or a student checkpoint path (default: small)")
 
 
 def teachers_report() -> list[dict]:
@@ -50,19 +50,24 @@ def student_report(path: Path) -> dict:
 
 
 def run(args: argparse.Namespace) -> None:
-    from kdtts.student.checkpoint import SHIPPED_STUDENT, CheckpointError
+    from kdtts.student.checkpoint import TIERS, CheckpointError, student_path
     from kdtts.teachers.piper import PiperTeacher
 
-    path = Path(args.student) if args.student else SHIPPED_STUDENT
     try:  # the student first: a bad --student fails before the teacher is loaded
-        student = student_report(path)
+        student = student_report(student_path(args.student))
     except CheckpointError as error:
         if args.student:
             raise
         student = {"error": str(error)}
+    tiers = {}
+    for name, path in TIERS.items():
+        try:
+            tiers[name] = student_report(path)
+        except CheckpointError as error:
+            tiers[name] = {"error": str(error)}
     teacher = PiperTeacher.load(args.voice)
     report = {"teacher": {"parameters": teacher.parameters, "decoder_parameters": teacher.decoder_parameters,
                           "bytes": teacher.bytes_on_disk, "sample_rate": teacher.sample_rate,
                           "path": str(teacher.model_path)},
-              "student": student, "teachers": teachers_report(), "vocoder_student": vocoder_student_report()}
+              "student": student, "tiers": tiers, "teachers": teachers_report(), "vocoder_student": vocoder_student_report()}
     print(json.dumps(report, indent=1))

@@ -33,7 +33,7 @@ def add_arguments(p: argparse.ArgumentParser, argv: list[str]) -> None:
                         "`| aplay -r 22050 -f S16_LE -c 1`); the summary goes to stderr")
     p.add_argument("--threads", type=int, help="torch and onnxruntime intra-op threads")
     p.add_argument("--voice", help="Piper voice .onnx (default: en_US-joe-medium)")
-    p.add_argument("--student", help="student checkpoint (default: assets/student.safetensors)")
+    p.add_argument("--student", help="a shipped tier (small, base) or a student checkpoint path (default: small)")
 
 
 Job = tuple[str, "Path | None", str]

@@ -108,6 +108,6 @@ def user_sentences(text: str) -> list[str]:
 def checkpoint_name(raw: str, taken: set[str]) -> str:
     base = re.sub(r"[^A-Za-z0-9_-]+", "-", raw.strip()).strip("-")[:60] or time.strftime("finetune-%Y%m%d-%H%M%S")
     name, n = base, 2
-    while name in taken or name in ("shipped", "student"):
+    while name in taken or name in ("shipped", "student", "small", "base"):
         name, n = f"{base}-{n}", n + 1
     return name

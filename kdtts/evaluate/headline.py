@@ -5,7 +5,10 @@ shipped checkpoints, copied next to them, so the app never reads `benchmarks/res
 Written after evaluating a checkpoint that is shipped:
 
     python -m kdtts.evaluate.headline [--report benchmarks/results/report.json]
+                                      [--base-report benchmarks/results/base/report.json]
                                       [--vocoder-report benchmarks/results/vocoder/vocoder_report.json]
+
+`student` is the small tier's evaluation (teacher and Griffin-Lim in the same run), `base` the base tier's.
 """
 from __future__ import annotations
 
@@ -23,13 +26,20 @@ VOCODER_KEYS = ("parameters", "teacher_parameters", "pesq_wb", "stoi", "teacher_
                 "student_ovrl", "teacher_rtf_1thread", "student_rtf_1thread", "speedup_1thread")
 
 
-def headline(report: dict, vocoder_report: dict | None) -> dict:
-    """The numbers the app quotes, from a `kdtts evaluate` report (and a vocoder report)."""
+def _evaluation(report: dict) -> dict:
     meta = report["meta"]
-    out = {"student": {"models": {name: {k: m.get(k) for k in MODEL_KEYS} for name, m in report["models"].items()},
-                       "speedup_student_over_teacher": {k: v for k, v in report["speedup_student_over_teacher"].items()
-                                                        if not isinstance(v, dict)},
-                       "meta": {k: meta.get(k) for k in ("sentences", "date", "command", "student")}}}
+    return {"models": {name: {k: m.get(k) for k in MODEL_KEYS} for name, m in report["models"].items()},
+            "speedup_student_over_teacher": {k: v for k, v in report["speedup_student_over_teacher"].items()
+                                             if not isinstance(v, dict)},
+            "meta": {k: meta.get(k) for k in ("sentences", "date", "command", "student")}}
+
+
+def headline(report: dict, vocoder_report: dict | None, base_report: dict | None = None) -> dict:
+    """The numbers the app quotes, from a `kdtts evaluate` report of the small tier (and of the base tier,
+    and a vocoder report)."""
+    out = {"student": _evaluation(report)}
+    if base_report:
+        out["base"] = _evaluation(base_report)
     if vocoder_report:
         out["vocoder"] = {"summary": {k: vocoder_report["summary"].get(k) for k in VOCODER_KEYS},
                           "meta": {"sentences": vocoder_report.get("sentences"),
@@ -40,11 +50,15 @@ def headline(report: dict, vocoder_report: dict | None) -> dict:
 def quality_speed_points(numbers: dict) -> list[dict]:
     """The systems of the shipped evaluation as points for a quality-against-speed plot (kdtts.ui.plots)."""
     models = numbers.get("student", {}).get("models", {})
-    names = {"teacher": ("Piper teacher (VITS)", "tts", "teacher"), "student": ("student", "tts", "student"),
+    base = numbers.get("base", {}).get("models", {}).get("student")
+    names = {"teacher": ("Piper teacher (VITS)", "tts", "teacher"),
+             "student": ("student, small tier" if base else "student", "tts", "student"),
              "griffinlim": ("Griffin-Lim on the teacher's mel", "none", "baseline")}
-    points = [{"name": label, "family": family, "role": role, **{k: models[key].get(k) for k in
-               ("parameters", "rtf_1thread", "dnsmos_p808")}}
+    keys = ("parameters", "rtf_1thread", "dnsmos_p808")
+    points = [{"name": label, "family": family, "role": role, **{k: models[key].get(k) for k in keys}}
               for key, (label, family, role) in names.items() if key in models]
+    if base:
+        points.append({"name": "student, base tier", "family": "tts", "role": "student", **{k: base.get(k) for k in keys}})
     v = numbers.get("vocoder", {}).get("summary")
     if v:
         points += [{"name": "HiFi-GAN V1", "family": "vocoder", "role": "teacher", "parameters": v["teacher_parameters"],
@@ -65,6 +79,7 @@ def read_headline(path: Path = HEADLINE) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--report", default=str(ROOT / "benchmarks" / "results" / "report.json"))
+    parser.add_argument("--base-report", default=str(ROOT / "benchmarks" / "results" / "base" / "report.json"))
     parser.add_argument("--vocoder-report", default=str(ROOT / "benchmarks" / "results" / "vocoder" /
                                                        "vocoder_report.json"))
     parser.add_argument("--out", default=str(HEADLINE))
@@ -72,7 +87,10 @@ def main() -> None:
     report = json.loads(Path(args.report).read_text(encoding="utf-8"))
     vocoder = Path(args.vocoder_report)
     vocoder_report = json.loads(vocoder.read_text(encoding="utf-8")) if vocoder.exists() else None
-    Path(args.out).write_text(json.dumps(headline(report, vocoder_report), indent=1) + "\n", encoding="utf-8")
+    base = Path(args.base_report)
+    base_report = json.loads(base.read_text(encoding="utf-8")) if base.exists() else None
+    Path(args.out).write_text(json.dumps(headline(report, vocoder_report, base_report), indent=1) + "\n",
+                              encoding="utf-8")
     print(args.out)
 
 

@@ -63,15 +63,17 @@ def _recipe(args: argparse.Namespace) -> None:
 def _evaluate(args: argparse.Namespace) -> None:
     from kdtts.cli.common import command_line
     from kdtts.cli.errors import fail
+    from kdtts.evaluate.goals import DEFAULT_TIER, TIERS
     from kdtts.evaluate.report import HELDOUT, EvalConfig, evaluate
     from kdtts.evaluate.schema import FAMILIES as METRIC_FAMILIES
-    from kdtts.student.header import SHIPPED_STUDENT
+    from kdtts.student.header import SHIPPED_STUDENT, student_path
 
     skip = tuple(s.strip() for s in args.skip.split(",") if s.strip())
     unknown = set(skip) - set(METRIC_FAMILIES)
     if unknown:
         fail(f"--skip: unknown metric families {sorted(unknown)}; choose from {','.join(METRIC_FAMILIES)}")
-    student = Path(args.student) if args.student else (SHIPPED_STUDENT if SHIPPED_STUDENT.exists() else None)
+    student = student_path(args.student) if args.student else (SHIPPED_STUDENT if SHIPPED_STUDENT.exists() else None)
+    tier = args.tier or (args.student if args.student in TIERS else DEFAULT_TIER)
     if args.student and not student.exists():
         fail(f"no student checkpoint at {student}")
     text_file = Path(args.text_file) if args.text_file else HELDOUT
@@ -80,7 +82,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     config = EvalConfig(text_file=text_file, student=student, student_label=args.student_label, out=Path(args.out),
                         limit=args.limit, voice=Path(args.voice) if args.voice else None,
                         speed_sentences=args.speed_sentences, repeats=args.repeats, skip=skip,
-                        save_audio=args.save_audio, tier=args.tier, command=command_line())
+                        save_audio=args.save_audio, tier=tier, command=command_line())
     report = evaluate(config)
     summary = {s: {k: m.get(k) for k in ("wer", "dnsmos_ovrl", "dnsmos_p808", "mcd_db", "pesq_wb",
                                          "f0_sd_ratio", "f0_range_ratio", "loudness_diff_lu", "rtf_1thread")}

@@ -20,9 +20,11 @@ from kdtts.student.header import (  # noqa: F401 - re-exported: the loaders' cal
     KIND_NAMES,
     SHIPPED_STUDENT,
     SHIPPED_VOCODER,
+    TIERS,
     VOCODER_FORMAT,
     CheckpointError,
     read_metadata,
+    student_path,
 )
 from kdtts.student.model import StudentTTS
 from kdtts.student.modules import StudentConfig
@@ -135,9 +137,9 @@ def load_checkpoint(path: str | Path, expect: str | None = None) -> StudentTTS |
 
 
 def load_student(path: str | Path | None = None) -> StudentTTS:
-    """Load a TTS student (the shipped one by default); for inference speed use
+    """Load a TTS student (a tier name or a path; the shipped small tier by default); for inference speed use
     kdtts.student.onnx_student.load_fast."""
-    return load_checkpoint(Path(path) if path else SHIPPED_STUDENT, expect=FORMAT)
+    return load_checkpoint(student_path(path), expect=FORMAT)
 
 
 def load_vocoder(path: str | Path | None = None) -> VocoderStudent:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 SHIPPED_STUDENT = ASSETS / "student.safetensors"
+TIERS = {"small": SHIPPED_STUDENT, "base": ASSETS / "student_base.safetensors"}
+"""The shipped students by tier name: `small` is the default; `base` is larger, slower and closer to the teacher."""
 SHIPPED_VOCODER = ASSETS / "vocoder.safetensors"
 FORMAT = "kdtts-student/1"
 VOCODER_FORMAT = "kdtts-vocoder/1"
@@ -18,6 +20,25 @@ KIND_NAMES = {FORMAT: "a text-to-speech student", VOCODER_FORMAT: "a student voc
 
 class CheckpointError(ValueError):
     """A checkpoint kdtts will not load; the message names the reason."""
+
+
+def student_path(student: str | Path | None) -> Path:
+    """A tier name (`small`, `base`) or a checkpoint path -> the path; None is the default tier (`small`).
+    A tier whose file this checkout lacks is a CheckpointError that says so."""
+    if student is None or str(student) == "":
+        return SHIPPED_STUDENT
+    if str(student) in TIERS:
+        path = TIERS[str(student)]
+        if not path.exists():
+            raise CheckpointError(f"The {student!s} tier is not in this checkout ({path} is missing); "
+                                  f"shipped here: {', '.join(shipped_tiers()) or 'none'}.")
+        return path
+    return Path(student)
+
+
+def shipped_tiers() -> dict[str, Path]:
+    """The tiers whose checkpoint this checkout has, small first."""
+    return {name: path for name, path in TIERS.items() if path.exists()}
 
 
 MAX_HEADER_BYTES = 1 << 20

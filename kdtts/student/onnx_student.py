@@ -18,7 +18,7 @@ import numpy as np
 from kdtts.audio import AudioSpec
 from kdtts.cache import cached_folder
 from kdtts.runtime import cpu_session
-from kdtts.student.header import FORMAT, KIND_NAMES, SHIPPED_STUDENT, CheckpointError, read_metadata
+from kdtts.student.header import FORMAT, KIND_NAMES, CheckpointError, read_metadata, student_path
 from kdtts.voice import Scales, Voice
 
 if TYPE_CHECKING:
@@ -136,11 +136,11 @@ def _export_into(path: Path) -> Callable[[Path], None]:
 
 
 def load_fast(path: str | Path | None = None, threads: int | None = None) -> OnnxStudent | StudentTTS:
-    """The student at `path` (the shipped one by default) on onnxruntime, or on PyTorch if export fails.
+    """The student at `path` (a tier name or a path; the shipped small tier by default) on onnxruntime, or on PyTorch if export fails.
 
     Raises CheckpointError for a file kdtts will not load: checked on PyTorch before its first export;
     a cached export is of the same bytes (the cache is keyed by content), so only its header is read."""
-    path = Path(path) if path else SHIPPED_STUDENT
+    path = student_path(path)
     meta = read_metadata(path)  # a missing, pickled or foreign file fails here, before any export
     if meta["format"] != FORMAT:
         raise CheckpointError(f"{path.name} is {KIND_NAMES[meta['format']]}, not {KIND_NAMES[FORMAT]}.")

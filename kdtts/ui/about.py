@@ -100,7 +100,11 @@ def benchmark_table() -> str:
     report = read_headline().get("student")
     if not report:
         return "## Measured results\n\n_No evaluation yet: run `python -m kdtts evaluate`._"
-    m, speedup = report["models"], report.get("speedup_student_over_teacher", {})
+    m, speedup = dict(report["models"]), report.get("speedup_student_over_teacher", {})
+    base = read_headline().get("base", {})
+    if "student" in base.get("models", {}):  # the base tier's own run; its teacher column is the same voice
+        m["base"] = base["models"]["student"]
+    systems = ("teacher", "student", "base", "griffinlim") if "base" in m else ("teacher", "student", "griffinlim")
     rows = [("parameters", "parameters", "{:,.0f}"), ("DNSMOS P.808 (predicted MOS, 1-5)", "dnsmos_p808", "{:.2f}"),
             ("DNSMOS overall", "dnsmos_ovrl", "{:.2f}"), ("word error rate (pocketsphinx)", "wer", "{:.3f}"),
             ("real-time factor, 1 thread", "rtf_1thread", "{:.4f}"),
@@ -109,13 +113,15 @@ def benchmark_table() -> str:
     lines = ["## Measured results", "",
              f"{report['meta']['sentences']} held-out sentences, teacher deterministic, same run, one machine "
              f"(`python -m kdtts evaluate`; full table in `benchmarks/RESULTS.md`).", "",
-             "| | teacher | student | Griffin-Lim (no neural vocoder) |", "|---|---:|---:|---:|"]
+             "| | teacher | " + ("student, small tier | student, base tier" if "base" in m else "student")
+             + " | Griffin-Lim (no neural vocoder) |", "|---|" + "---:|" * len(systems)]
     for label, key, fmt in rows:
-        cells = [fmt.format(m[s][key]) if m.get(s, {}).get(key) is not None else "–"
-                 for s in ("teacher", "student", "griffinlim")]
+        cells = [fmt.format(m[s][key]) if m.get(s, {}).get(key) is not None else "–" for s in systems]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     if "1thread" in speedup:
-        lines.append(f"\nThe student is **{speedup['1thread']:.1f}× faster** than the teacher on one CPU thread.")
+        lines.append(f"\nThe student is **{speedup['1thread']:.1f}× faster** than the teacher on one CPU thread"
+                     + (f"; the base tier {base['speedup_student_over_teacher']['1thread']:.1f}× (its own run)."
+                        if "1thread" in base.get("speedup_student_over_teacher", {}) else "."))
     lines.append("\nDNSMOS is a neural network trained to predict what listeners would rate a clip (1-5), without a "
                  "reference. It is a proxy: the blind test in the **Listen** tab measures the real thing, with people, "
                  "and its leaderboard and MOS table are the numbers to trust when enough votes are in.")

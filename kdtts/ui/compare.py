@@ -21,6 +21,7 @@ from gradio import audio_stream_encoder
 from kdtts.audio import write_wav
 from kdtts.distill.corpus import read_heldout
 from kdtts.engine import STAGES, Mix, Synthesis
+from kdtts.student.header import shipped_tiers
 from kdtts.text import MAX_CHARS, validate
 from kdtts.ui import plots
 from kdtts.ui.errors import friendly
@@ -48,6 +49,7 @@ class Comparison:
     timings_png: str
     table: str       # Markdown: RTF, speed-up, parameters, size
     timings: dict    # the numbers behind the table (JSON for API users)
+    second_wav: str | None = None  # a second student's reading (e.g. the other tier), when one is chosen
 
 
 def wav(service: Service, synthesis: Synthesis, stem: str) -> str:
@@ -85,15 +87,23 @@ def spoken(synthesis: Synthesis, text: str) -> str:
     return f"**Read as:** {html.escape(validate(text))}  \n**Phonemes:** /{html.escape(shown)}/"
 
 
+NO_SECOND = "none"
+"""The second-student choice that compares the teacher with one student only."""
+
+
 def compare(service: Service, text: str, student_name: str | None, scales: Scales,
-            student: Synthesis | None = None) -> Comparison:
-    """Teacher and (when available) student on `text`; raises TextError for bad input.
+            student: Synthesis | None = None, second_name: str | None = None) -> Comparison:
+    """Teacher and (when available) student on `text`, and a second student when `second_name` names one
+    (both shipped tiers side by side); raises TextError for bad input.
 
     `student`: its own reading if already made (the page shows it first). The mel plot compares like
     with like: the teacher with the student reading at the teacher's durations (sample-aligned)."""
     engine = service.engine(student_name)
     if student is None and engine.student is not None:
         student = service.synthesize(engine, text, Mix.of("student"), scales)
+    second_engine = service.engine(second_name, need_student=True) \
+        if second_name not in (None, "", NO_SECOND, student_name) and engine.student is not None else None
+    second = service.synthesize(second_engine, text, Mix.of("student"), scales) if second_engine else None
     teacher = service.synthesize(engine, text, Mix.of("teacher"), scales)
     aligned = service.synthesize(engine, text, Mix("teacher", "student", "student"), scales) if student else None
     hop, rate = service.teacher.hop_length, service.teacher.sample_rate
@@ -103,14 +113,19 @@ def compare(service: Service, text: str, student_name: str | None, scales: Scale
                            "timings": teacher.timings, "parameters": service.teacher.parameters,
                            "bytes": service.teacher.bytes_on_disk}}
     rows = [("teacher", teacher, service.teacher.parameters, service.teacher.bytes_on_disk)]
-    if student is not None:
-        path = getattr(engine.student, "path", None)
+    for key, reading, voice, name in (("student", student, engine.student, student_name or service.default_name),
+                                      ("second", second, second_engine and second_engine.student, second_name)):
+        if reading is None:
+            continue
+        path = getattr(voice, "path", None)
         size = os.path.getsize(path) if path else 0
-        params = engine.student.count_parameters()["total"]
-        numbers["student"] = {"seconds_audio": student.seconds, "rtf": student.rtf, "timings": student.timings,
-                              "parameters": params, "bytes": size, "checkpoint": str(path) if path else None}
-        numbers["speedup"] = teacher.compute_seconds / max(student.compute_seconds, 1e-9)
-        rows.append(("student", student, params, size))
+        params = voice.count_parameters()["total"]
+        numbers[key] = {"name": name, "seconds_audio": reading.seconds, "rtf": reading.rtf, "timings": reading.timings,
+                        "parameters": params, "bytes": size, "checkpoint": str(path) if path else None,
+                        "speedup": teacher.compute_seconds / max(reading.compute_seconds, 1e-9)}
+        rows.append((f"student: {name}" if second else "student", reading, params, size))
+    if student is not None:
+        numbers["speedup"] = numbers["student"]["speedup"]
     return Comparison(
         teacher_wav=wav(service, teacher, "teacher"),
         student_wav=wav(service, student, "student") if student else None,
@@ -118,7 +133,8 @@ def compare(service: Service, text: str, student_name: str | None, scales: Scale
                            "student, teacher's durations"),
         durations_png=plots.durations(labels, t_frames, s_frames, hop, rate, service.out_dir),
         timings_png=plots.timings(list(STAGES), teacher.timings, student.timings if student else None, service.out_dir),
-        table=_table(rows, numbers), timings=numbers)
+        table=_table(rows, numbers), timings=numbers,
+        second_wav=wav(service, second, "second") if second else None)
 
 
 def _table(rows: list[tuple], numbers: dict) -> str:
@@ -128,7 +144,8 @@ def _table(rows: list[tuple], numbers: dict) -> str:
         table.append(f"| **{name}** | " + " | ".join(f"{1000 * syn.timings[s]:.0f}" for s in STAGES)
                      + f" | {1000 * syn.compute_seconds:.0f} | {syn.seconds:.2f} | {syn.rtf:.3f} | {params / 1e6:.2f} M | {_size(size)} |")
     if "speedup" in numbers:
-        table.append(f"\n**Speed-up (teacher time ÷ student time): {numbers['speedup']:.1f}×**, this request, "
+        second = f"; {numbers['second']['name']}: **{numbers['second']['speedup']:.1f}×**" if "second" in numbers else ""
+        table.append(f"\n**Speed-up (teacher time ÷ student time): {numbers['speedup']:.1f}×**{second}, this request, "
                      "this machine (single requests are noisy; see the benchmark table in *How it works*).")
     else:
         table.append("\n_No student checkpoint is loaded: teacher only._")
@@ -182,6 +199,7 @@ class CompareTab:
     def __init__(self, service: Service, first_text: str) -> None:
         self.service, self.first_text = service, first_text
         self.student: gr.Dropdown | None = None  # the checkpoint dropdown, refreshed when fine-tunes finish
+        self.second: gr.Dropdown | None = None   # an optional second student, heard beside the first
         self._example: tuple | None = None
         self._example_lock = threading.Lock()
         self.vocoders = Vocoders(service)
@@ -197,28 +215,29 @@ class CompareTab:
     def scales(self, temperature: float, length: float) -> Scales:
         return temperature_scales(self.service.teacher, temperature, length)
 
-    def do_compare(self, text, student=None, temperature=0.0, length=1.0):
-        """The student's audio first (it is ready in a fraction of a second), then the teacher and the plots."""
+    def do_compare(self, text, student=None, temperature=0.0, length=1.0, second=NO_SECOND):
+        """The student's audio first (it is ready in a fraction of a second), then the teacher, the second
+        student (when one is chosen) and the plots."""
         scales = self.scales(temperature, length)
         engine = self.service.engine(student)
         own = None
         if engine.student is not None:
             own = self.service.synthesize(engine, text, Mix.of("student"), scales)
             yield (None, wav(self.service, own, "student"), None, None, None, "_The teacher is reading…_", None,
-                   spoken(own, text))
+                   spoken(own, text), None)
         else:
             gr.Warning(NO_STUDENT)
-        result = compare(self.service, text, student, scales, own)
+        result = compare(self.service, text, student, scales, own, second)
         yield (result.teacher_wav, result.student_wav, result.mel_png, result.durations_png, result.timings_png,
-               result.table, result.timings, spoken(own, text) if own else "")
+               result.table, result.timings, spoken(own, text) if own else "", result.second_wav)
 
-    def do_compare_live(self, text, student=None, temperature=0.0, length=1.0):
+    def do_compare_live(self, text, student=None, temperature=0.0, length=1.0, second=NO_SECOND):
         """The page's Compare: the student's audio into the streaming player as it is made, then (as
         `do_compare`) its WAV, the teacher and the plots. Outputs: the player, then `do_compare`'s."""
         skip = gr.skip()
         engine = self.service.engine(student)
         if not STREAMING or engine.student is None:
-            yield from ((skip, *out) for out in self.do_compare(text, student, temperature, length))
+            yield from ((skip, *out) for out in self.do_compare(text, student, temperature, length, second))
             return
         scales, rate = self.scales(temperature, length), self.service.teacher.sample_rate
         chunks, pending = [], []
@@ -232,10 +251,10 @@ class CompareTab:
         if pending:
             yield (wav_bytes(np.concatenate(pending), rate), *(skip,) * len(self.outputs))
         yield (skip, None, wav(self.service, own, "student"), None, None, None, "_The teacher is reading…_", None,
-               spoken(own, text))
-        result = compare(self.service, text, student, scales, own)
+               spoken(own, text), None)
+        result = compare(self.service, text, student, scales, own, second)
         yield (skip, result.teacher_wav, result.student_wav, result.mel_png, result.durations_png,
-               result.timings_png, result.table, result.timings, spoken(own, text))
+               result.timings_png, result.table, result.timings, spoken(own, text), result.second_wav)
 
     def do_stream(self, text, model="student", student=None, temperature=0.0, length=1.0):
         """/stream: one model's audio as it is made, each chunk a WAV file (consecutive samples)."""
@@ -267,6 +286,10 @@ class CompareTab:
                     self.student = gr.Dropdown(choices, value=choices[0] if choices else None,
                                                label="Student checkpoint", allow_custom_value=True,
                                                elem_id="compare-student")  # fine-tunes appear after start-up
+                    tiers = [c for c in choices[1:] if c in shipped_tiers()]  # the other tier, when shipped
+                    self.second = gr.Dropdown([NO_SECOND, *choices], value=tiers[0] if tiers else NO_SECOND,
+                                              label="Second student, side by side (e.g. the other tier)",
+                                              allow_custom_value=True, elem_id="compare-second")
                     scale_inputs = self._scales()
         vocoder_panel = self.vocoders.build(text, teacher)
         with gr.Column() as tts_panel:
@@ -275,7 +298,7 @@ class CompareTab:
             self._build_mix(text, scale_inputs)
         switch_panels(teacher, {"tts": [go, tts_settings, tts_panel], "vocoder": [vocoder_panel]})
         self.outputs = outputs
-        inputs, live = [text, self.student, *scale_inputs], [self.live, *outputs]
+        inputs, live = [text, self.student, *scale_inputs, self.second], [self.live, *outputs]
         for event in (go.click, text.submit):
             # old results go first, so an error never sits on top of another text's audio
             event(None, None, live, js=f"() => Array({len(live)}).fill(null)").then(  # in the page: no round trip
@@ -286,7 +309,7 @@ class CompareTab:
                                        concurrency_id=SYNTH, concurrency_limit=SYNTH_LIMIT)
         model = gr.Radio(SIDES, value="student", visible=False, label="model")
         chunk = gr.File(visible=False, label="audio chunk (WAV)")
-        gr.Button(visible=False).click(friendly(self.do_stream), [text, model, *inputs[1:]], chunk, api_name="stream",
+        gr.Button(visible=False).click(friendly(self.do_stream), [text, model, *inputs[1:-1]], chunk, api_name="stream",
                                        concurrency_id=SYNTH, concurrency_limit=SYNTH_LIMIT)
 
     @staticmethod
@@ -302,6 +325,7 @@ class CompareTab:
                                  elem_id="student-live", visible=STREAMING)
             student_audio = gr.Audio(label="Student", type="filepath", interactive=False, elem_id="student-audio")
             teacher_audio = gr.Audio(label="Teacher", type="filepath", interactive=False, elem_id="teacher-audio")
+            second_audio = gr.Audio(label="Second student", type="filepath", interactive=False, elem_id="second-audio")
         said = gr.Markdown(label="read as", elem_id="spoken")
         table = gr.Markdown(elem_id="timing-table", label="timings table")
         mel = gr.Image(label="Mel spectrograms", show_label=False, type="filepath", interactive=False, elem_id="mel-plot")
@@ -310,7 +334,7 @@ class CompareTab:
         timings = gr.Image(label="Time per module", show_label=False, type="filepath", interactive=False,
                            elem_id="time-plot", height=260)
         numbers = gr.JSON(label="Timings (JSON)", visible=False)
-        return [teacher_audio, student_audio, mel, durations, timings, table, numbers, said]
+        return [teacher_audio, student_audio, mel, durations, timings, table, numbers, said, second_audio]
 
     def do_ladder(self, text, student=None, temperature=0.0, length=1.0):
         wavs, table = ladder(self.service, text, student, self.scales(temperature, length))

@@ -22,7 +22,7 @@ from typing import TypeVar
 
 from kdtts.distill.publish import published
 from kdtts.engine import Chunk, Engine, Mix, Synthesis
-from kdtts.student.header import SHIPPED_STUDENT, CheckpointError
+from kdtts.student.header import CheckpointError, shipped_tiers
 from kdtts.student.onnx_student import load_fast
 from kdtts.teachers.piper import PiperTeacher
 from kdtts.ui import settings
@@ -91,8 +91,8 @@ class Service:
         self._teacher_threads = ThreadPoolExecutor(2, "teacher", initializer=lower_priority, initargs=(TEACHER_NICE,))
         self.default_name = None
         if default_student is not None:
-            self.default_name = "shipped" if Path(default_student).resolve() == SHIPPED_STUDENT.resolve() \
-                else f"{Path(default_student).stem} (KDTTS_STUDENT)"
+            tier = {path.resolve(): name for name, path in shipped_tiers().items()}.get(Path(default_student).resolve())
+            self.default_name = tier or f"{Path(default_student).stem} (KDTTS_STUDENT)"
             self.student(self.default_name)  # load now: fail at start-up, not on the first request
 
     @classmethod
@@ -165,10 +165,12 @@ class Service:
 
     # -- checkpoints -------------------------------------------------------------------------------
     def checkpoints(self) -> dict[str, Path]:
-        """Selectable students: the default one first, then fine-tuned ones (newest first)."""
+        """Selectable students: the default one first, then the other shipped tiers, then fine-tuned ones
+        (newest first). With no default student (teacher-only) no tier is offered either."""
         found: dict[str, Path] = {}
         if self.default_path is not None:
             found[self.default_name] = Path(self.default_path)
+            found |= {name: path for name, path in shipped_tiers().items() if name not in found}
         return found | published(self.checkpoint_dir)
 
     def vocoder_checkpoints(self) -> dict[str, Path]:

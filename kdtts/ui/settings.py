@@ -2,7 +2,8 @@
 
 * `KDTTS_DATA_DIR`: votes, fine-tuned checkpoints, caches. Default: `/data` when it exists and is
   writable (Hugging Face Spaces persistent storage), else `./kdtts_data`.
-* `KDTTS_STUDENT`: the student checkpoint to show; default the shipped `assets/student.safetensors`.
+* `KDTTS_STUDENT`: the default student: a shipped tier (`small`, `base`) or a checkpoint path; default `small`
+  (`assets/student.safetensors`). The other shipped tier is offered beside it.
 * `KDTTS_THREADS`: CPU threads for inference (default: the libraries' own choice).
 * `KDTTS_LISTEN_PROMPTS`: use only the first N held-out prompts in the blind test (default: all).
 * `KDTTS_VOTES_PER_MINUTE`: blind-test votes one visitor may cast per minute (default 6).
@@ -24,7 +25,8 @@ import os
 import secrets
 from pathlib import Path
 
-from kdtts.student.header import SHIPPED_STUDENT
+from kdtts.student.header import CheckpointError
+from kdtts.student.header import student_path as resolve_student
 
 
 class SettingsError(RuntimeError):
@@ -70,8 +72,10 @@ def max_checkpoints() -> int:
 
 def student_path() -> Path | None:
     """The student to show, or None when there is none yet (the app then runs teacher-only)."""
-    env = os.environ.get("KDTTS_STUDENT")
-    path = Path(env) if env else SHIPPED_STUDENT
+    try:
+        path = resolve_student(os.environ.get("KDTTS_STUDENT") or None)
+    except CheckpointError as error:  # a tier this checkout lacks
+        raise SettingsError(f"KDTTS_STUDENT: {error}") from None
     return path if path.exists() else None
 
 
