@@ -113,7 +113,9 @@ def test_compare_returns_three_audible_wavs_and_plots(client):
         "The weather is fine today, so we walk to the park.", api_name="/compare")
     assert "Read as:" in said and "Phonemes:" in said
     assert numbers["second"]["name"] == "small" and "| **student: small** |" in table
-    assert numbers["second"]["parameters"] != numbers["student"]["parameters"]  # two different students
+    from kdtts.student.header import SHIPPED_STUDENT
+
+    assert numbers["second"]["checkpoint"] == str(SHIPPED_STUDENT) != numbers["student"]["checkpoint"]
     for wav in (teacher, student, second):
         audio, rate = _audio(wav)
         assert rate == 22050 and len(audio) > rate // 2
@@ -275,7 +277,9 @@ def test_browser_compare_page(server):
             page.wait_for_function("document.querySelector('#spoken').innerText.includes('real browser') && "
                                    "document.querySelector('#timing-table table') !== null", timeout=90_000)
             # each player's WAV: the browser itself loads it into an <audio> element and reports a duration
-            durations = page.evaluate("""async () => Promise.all(['#teacher-audio', '#student-audio'].map(id => {
+            # the teacher, the app's student and (by default) the shipped small tier beside it
+            durations = page.evaluate("""async () => Promise.all(['#teacher-audio', '#student-audio',
+                                                              '#second-audio'].map(id => {
                 const link = document.querySelector(id + ' a[download]');
                 if (!link) return -1;
                 const audio = document.createElement('audio');
@@ -288,8 +292,9 @@ def test_browser_compare_page(server):
                 });
             }))""")
             assert all(d > 0.3 for d in durations), durations
-            assert page.locator("audio").count() >= 2
+            assert page.locator("audio").count() >= 3
             assert page.locator("#timing-table table").count() == 1
+            assert "student: small" in page.locator("#timing-table").inner_text()
             page.screenshot(path=str(ARTIFACTS / "compare.png"), full_page=True)
             # a long text: the mels keep one time scale (wider than the page) and scroll sideways, never squeezed
             page.locator("#text textarea").fill(" ".join(["A long text keeps its mel readable."] * 12))
