@@ -62,7 +62,8 @@ def test_a_recipe_chains_its_stages_resumes_and_writes_its_card(tmp_path):
         "name": "tiny", "student": TINY, "sentences": 20, "min_utterances": 8, "stages": [
             {"name": "cache", "kind": "cache"},
             {"name": "duration", "kind": "distill", "hand_on": "best", "settings": {**distill, "modules": ["duration"]}},
-            {"name": "decoder", "kind": "distill", "settings": {**distill, "modules": ["decoder"]}},
+            {"name": "decoder", "kind": "distill", "settings": {**distill, "modules": ["decoder"]},
+             "speaks_from": 4},
             {"name": "compose", "kind": "compose",
              "modules": {"duration": "duration", "front": "duration", "decoder": "decoder"}},
             {"name": "calibrate", "kind": "calibrate", "settings": {"utts": 4}},
@@ -81,6 +82,8 @@ def test_a_recipe_chains_its_stages_resumes_and_writes_its_card(tmp_path):
     assert read_metadata(student)["info"]["loudness_calibration"] == {"gain_db": 0.0, "sentences": 0}
     card = (out / "MODEL_CARD.md").read_text()
     assert "`distill --recipe tiny`" in card and "| 3 | decoder | distill | 3 (3) |" in card
+    assert "**Warning**: the decoder stage fitted 3 steps, under the 4 this recipe asks" in card  # only the decoder
+    assert card.count("**Warning**") == 1
 
     with pytest.raises(RecipeError, match="--resume"):
         run_recipe(recipe, out, cache_dir=str(cache), progress=False)

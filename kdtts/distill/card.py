@@ -61,6 +61,8 @@ def card_markdown(state: dict, host: dict | None = None) -> str:
             handed = f"{Path(r['handed_on']).parent.name}/{handed} ({stage.get('hand_on', 'last')})"
         lines.append(f"| {k} | {stage['name']} | {stage['kind']} | {steps} | {_cell(r.get('seconds'), '{:.0f}')} | "
                      f"{data} | {r.get('sittings', 0)} | {handed} |")
+    warnings = [records.get(s["name"], {}).get("warning") for s in stages]
+    lines += [f"\n**Warning**: {w}." for w in warnings if w]
     settings = [(s["name"], records.get(s["name"], {}).get("settings")) for s in stages]
     lines += ["", "Settings each training stage ran with (the recipe's, scaled):", ""]
     lines += [f"- {name}: `{json.dumps(values, sort_keys=True)}`" for name, values in settings if values]

@@ -58,7 +58,9 @@ class Stage:
     evaluation's options; `share`: its part of the training time under `--hours`; `hand_on`: which
     checkpoint the next stage starts from (best validation, or the last step); `seconds`: the time a
     stage without steps is expected to take (reserved from the budget); `modules`: for compose, the stage
-    whose checkpoint gives each module."""
+    whose checkpoint gives each module; `speaks_from`: the steps this stage needs before the student is expected
+    to speak, from measured runs (docs/cli.md); a budget that fits fewer is warned about, on the console and
+    the card."""
 
     name: str
     kind: str
@@ -67,6 +69,7 @@ class Stage:
     hand_on: str = "last"
     seconds: float = 0.0
     modules: dict = field(default_factory=dict)
+    speaks_from: int = 0
 
 
 @dataclass
@@ -460,6 +463,12 @@ class Runner:
         if budget is not None and budget.rate and parallel.rank() == 0:
             say(f"stage {stage.name}: {steps} steps (the recipe's full scale is {nominal}) at the measured "
                 f"{budget.rate:.2f} steps/s")
+        if steps < stage.speaks_from:
+            record["warning"] = (f"the {stage.name} stage fitted {steps:,} steps, under the {stage.speaks_from:,} "
+                                 "this recipe asks before its student is expected to speak: give it more --hours "
+                                 "(across sittings with --resume), or a GPU")
+            if parallel.rank() == 0:
+                say(f"warning: {record['warning']}")
         self.handed[stage.name] = str(handed)
 
     def stage_budget(self, stage: Stage) -> StepBudget | None:
