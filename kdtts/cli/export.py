@@ -6,7 +6,7 @@ import json
 
 
 def add_arguments(p: argparse.ArgumentParser, argv: list[str]) -> None:
-    p.add_argument("--student", help="checkpoint (default: the shipped one)")
+    p.add_argument("--student", help="a shipped tier (small, base) or a student checkpoint path (default: small)")
     p.add_argument("--out", required=True, help="output folder")
 
 
