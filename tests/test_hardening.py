@@ -194,7 +194,9 @@ def test_restart_removes_orphans_and_old_checkpoints_are_evicted(teacher, tmp_pa
         path.write_bytes(random_student_path.read_bytes())
         os.utime(path, (1000 + i, 1000 + i))
     assert evict_oldest(service.checkpoint_dir, 2) == ["ft1", "ft0"]
-    assert sorted(service.checkpoints()) == sorted([service.default_name, "ft3", "ft2"])
+    from kdtts.student.header import shipped_tiers  # offered beside the default, never evicted
+
+    assert sorted(service.checkpoints()) == sorted([service.default_name, *shipped_tiers(), "ft3", "ft2"])
     assert random_student_path.exists()
 
 
