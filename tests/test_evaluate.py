@@ -221,5 +221,8 @@ def test_how_it_works_plots_every_shipped_system_by_quality_and_speed(tmp_path):
     assert quality_speed([], tmp_path) is None
     with_base = {**shipped, "base": {"models": {"student": {"parameters": 3e6, "rtf_1thread": 0.01,
                                                             "dnsmos_p808": 3.9}}}}
+    with_base["base"]["speedup_student_over_teacher"] = {"1thread": 10.0}
     base = next(p for p in quality_speed_points(with_base) if p["name"] == "student, base tier")
     assert base["parameters"] == 3e6 and base["role"] == "student"
+    # placed by its speed-up over the teacher (its own run may be on another machine), not by its seconds
+    assert base["rtf_1thread"] == pytest.approx(teacher["rtf_1thread"] / 10.0)

@@ -50,7 +50,7 @@ def headline(report: dict, vocoder_report: dict | None, base_report: dict | None
 def quality_speed_points(numbers: dict) -> list[dict]:
     """The systems of the shipped evaluation as points for a quality-against-speed plot (kdtts.ui.plots)."""
     models = numbers.get("student", {}).get("models", {})
-    base = numbers.get("base", {}).get("models", {}).get("student")
+    base = base_on_small_run(numbers)
     names = {"teacher": ("Piper teacher (VITS)", "tts", "teacher"),
              "student": ("student, small tier" if base else "student", "tts", "student"),
              "griffinlim": ("Griffin-Lim on the teacher's mel", "none", "baseline")}
@@ -66,6 +66,19 @@ def quality_speed_points(numbers: dict) -> list[dict]:
                    {"name": "student vocoder", "family": "vocoder", "role": "student", "parameters": v["parameters"],
                     "rtf_1thread": v["student_rtf_1thread"], "dnsmos_p808": v["student_p808"]}]
     return points
+
+
+def base_on_small_run(numbers: dict) -> dict | None:
+    """The base tier's numbers with its real-time factor put on the small tier's run: the teacher's RTF there
+    divided by base's speed-up over the teacher in its own run. The two runs may be on different machines or
+    loads, and the speed-up is what compares across them; None without a base tier."""
+    base = numbers.get("base", {})
+    student = base.get("models", {}).get("student")
+    if not student:
+        return None
+    teacher_rtf = numbers.get("student", {}).get("models", {}).get("teacher", {}).get("rtf_1thread")
+    speedup = base.get("speedup_student_over_teacher", {}).get("1thread")
+    return {**student, "rtf_1thread": teacher_rtf / speedup if teacher_rtf and speedup else student.get("rtf_1thread")}
 
 
 def read_headline(path: Path = HEADLINE) -> dict:
